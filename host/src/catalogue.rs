@@ -1,0 +1,193 @@
+//! The Falcon operation catalogue: operation id → method, path template, scope, access.
+//!
+//! The table is data (`host/catalogue/operations.toml`), compiled into the binary. Plugins name
+//! operations by id; only the host knows where they live, so a plugin cannot reach any URL that
+//! is not in this table.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+/// Whether an operation only reads or changes the tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Reads only.
+    Read,
+    /// Changes the tenant; needs writes enabled.
+    Write,
+}
+
+/// A host-side check that runs on the request before it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Guard {
+    /// RTR command tiers: the command in the body must be allowed by the policy.
+    RtrCommand,
+}
+
+/// One Falcon API operation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Operation {
+    /// Falcon operation id, e.g. `QueryDevicesByFilter`.
+    pub id: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path template with `{name}` placeholders.
+    pub path: String,
+    /// API client scope Falcon requires, as the console names it.
+    pub scope: String,
+    /// Read or write.
+    pub access: Access,
+    /// Optional guard.
+    #[serde(default)]
+    pub guard: Option<Guard>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    operation: Vec<Operation>,
+}
+
+/// Errors building a request path from a template.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PathError {
+    /// A `{name}` placeholder had no value.
+    #[error("path parameter `{0}` is missing")]
+    Missing(String),
+    /// A value was given for a name the template does not have.
+    #[error("operation has no path parameter `{0}`")]
+    Unknown(String),
+}
+
+/// The operation table.
+#[derive(Debug)]
+pub struct Catalogue {
+    ops: HashMap<String, Operation>,
+}
+
+const TABLE: &str = include_str!("../catalogue/operations.toml");
+
+impl Catalogue {
+    /// The catalogue compiled into this binary.
+    pub fn builtin() -> &'static Catalogue {
+        static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+        // The table is part of the build and covered by the `builtin_table_parses` test.
+        CATALOGUE.get_or_init(|| Catalogue::parse(TABLE).expect("built-in catalogue is valid"))
+    }
+
+    /// Parse a catalogue table.
+    pub fn parse(text: &str) -> Result<Catalogue, String> {
+        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut ops = HashMap::new();
+        for op in file.operation {
+            if !op.path.starts_with('/') {
+                return Err(format!("operation {}: path must start with '/'", op.id));
+            }
+            let id = op.id.clone();
+            if ops.insert(id.clone(), op).is_some() {
+                return Err(format!("operation {id} is listed twice"));
+            }
+        }
+        Ok(Catalogue { ops })
+    }
+
+    /// Look up an operation by id.
+    pub fn get(&self, id: &str) -> Option<&Operation> {
+        self.ops.get(id)
+    }
+
+    /// Every operation, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Operation> {
+        self.ops.values()
+    }
+}
+
+/// Characters left as-is in a path segment: RFC 3986 unreserved. Everything else, including
+/// `/`, `?`, `#` and `%`, is encoded so a value can never change the path's shape.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+impl Operation {
+    /// Fill the path template, percent-encoding each value.
+    pub fn render_path(&self, params: &[(String, String)]) -> Result<String, PathError> {
+        let mut out = String::with_capacity(self.path.len());
+        let mut rest = self.path.as_str();
+        let mut names = Vec::new();
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let Some(len) = rest[start..].find('}') else {
+                break;
+            };
+            let name = &rest[start + 1..start + len];
+            let value = params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .ok_or_else(|| PathError::Missing(name.to_string()))?;
+            if value.is_empty() || value == "." || value == ".." {
+                return Err(PathError::Missing(name.to_string()));
+            }
+            out.extend(percent_encoding::utf8_percent_encode(value, SEGMENT));
+            names.push(name);
+            rest = &rest[start + len + 1..];
+        }
+        out.push_str(rest);
+        if let Some((k, _)) = params.iter().find(|(k, _)| !names.contains(&k.as_str())) {
+            return Err(PathError::Unknown(k.clone()));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(path: &str) -> Operation {
+        Operation {
+            id: "X".into(),
+            method: "GET".into(),
+            path: path.into(),
+            scope: "s".into(),
+            access: Access::Read,
+            guard: None,
+        }
+    }
+
+    #[test]
+    fn builtin_table_parses() {
+        let c = Catalogue::builtin();
+        assert!(c.get("QueryDevicesByFilter").is_some());
+        for op in c.iter() {
+            assert!(matches!(op.method.as_str(), "GET" | "POST" | "PATCH" | "PUT" | "DELETE"), "{}", op.id);
+        }
+    }
+
+    #[test]
+    fn path_values_are_encoded_and_cannot_escape() {
+        let o = op("/humio/api/v1/repositories/{repository}/queryjobs/{id}");
+        let p = o
+            .render_path(&[("repository".into(), "search-all".into()), ("id".into(), "../../x?y#z".into())])
+            .unwrap();
+        assert_eq!(p, "/humio/api/v1/repositories/search-all/queryjobs/..%2F..%2Fx%3Fy%23z");
+        assert_eq!(
+            o.render_path(&[("repository".into(), "a".into()), ("id".into(), "..".into())]),
+            Err(PathError::Missing("id".into()))
+        );
+        assert_eq!(o.render_path(&[("repository".into(), "a".into())]), Err(PathError::Missing("id".into())));
+        assert_eq!(
+            op("/a").render_path(&[("x".into(), "1".into())]),
+            Err(PathError::Unknown("x".into()))
+        );
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let t = "[[operation]]\nid='A'\nmethod='GET'\npath='/a'\nscope='s'\naccess='read'\n";
+        assert!(Catalogue::parse(&format!("{t}{t}")).unwrap_err().contains("twice"));
+    }
+}

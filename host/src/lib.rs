@@ -1,0 +1,20 @@
+//! aerie: an MCP server for CrowdStrike Falcon whose tool groups are sandboxed WebAssembly
+//! components. This library is the host; the `aerie` binary is its command line.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod catalogue;
+pub mod config;
+pub mod egress;
+pub mod embedded;
+pub mod files;
+pub mod mcp;
+pub mod policy;
+pub mod registry;
+pub mod runtime;
+pub mod server;
+pub mod report;
+
+#[cfg(feature = "demo")]
+pub mod demo;

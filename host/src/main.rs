@@ -1,0 +1,307 @@
+//! The `aerie` command line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use aerie::auth::{CredentialSource, Secret};
+use aerie::config::FileConfig;
+use aerie::mcp::http::{ApiKeys, HttpOptions};
+use aerie::server::{self, Options};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// aerie — an MCP server for CrowdStrike Falcon with sandboxed WebAssembly tool groups.
+///
+/// Try it without a Falcon tenant:   aerie demo
+/// Serve your tenant over stdio:     FALCON_CLIENT_ID=… FALCON_CLIENT_SECRET=… aerie serve
+/// Serve over HTTP:                  aerie serve --transport http --port 8000
+#[derive(Parser)]
+#[command(name = "aerie", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log level (error, warn, info, debug, trace) or a tracing filter. Logs go to stderr.
+    #[arg(long, global = true, env = "AERIE_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP against your Falcon tenant (stdio by default).
+    Serve(ServeArgs),
+    /// Serve MCP against the built-in Falcon simulator: no tenant or credentials needed.
+    #[cfg(feature = "demo")]
+    Demo(DemoArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCmd),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum PluginsCmd {
+    /// List plugins with their versions, tools, tiers and granted operations.
+    List(CommonArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate the config and credentials and print the effective policy per plugin.
+    Check {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        creds: CredArgs,
+        /// Also fetch a Falcon token to prove the credentials work.
+        #[arg(long)]
+        login: bool,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    transport: TransportArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    creds: CredArgs,
+    /// Fetch a Falcon token before serving, so bad credentials fail at start.
+    #[arg(long)]
+    auth_at_start: bool,
+}
+
+#[cfg(feature = "demo")]
+#[derive(Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    transport: TransportArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Seed of the simulated tenant.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Args, Clone)]
+struct TransportArgs {
+    /// Transport: stdio for a local client, http for streamable HTTP.
+    #[arg(long, value_enum, default_value_t = Transport::Stdio)]
+    transport: Transport,
+    /// HTTP bind address. Anything but loopback requires API keys.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// HTTP port.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// API key clients must send (Authorization: Bearer KEY or X-API-Key). Repeatable.
+    #[arg(long = "api-key", env = "AERIE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    api_keys: Vec<String>,
+    /// Extra Host header value to accept (e.g. behind a reverse proxy). Repeatable.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
+    /// Extra browser Origin to accept. Repeatable.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// Config file (default: ./aerie.toml if present).
+    #[arg(long, env = "AERIE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory of extra plugins (*.wasm); a plugin with an embedded plugin's name replaces it.
+    #[arg(long, env = "AERIE_PLUGINS_DIR")]
+    plugins_dir: Option<PathBuf>,
+    /// Load only these plugins (comma-separated names).
+    #[arg(long, value_delimiter = ',')]
+    modules: Option<Vec<String>>,
+    /// Enable write tools (containment, status changes, IOC and policy changes).
+    #[arg(long)]
+    allow_writes: bool,
+    /// Directory for RTR uploads and downloads.
+    #[arg(long)]
+    files_dir: Option<PathBuf>,
+    /// Compile cache directory (default: the user cache dir).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Do not use the compile cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Append an audit log (JSON Lines) here.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Do not load the embedded first-party plugins.
+    #[arg(long)]
+    no_embedded: bool,
+}
+
+#[derive(Args, Clone)]
+struct CredArgs {
+    /// Falcon API client id.
+    #[arg(long, env = "FALCON_CLIENT_ID")]
+    client_id: Option<String>,
+    /// Falcon API client secret (prefer the environment variable).
+    #[arg(long, env = "FALCON_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+    /// API base URL or region: US1, US2, EU1, USGOV1, USGOV2.
+    #[arg(long, env = "FALCON_BASE_URL")]
+    base_url: Option<String>,
+    /// Child CID (MSSP / Flight Control).
+    #[arg(long, env = "FALCON_MEMBER_CID")]
+    member_cid: Option<String>,
+    /// Credentials file (falcon_client_id, falcon_client_secret, base_url).
+    #[arg(long, env = "FALCON_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn options(&self, credentials: Option<aerie::auth::Credentials>) -> anyhow::Result<Options> {
+        let file = FileConfig::load(self.config.as_deref()).map_err(anyhow::Error::msg)?;
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(|| file.cache_dir.clone()).or_else(server::default_cache_dir)
+        };
+        Ok(Options {
+            allow_writes: self.allow_writes,
+            modules: self.modules.clone(),
+            plugins_dir: self.plugins_dir.clone().or_else(|| file.plugins_dir.clone()),
+            files_dir: self.files_dir.clone().or_else(|| file.files_dir.clone()),
+            audit_log: self.audit_log.clone().or_else(|| file.audit_log.clone()),
+            cache_dir,
+            credentials,
+            auth_at_start: false,
+            embedded: !self.no_embedded,
+            file,
+        })
+    }
+}
+
+impl CredArgs {
+    /// Flags and environment, then the credentials file, then the config file.
+    fn resolve(&self, file: &FileConfig) -> anyhow::Result<Option<aerie::auth::Credentials>> {
+        let flags = CredentialSource {
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone().map(Secret::new),
+            base_url: self.base_url.clone(),
+            member_cid: self.member_cid.clone(),
+        };
+        let path = self
+            .credentials_file
+            .clone()
+            .or_else(|| dirs::home_dir().map(|h| h.join(".config/falcon/credentials.json")));
+        let from_file = match path {
+            Some(p) => CredentialSource::from_file(&p).map_err(anyhow::Error::msg)?,
+            None => CredentialSource::default(),
+        };
+        flags.or(from_file).or(file.falcon.clone()).resolve().map_err(anyhow::Error::msg)
+    }
+}
+
+impl TransportArgs {
+    fn http(&self, file: &FileConfig) -> anyhow::Result<HttpOptions> {
+        Ok(HttpOptions {
+            addr: SocketAddr::new(self.host, self.port),
+            keys: ApiKeys::new(&self.api_keys, &file.http.api_keys).map_err(anyhow::Error::msg)?,
+            allowed_hosts: self.allowed_hosts.iter().chain(&file.http.allowed_hosts).cloned().collect(),
+            allowed_origins: self.allowed_origins.iter().chain(&file.http.allowed_origins).cloned().collect(),
+        })
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn serve(transport: &TransportArgs, opts: Options) -> anyhow::Result<()> {
+    let http = if transport.transport == Transport::Http { Some(transport.http(&opts.file)?) } else { None };
+    if let Some(h) = &http {
+        if !h.addr.ip().is_loopback() && h.keys.is_empty() {
+            anyhow::bail!(
+                "refusing to serve on {} without API keys: pass --api-key KEY (or AERIE_API_KEYS), or bind to 127.0.0.1",
+                h.addr
+            );
+        }
+    }
+    let shutdown = server::shutdown_signal();
+    let app = server::build(opts).await?;
+    match http {
+        Some(h) => server::serve_http(app, h, shutdown).await,
+        None => server::serve_stdio(app, shutdown).await,
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(a) => {
+            let file = FileConfig::load(a.common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let creds = a.creds.resolve(&file)?;
+            let mut opts = a.common.options(creds)?;
+            opts.auth_at_start = a.auth_at_start;
+            serve(&a.transport, opts).await
+        }
+        #[cfg(feature = "demo")]
+        Command::Demo(a) => {
+            let opts = a.common.options(None)?;
+            let http = if a.transport.transport == Transport::Http { Some(a.transport.http(&opts.file)?) } else { None };
+            aerie::demo::run(a.seed, opts, http).await
+        }
+        Command::Plugins(PluginsCmd::List(common)) => {
+            let app = server::build(common.options(None)?).await?;
+            print!("{}", aerie::report::plugins(&app));
+            Ok(())
+        }
+        Command::Config(ConfigCmd::Check { common, creds, login }) => {
+            let file = FileConfig::load(common.config.as_deref()).map_err(anyhow::Error::msg)?;
+            let creds = creds.resolve(&file).context("credentials")?;
+            let mut opts = common.options(creds.clone())?;
+            opts.auth_at_start = login;
+            match &creds {
+                Some(c) => println!("credentials: client id {} at {}", c.client_id, c.base_url),
+                None => println!("credentials: none configured (set FALCON_CLIENT_ID and FALCON_CLIENT_SECRET)"),
+            }
+            let app = server::build(opts).await?;
+            if login {
+                println!("login: ok (token issued)");
+            }
+            print!("{}", aerie::report::policy(&app));
+            Ok(())
+        }
+    }
+}

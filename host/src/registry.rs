@@ -1,0 +1,270 @@
+//! Plugins → tools. Loads embedded and directory plugins, validates their descriptors, applies
+//! the policy, and publishes the result as one immutable [`Snapshot`] that can be swapped
+//! atomically (calls in flight keep the snapshot they started with).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+
+use crate::catalogue::Catalogue;
+use crate::policy::{Policy, ToolGrant};
+use crate::runtime::{Instance, LoadError, Runtime, Services, tools};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// Built into the binary.
+    Embedded,
+    /// A file in `--plugins-dir`.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Embedded => f.write_str("embedded"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// Component bytes to load.
+pub struct Source {
+    /// Where they came from.
+    pub origin: Origin,
+    /// The component.
+    pub bytes: Arc<[u8]>,
+}
+
+/// A tool ready to serve.
+pub struct Tool {
+    /// The descriptor as the plugin gave it.
+    pub desc: tools::Tool,
+    /// Parsed input schema.
+    pub schema: Arc<serde_json::Map<String, Value>>,
+    /// Compiled validator for the schema.
+    pub validator: jsonschema::Validator,
+    /// What the policy allows.
+    pub grant: ToolGrant,
+}
+
+/// A loaded plugin.
+pub struct Plugin {
+    /// Name, version, description, resources.
+    pub name: String,
+    /// Version string.
+    pub version: String,
+    /// One line on the group.
+    pub description: String,
+    /// Where it came from.
+    pub origin: Origin,
+    /// SHA-256 of the component.
+    pub digest: String,
+    /// Tools, in descriptor order.
+    pub tools: Vec<Tool>,
+    /// Static resources.
+    pub resources: Vec<tools::Resource>,
+    /// The callable instance.
+    pub instance: Instance,
+}
+
+/// Everything being served at one moment.
+#[derive(Default)]
+pub struct Snapshot {
+    /// Plugins by name.
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    /// Tool name → (plugin, index into its tools).
+    pub tools: BTreeMap<String, (Arc<Plugin>, usize)>,
+    /// Resource URI → (plugin, index into its resources).
+    pub resources: BTreeMap<String, (Arc<Plugin>, usize)>,
+}
+
+impl Snapshot {
+    /// Look up an enabled tool.
+    pub fn tool(&self, name: &str) -> Option<(&Arc<Plugin>, &Tool)> {
+        let (p, i) = self.tools.get(name)?;
+        let t = &p.tools[*i];
+        t.grant.enabled.then_some((p, t))
+    }
+}
+
+/// A plugin that was refused, and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Where it came from.
+    pub origin: Origin,
+    /// Plugin name when known.
+    pub name: Option<String>,
+    /// What to fix.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(n) => write!(f, "plugin `{n}` ({}) refused: {}", self.origin, self.reason),
+            None => write!(f, "plugin {} refused: {}", self.origin, self.reason),
+        }
+    }
+}
+
+/// The live registry.
+pub struct Registry {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Registry {
+    /// A registry serving `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Registry {
+        Registry { current: ArcSwap::from_pointee(snapshot) }
+    }
+
+    /// The snapshot to serve a request with.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Publish a new snapshot in one step.
+    pub fn publish(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}
+
+/// Read every `*.wasm` in `dir`, sorted by name so loading is deterministic.
+pub fn read_dir(dir: &Path) -> std::io::Result<Vec<Source>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(&p)?;
+        out.push(Source { origin: Origin::File(p), bytes: bytes.into() });
+    }
+    Ok(out)
+}
+
+fn valid_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Check a descriptor and build its tools; every error names what to fix.
+fn build_tools(policy: &Policy, catalogue: &Catalogue, d: &tools::Descriptor) -> Result<Vec<Tool>, String> {
+    if !valid_name(&d.name) {
+        return Err(format!("plugin name `{}` must match ^[a-z0-9_]{{1,64}}$", d.name));
+    }
+    let mut out: Vec<Tool> = Vec::new();
+    for t in &d.tools {
+        if !valid_name(&t.name) {
+            return Err(format!("tool name `{}` must match ^[a-z0-9_]{{1,64}}$", t.name));
+        }
+        if out.iter().any(|o| o.desc.name == t.name) {
+            return Err(format!("tool `{}` is declared twice", t.name));
+        }
+        let schema: Value = serde_json::from_str(&t.input_schema)
+            .map_err(|e| format!("tool `{}`: input schema is not JSON: {e}", t.name))?;
+        let Value::Object(obj) = &schema else {
+            return Err(format!("tool `{}`: input schema must be a JSON object", t.name));
+        };
+        if obj.get("type").and_then(Value::as_str) != Some("object") {
+            return Err(format!("tool `{}`: input schema must have \"type\": \"object\"", t.name));
+        }
+        let validator = jsonschema::validator_for(&schema)
+            .map_err(|e| format!("tool `{}`: input schema is not valid JSON Schema: {e}", t.name))?;
+        if let Some(op) = t.operations.iter().find(|op| catalogue.get(op).is_none()) {
+            return Err(format!("tool `{}` declares unknown operation `{op}` (not in the catalogue)", t.name));
+        }
+        let grant = policy.grant(catalogue, &d.name, &t.name, t.tier == tools::Tier::Write, &t.operations);
+        out.push(Tool { desc: t.clone(), schema: Arc::new(obj.clone()), validator, grant });
+    }
+    for r in &d.resources {
+        if r.uri.is_empty() || !r.uri.contains("://") {
+            return Err(format!("resource URI `{}` must be absolute, e.g. falcon://fql/hosts", r.uri));
+        }
+    }
+    Ok(out)
+}
+
+/// Compile, describe and validate one source.
+pub async fn load_one(
+    runtime: &Runtime,
+    policy: &Policy,
+    services: Arc<dyn Services>,
+    source: &Source,
+) -> Result<Plugin, Refusal> {
+    let refuse = |name: Option<String>, reason: String| Refusal { origin: source.origin.clone(), name, reason };
+    let compiled = runtime.compile(&source.bytes).map_err(|e: LoadError| refuse(None, e.to_string()))?;
+    let d = runtime.describe(&compiled, services).await.map_err(|e| refuse(None, e.to_string()))?;
+    let tools = build_tools(policy, Catalogue::builtin(), &d).map_err(|r| refuse(Some(d.name.clone()), r))?;
+    let limits = policy.limits(&d.name);
+    Ok(Plugin {
+        name: d.name,
+        version: d.version,
+        description: d.description,
+        origin: source.origin.clone(),
+        digest: compiled.digest.clone(),
+        tools,
+        resources: d.resources,
+        instance: runtime.instance(compiled, limits),
+    })
+}
+
+/// Load `sources` in order (embedded first, then the directory) into a snapshot. A later
+/// plugin with the same name replaces an earlier one; a tool or resource clash refuses the
+/// later plugin. Refused plugins are returned, the rest still load.
+pub async fn load_all(
+    runtime: &Runtime,
+    policy: &Policy,
+    services: Arc<dyn Services>,
+    sources: &[Source],
+) -> (Snapshot, Vec<Refusal>) {
+    let mut refusals = Vec::new();
+    let mut plugins: BTreeMap<String, Plugin> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for source in sources {
+        match load_one(runtime, policy, services.clone(), source).await {
+            Ok(p) => {
+                if !policy.loads(&p.name) {
+                    tracing::debug!(plugin = %p.name, "not loaded: not in --modules");
+                    continue;
+                }
+                if let Some(old) = plugins.get(&p.name) {
+                    tracing::info!(plugin = %p.name, replaced = %old.origin, by = %p.origin, "plugin overridden");
+                } else {
+                    order.push(p.name.clone());
+                }
+                plugins.insert(p.name.clone(), p);
+            }
+            Err(r) => refusals.push(r),
+        }
+    }
+    let mut snap = Snapshot::default();
+    for name in order {
+        let Some(p) = plugins.remove(&name) else { continue };
+        let clash = p.tools.iter().find_map(|t| {
+            snap.tools.get(&t.desc.name).map(|(o, _)| format!("tool `{}` is already provided by plugin `{}`", t.desc.name, o.name))
+        });
+        let clash = clash.or_else(|| {
+            p.resources.iter().find_map(|r| {
+                snap.resources.get(&r.uri).map(|(o, _)| format!("resource `{}` is already provided by plugin `{}`", r.uri, o.name))
+            })
+        });
+        if let Some(reason) = clash {
+            refusals.push(Refusal { origin: p.origin.clone(), name: Some(p.name.clone()), reason });
+            continue;
+        }
+        let p = Arc::new(p);
+        for (i, t) in p.tools.iter().enumerate() {
+            snap.tools.insert(t.desc.name.clone(), (p.clone(), i));
+        }
+        for (i, r) in p.resources.iter().enumerate() {
+            snap.resources.insert(r.uri.clone(), (p.clone(), i));
+        }
+        snap.plugins.insert(p.name.clone(), p);
+    }
+    (snap, refusals)
+}

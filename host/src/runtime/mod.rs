@@ -1,0 +1,329 @@
+//! The WebAssembly runtime: one wasmtime engine, plugins compiled once into `InstancePre`s, and
+//! a fresh, limited `Store` for every call.
+//!
+//! A trap, a panic or a limit hit inside a plugin becomes a [`CallFailure`]; the host and every
+//! other call keep working.
+
+mod bindings;
+mod cache;
+mod limits;
+mod state;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use bindings::{falcon, files, host, tools};
+pub use cache::{CompileCache, sha256_hex};
+pub use limits::Limits;
+pub use state::{truncate as truncate_str, CallInfo, FilesOp, FilesReply, ProgressSink, Services};
+
+use bindings::{ToolGroup, ToolGroupPre};
+use limits::MemoryLimiter;
+use state::CallState;
+
+/// How often the epoch advances; CPU budgets are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Calls (instances) alive at once across all plugins; the pool is sized for it.
+const POOL_INSTANCES: u32 = 256;
+/// Captured guest stdout/stderr per call.
+const STDIO_CAPTURE: usize = 64 * 1024;
+/// Deadline for `describe()` at load time.
+const DESCRIBE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why a component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not a WebAssembly component (perhaps a core module, or truncated).
+    #[error("not a valid WebAssembly component: {0}")]
+    NotAComponent(String),
+    /// The component does not implement `aerie:plugin/tool-group@0.1.0` or imports something
+    /// the host does not provide.
+    #[error("does not match the aerie:plugin/tool-group@0.1.0 world: {0}")]
+    WrongWorld(String),
+    /// `describe()` trapped or ran out of time.
+    #[error("describe() failed: {0}")]
+    Describe(String),
+}
+
+/// Why a call did not produce the plugin's own answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CallFailure {
+    /// The plugin returned an error of its own.
+    #[error("{0:?}")]
+    Tool(tools::CallError),
+    /// The call ran past its wall-clock deadline.
+    #[error("the tool did not finish within its {0} s deadline")]
+    Deadline(u64),
+    /// The call used up its CPU budget.
+    #[error("the tool exceeded its CPU budget of {0} ms and was stopped")]
+    Cpu(u64),
+    /// The plugin tried to use more memory than allowed.
+    #[error("the tool exceeded its memory limit of {0} MiB and was stopped")]
+    Memory(u32),
+    /// The plugin overflowed its stack (e.g. runaway recursion).
+    #[error("the tool overflowed its stack and was stopped")]
+    StackOverflow,
+    /// The plugin panicked or trapped.
+    #[error("the tool crashed: {0}")]
+    Crashed(String),
+    /// No slot became free before the deadline.
+    #[error("plugin `{0}` is busy (all {1} call slots in use); retry shortly")]
+    Busy(String, u32),
+    /// Host-side failure setting up the call.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The engine and linker shared by every plugin.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: Option<CompileCache>,
+    pool: Arc<Semaphore>,
+}
+
+/// A plugin compiled and linked, ready to instantiate.
+pub struct Compiled {
+    pre: ToolGroupPre<CallState>,
+    /// SHA-256 of the component bytes.
+    pub digest: String,
+    /// Whether the compiled code came from the on-disk cache.
+    pub from_cache: bool,
+}
+
+/// A plugin that can be called: compiled code, its limits and its call slots.
+pub struct Instance {
+    compiled: Compiled,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+}
+
+impl Runtime {
+    /// Build the engine (pooling allocator, epoch interruption) and the locked-down linker.
+    /// `cache_dir` enables the on-disk compile cache.
+    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Runtime> {
+        let engine = match Engine::new(&config(true)) {
+            Ok(e) => e,
+            Err(e) => {
+                // Some sandboxes cap virtual memory below what the pool reserves.
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                Engine::new(&config(false))?
+            }
+        };
+        let mut linker = Linker::new(&engine);
+        // WASI with an empty context: no preopens, no environment, no args, stdin closed, and
+        // socket creation and name lookups denied (wasmtime-wasi's defaults). Rust's wasip2 std
+        // imports these interfaces, so they must link, but they grant nothing.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        ToolGroup::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        let cache = match cache_dir {
+            Some(dir) => match CompileCache::open(dir, &engine) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "compile cache disabled");
+                    None
+                }
+            },
+            None => None,
+        };
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("aerie-epoch".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })?;
+        Ok(Runtime { engine, linker, cache, pool: Arc::new(Semaphore::new(POOL_INSTANCES as usize)) })
+    }
+
+    /// Compile (or load from cache) and link a component. Checks that it is a component and
+    /// that it matches the `tool-group` world.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
+        if !wasmparser_is_component(bytes) {
+            return Err(LoadError::NotAComponent(
+                "missing the component header (a core module, or a truncated or foreign file)".into(),
+            ));
+        }
+        let digest = sha256_hex(bytes);
+        let (component, from_cache) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),
+            None => Component::new(&self.engine, bytes).map(|c| (c, false)),
+        }
+        .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = ToolGroupPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        Ok(Compiled { pre, digest, from_cache })
+    }
+
+    /// Call `describe()` on a compiled plugin.
+    pub async fn describe(&self, compiled: &Compiled, services: Arc<dyn Services>) -> Result<tools::Descriptor, LoadError> {
+        let who = CallInfo { plugin: "(loading)".into(), tool: "".into() };
+        let limits = Limits { deadline_secs: DESCRIBE_DEADLINE.as_secs(), ..Limits::default() };
+        let run = self.run(compiled, &limits, who, services, None, |g, store| {
+            Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
+        });
+        run.await.map_err(|e| LoadError::Describe(e.to_string()))
+    }
+
+    /// Make a compiled plugin callable under `limits`.
+    pub fn instance(&self, compiled: Compiled, limits: Limits) -> Instance {
+        let slots = Arc::new(Semaphore::new(limits.concurrency as usize));
+        Instance { compiled, limits, slots }
+    }
+
+    /// Run `tool` with JSON `arguments` in a fresh store.
+    pub async fn call(
+        &self,
+        instance: &Instance,
+        who: CallInfo,
+        services: Arc<dyn Services>,
+        progress: Option<ProgressSink>,
+        tool: &str,
+        arguments: &str,
+    ) -> Result<tools::Output, CallFailure> {
+        let started = Instant::now();
+        let deadline = instance.limits.deadline();
+        let plugin = who.plugin.to_string();
+        let _slot = tokio::time::timeout(deadline, instance.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| CallFailure::Busy(plugin, instance.limits.concurrency))?
+            .map_err(|e| CallFailure::Internal(e.to_string()))?;
+        let limits = Limits {
+            deadline_secs: deadline.saturating_sub(started.elapsed()).as_secs().max(1),
+            ..instance.limits
+        };
+        let (tool, arguments) = (tool.to_string(), arguments.to_string());
+        let result = self
+            .run(&instance.compiled, &limits, who, services, progress, move |g, store| {
+                Box::pin(async move { g.aerie_plugin_tools().call_call(store, &tool, &arguments).await })
+            })
+            .await?;
+        result.map_err(CallFailure::Tool)
+    }
+
+    /// Instantiate in a fresh store with all limits armed, run `f`, and turn every way it can
+    /// fail into a [`CallFailure`].
+    async fn run<R: Send>(
+        &self,
+        compiled: &Compiled,
+        limits: &Limits,
+        who: CallInfo,
+        services: Arc<dyn Services>,
+        progress: Option<ProgressSink>,
+        f: impl for<'a> FnOnce(
+            &'a ToolGroup,
+            &'a mut Store<CallState>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>,
+    ) -> Result<R, CallFailure> {
+        let _pool = self.pool.clone().acquire_owned().await.map_err(|e| CallFailure::Internal(e.to_string()))?;
+        let deadline = limits.deadline();
+        let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
+        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let plugin = who.plugin.clone();
+        let state = CallState {
+            wasi,
+            table: Default::default(),
+            limiter: MemoryLimiter::new((limits.memory_mib as usize) << 20),
+            who,
+            services,
+            progress,
+            deadline: Instant::now() + deadline,
+            cpu_ticks_left: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
+            cpu_exhausted: false,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        // Each tick in which guest code ran costs one unit of the CPU budget; yielding at every
+        // tick keeps a spinning plugin from starving other calls on the same worker thread.
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            if s.cpu_ticks_left == 0 {
+                s.cpu_exhausted = true;
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            s.cpu_ticks_left -= 1;
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        let outcome = tokio::time::timeout(deadline, async {
+            let group = compiled.pre.instantiate_async(&mut store).await?;
+            f(&group, &mut store).await
+        })
+        .await;
+        flush_stdio(&plugin, &stdout, &stderr);
+        match outcome {
+            Err(_) => Err(CallFailure::Deadline(deadline.as_secs())),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(classify(e, store.data(), limits, &stderr)),
+        }
+    }
+}
+
+/// Turn a trap into the failure a model can understand.
+fn classify(e: wasmtime::Error, state: &CallState, limits: &Limits, stderr: &MemoryOutputPipe) -> CallFailure {
+    if state.limiter.hit {
+        return CallFailure::Memory(limits.memory_mib);
+    }
+    if state.cpu_exhausted {
+        return CallFailure::Cpu(limits.cpu_ms);
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => CallFailure::StackOverflow,
+        Some(Trap::Interrupt) => CallFailure::Cpu(limits.cpu_ms),
+        _ => {
+            // A Rust guest prints its panic message to stderr before trapping.
+            let err = String::from_utf8_lossy(&stderr.contents()).to_string();
+            let panic = err.lines().find_map(|l| l.split_once("panicked at ").map(|_| l.to_string()));
+            let detail = match panic {
+                Some(line) => {
+                    let msg: Vec<&str> = err.lines().skip_while(|l| *l != line).skip(1).take(3).collect();
+                    format!("panic: {}", msg.join(" ").trim())
+                }
+                None => format!("{}", e.root_cause()),
+            };
+            CallFailure::Crashed(state::truncate(&detail, 500).to_string())
+        }
+    }
+}
+
+fn flush_stdio(plugin: &str, stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) {
+    for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
+        let bytes = pipe.contents();
+        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+            tracing::info!(plugin, stream, "{}", state::truncate(line, 2048));
+        }
+    }
+}
+
+/// A component starts with the wasm magic and a layer-1 version field.
+fn wasmparser_is_component(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
+}
+
+fn config(pooling: bool) -> Config {
+    let mut cfg = Config::new();
+    cfg.wasm_component_model(true);
+    cfg.epoch_interruption(true);
+    cfg.memory_init_cow(true);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES);
+        pool.total_core_instances(POOL_INSTANCES * 4);
+        pool.total_memories(POOL_INSTANCES * 2);
+        pool.total_tables(POOL_INSTANCES * 4);
+        pool.total_stacks(POOL_INSTANCES);
+        pool.max_memory_size((Limits::MAX_MEMORY_MIB as usize) << 20);
+        pool.max_unused_warm_slots(32);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    cfg
+}

@@ -1,0 +1,178 @@
+//! What a plugin's `Store` holds during one call, and the host side of its imports.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{falcon, files, host};
+use super::limits::MemoryLimiter;
+
+/// Reports progress of the running call: (done, total, message).
+pub type ProgressSink = Arc<dyn Fn(u64, Option<u64>, String) + Send + Sync>;
+
+/// Who is calling, for grants and audit.
+#[derive(Clone, Debug)]
+pub struct CallInfo {
+    /// Plugin name.
+    pub plugin: Arc<str>,
+    /// Tool name; empty while the host calls `describe`.
+    pub tool: Arc<str>,
+}
+
+/// What a plugin's imports reach outside the sandbox. The host application implements it with
+/// its policy, egress and files directory; the runtime only moves calls across the boundary.
+pub trait Services: Send + Sync + 'static {
+    /// Perform a Falcon operation on behalf of `who`, subject to its grant.
+    fn falcon(
+        &self,
+        who: &CallInfo,
+        req: falcon::Request,
+    ) -> futures::future::BoxFuture<'static, Result<falcon::Response, falcon::Error>>;
+
+    /// Run a files operation on behalf of `who`.
+    fn files(&self, who: &CallInfo, op: FilesOp) -> Result<FilesReply, files::Error>;
+
+    /// An operator-set configuration value for the plugin.
+    fn config(&self, who: &CallInfo, key: &str) -> Option<String>;
+}
+
+/// A request to the files interface.
+#[derive(Debug)]
+pub enum FilesOp {
+    /// Read a file.
+    Read(String),
+    /// Write a file.
+    Write(String, Vec<u8>),
+    /// List files.
+    List,
+    /// Stat a file.
+    Stat(String),
+}
+
+/// The answer to a [`FilesOp`].
+#[derive(Debug)]
+pub enum FilesReply {
+    /// File contents.
+    Contents(Vec<u8>),
+    /// SHA-256 of what was written.
+    Written(String),
+    /// Directory listing.
+    Listing(Vec<files::FileInfo>),
+    /// One file's metadata.
+    Info(files::FileInfo),
+}
+
+/// Store data for one call.
+pub struct CallState {
+    pub(super) wasi: WasiCtx,
+    pub(super) table: ResourceTable,
+    pub(super) limiter: MemoryLimiter,
+    pub(super) who: CallInfo,
+    pub(super) services: Arc<dyn Services>,
+    pub(super) progress: Option<ProgressSink>,
+    pub(super) deadline: Instant,
+    /// CPU budget left, in epoch ticks.
+    pub(super) cpu_ticks_left: u64,
+    /// Set when the CPU budget ran out.
+    pub(super) cpu_exhausted: bool,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl falcon::Host for CallState {
+    async fn call(&mut self, req: falcon::Request) -> Result<falcon::Response, falcon::Error> {
+        if self.who.tool.is_empty() {
+            return Err(falcon::Error::Denied("Falcon calls are not allowed during describe()".into()));
+        }
+        self.services.falcon(&self.who, req).await
+    }
+}
+
+impl host::Host for CallState {
+    fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        let plugin = &*self.who.plugin;
+        let message = truncate(&message, 4096);
+        match level {
+            host::Level::Trace => tracing::trace!(plugin, "{message}"),
+            host::Level::Debug => tracing::debug!(plugin, "{message}"),
+            host::Level::Info => tracing::info!(plugin, "{message}"),
+            host::Level::Warn => tracing::warn!(plugin, "{message}"),
+            host::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn monotonic_ms(&mut self) -> wasmtime::Result<u64> {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        Ok(START.get_or_init(Instant::now).elapsed().as_millis() as u64)
+    }
+
+    async fn sleep(&mut self, ms: u32) {
+        // Never sleep past the deadline: the call would be cancelled there anyway.
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(Duration::from_millis(ms.into()).min(left)).await;
+    }
+
+    fn progress(&mut self, done: u64, total: Option<u64>, message: String) -> wasmtime::Result<()> {
+        if let Some(sink) = &self.progress {
+            sink(done, total, truncate(&message, 512).to_string());
+        }
+        Ok(())
+    }
+
+    fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.services.config(&self.who, &key))
+    }
+}
+
+impl files::Host for CallState {
+    fn read(&mut self, name: String) -> wasmtime::Result<Result<Vec<u8>, files::Error>> {
+        Ok(self.services.files(&self.who, FilesOp::Read(name)).and_then(|r| match r {
+            FilesReply::Contents(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }))
+    }
+
+    fn write(&mut self, name: String, contents: Vec<u8>) -> wasmtime::Result<Result<String, files::Error>> {
+        Ok(self.services.files(&self.who, FilesOp::Write(name, contents)).and_then(|r| match r {
+            FilesReply::Written(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }))
+    }
+
+    fn list(&mut self) -> wasmtime::Result<Result<Vec<files::FileInfo>, files::Error>> {
+        Ok(self.services.files(&self.who, FilesOp::List).and_then(|r| match r {
+            FilesReply::Listing(l) => Ok(l),
+            other => Err(unexpected(other)),
+        }))
+    }
+
+    fn stat(&mut self, name: String) -> wasmtime::Result<Result<files::FileInfo, files::Error>> {
+        Ok(self.services.files(&self.who, FilesOp::Stat(name)).and_then(|r| match r {
+            FilesReply::Info(i) => Ok(i),
+            other => Err(unexpected(other)),
+        }))
+    }
+}
+
+fn unexpected(reply: FilesReply) -> files::Error {
+    files::Error::Io(format!("internal: unexpected files reply {reply:?}"))
+}
+
+/// Cut `s` to at most `max` bytes on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

@@ -1,0 +1,312 @@
+//! Alerts (unified alerts v2): query, get by composite id, update via action parameters,
+//! aggregates and the `after`-paginated combined search.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
+use crate::fql::{self, SortForms};
+use crate::timeutil::{parse_timestamp, rfc3339_ms, rfc3339_ns};
+use crate::world::{Ctx, Window, body_ids, ids_of, offset_pagination, page_check, page_from_query, take_page};
+
+const PB: &str = "detectsapi";
+const DEFAULT_SORT: &str = "created_timestamp|desc";
+
+fn free_text(v: &Value, q: &str) -> bool {
+    match v {
+        Value::String(s) => s.to_lowercase().contains(q),
+        Value::Array(a) => a.iter().any(|x| free_text(x, q)),
+        Value::Object(m) => m.values().any(|x| free_text(x, q)),
+        Value::Number(n) => n.to_string() == q,
+        _ => false,
+    }
+}
+
+fn select<'a>(cx: &'a Ctx<'_>, filter: Option<&str>, q: Option<&str>, sort: Option<&str>, include_hidden: bool) -> Result<Vec<&'a Value>, ApiError> {
+    let q = q.map(str::to_lowercase).filter(|s| !s.trim().is_empty());
+    cx.w.alerts.select(filter, sort, DEFAULT_SORT, cx.now, |a| {
+        (include_hidden || a["show_in_ui"] != false) && q.as_deref().is_none_or(|q| free_text(a, q))
+    })
+}
+
+/// `GetQueriesAlertsV2`: composite ids.
+pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let page = page_from_query(req, 100, 10_000, 0, Window::Standard)?;
+    let all = select(cx, req.q("filter"), req.q("q"), req.q("sort"), req.q_bool("include_hidden", true)?)?;
+    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&all, page), "composite_id")).pagination(offset_pagination(page, all.len())).into_resp())
+}
+
+/// `PostEntitiesAlertsV2`: full alerts, in storage order (not request order, as the real API).
+pub(crate) fn get_entities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = body_ids(req, "composite_ids", 10_000)?;
+    let include_hidden = req.q_bool("include_hidden", true)?;
+    let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let found: Vec<Value> = cx.w.alerts.items.iter().filter(|a| a["composite_id"].as_str().is_some_and(|id| wanted.contains(id)) && (include_hidden || a["show_in_ui"] != false)).cloned().collect();
+    let missing: Vec<String> = ids.iter().filter(|id| !found.iter().any(|a| a["composite_id"] == id.as_str())).cloned().collect();
+    Ok(crate::world::entities_response(found, missing, PB, "Alert"))
+}
+
+/// `PatchEntitiesAlertsV3`: applies action parameters (removes before adds); meta + errors only.
+pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let body = req.json_value()?;
+    let n = body["composite_ids"].as_array().map(Vec::len).unwrap_or(0);
+    if n > 1000 {
+        return Err(ApiError::new(413, format!("too many composite_ids: {n} given, at most 1000 allowed per request")));
+    }
+    let ids = body_ids(req, "composite_ids", 1000)?;
+    let raw = body["action_parameters"].as_array().cloned().unwrap_or_default();
+    if raw.is_empty() {
+        return Err(ApiError::bad_request("action_parameters is required"));
+    }
+    let mut params = Vec::new();
+    for p in &raw {
+        let name = p["name"].as_str().unwrap_or("").to_string();
+        let value = match &p["value"] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => return Err(ApiError::bad_request(format!("action parameter '{name}' value must be a string, got {other}"))),
+        };
+        const NAMES: &[&str] = &["update_status", "assign_to_uuid", "assign_to_user_id", "assign_to_name", "unassign", "add_tag", "remove_tag", "remove_tags_by_prefix", "append_comment", "show_in_ui", "new_behavior_processed", "skip_side_effects"];
+        if !NAMES.contains(&name.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid action parameter name '{name}'")));
+        }
+        if name == "update_status" && !["new", "in_progress", "reopened", "closed"].contains(&value.as_str()) {
+            return Err(ApiError::bad_request(format!("invalid status '{value}'; must be one of new, in_progress, reopened, closed")));
+        }
+        if name == "show_in_ui" && value != "true" && value != "false" {
+            return Err(ApiError::bad_request("show_in_ui value must be \"true\" or \"false\""));
+        }
+        params.push((name, value));
+    }
+    // Removes are applied before adds within one request.
+    params.sort_by_key(|(n, _)| !n.starts_with("remove"));
+    let mut errors = Vec::new();
+    let now = cx.now;
+    let client = cx.client_id.clone();
+    let mut affected = 0;
+    for id in &ids {
+        let Some(a) = cx.w.alerts.get_mut(id) else {
+            errors.push(error_item_id(404, &format!("Alert {id} not found"), id));
+            continue;
+        };
+        affected += 1;
+        let created = parse_timestamp(a["created_timestamp"].as_str().unwrap_or("")).unwrap_or(now);
+        for (name, value) in &params {
+            let o = match a.as_object_mut() {
+                Some(o) => o,
+                None => continue,
+            };
+            match name.as_str() {
+                "update_status" => {
+                    o.insert("status".into(), json!(value));
+                    if value == "closed" {
+                        o.insert("seconds_to_resolved".into(), json!((now - created).max(0) / 1000));
+                    }
+                    if value != "new" && o.get("seconds_to_triaged").and_then(Value::as_i64) == Some(0) {
+                        o.insert("seconds_to_triaged".into(), json!((now - created).max(0) / 1000));
+                    }
+                }
+                "assign_to_uuid" => {
+                    o.insert("assigned_to_uuid".into(), json!(value));
+                }
+                "assign_to_user_id" => {
+                    o.insert("assigned_to_uid".into(), json!(value));
+                }
+                "assign_to_name" => {
+                    o.insert("assigned_to_name".into(), json!(value));
+                }
+                "unassign" => {
+                    for k in ["assigned_to_uuid", "assigned_to_uid", "assigned_to_name"] {
+                        o.insert(k.into(), json!(""));
+                    }
+                }
+                "add_tag" | "remove_tag" | "remove_tags_by_prefix" => {
+                    let mut tags: Vec<String> = o.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+                    match name.as_str() {
+                        "add_tag" => {
+                            for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                                if !tags.iter().any(|x| x == t) {
+                                    tags.push(t.to_string());
+                                }
+                            }
+                        }
+                        "remove_tag" => tags.retain(|x| !value.split(',').map(str::trim).any(|t| t == x)),
+                        _ => tags.retain(|x| !x.starts_with(value.as_str())),
+                    }
+                    if let Some(r) = ["true_positive", "false_positive", "ignored"].iter().find(|r| tags.iter().any(|t| t == *r)) {
+                        o.insert("resolution".into(), json!(r));
+                    } else {
+                        o.insert("resolution".into(), json!(""));
+                    }
+                    o.insert("tags".into(), json!(tags));
+                }
+                "append_comment" => {
+                    let entry = json!({"value": value, "created_by": client, "created_timestamp": rfc3339_ms(now)});
+                    match o.get_mut("comments").and_then(Value::as_array_mut) {
+                        Some(c) => c.push(entry),
+                        None => {
+                            o.insert("comments".into(), json!([entry]));
+                        }
+                    }
+                }
+                "show_in_ui" => {
+                    o.insert("show_in_ui".into(), json!(value == "true"));
+                }
+                _ => {}
+            }
+            o.insert("updated_timestamp".into(), json!(rfc3339_ns(now, 0)));
+        }
+    }
+    let status = if affected == 0 { 404 } else { 200 };
+    Ok(Envelope::new(status, PB).errors(errors).writes(affected).into_resp())
+}
+
+fn bucket_key(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn interval_ms(s: &str) -> Option<i64> {
+    Some(match s {
+        "minute" | "1m" => 60_000,
+        "hour" | "1h" => 3_600_000,
+        "day" | "1d" => 86_400_000,
+        "week" | "1w" => 7 * 86_400_000,
+        "month" => 30 * 86_400_000,
+        "quarter" => 91 * 86_400_000,
+        "year" => 365 * 86_400_000,
+        other => crate::timeutil::duration_ms(other)?,
+    })
+}
+
+fn aggregate(cx: &Ctx<'_>, spec: &Value, include_hidden: bool) -> Result<Value, ApiError> {
+    let name = spec["name"].as_str().unwrap_or("").to_string();
+    let kind = spec["type"].as_str().unwrap_or("");
+    let field = spec["field"].as_str().unwrap_or("");
+    let items = select(cx, spec["filter"].as_str(), spec["q"].as_str(), None, include_hidden)?;
+    let known = cx.w.alerts.known.contains(field);
+    let size = spec["size"].as_u64().unwrap_or(10) as usize;
+    let mut out = json!({"name": name, "sum_other_doc_count": 0, "buckets": []});
+    if !known {
+        // The real service answers an empty result for fields it cannot aggregate on.
+        return Ok(out);
+    }
+    match kind {
+        "terms" => {
+            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+            for a in &items {
+                let mut seen = std::collections::BTreeSet::new();
+                for leaf in fql::resolve(a, field) {
+                    if let Some(k) = bucket_key(leaf)
+                        && seen.insert(k.clone())
+                    {
+                        *counts.entry(k).or_default() += 1;
+                    }
+                }
+            }
+            let mut buckets: Vec<(String, u64)> = counts.into_iter().collect();
+            let sort = spec["sort"].as_str().unwrap_or("_count|desc");
+            let mut known_sort = std::collections::BTreeSet::new();
+            known_sort.insert("_count".to_string());
+            known_sort.insert("_key".to_string());
+            let keys = fql::parse_sort(sort, &known_sort, SortForms::PipeOnly).map_err(ApiError::bad_request)?;
+            let k = keys.first().cloned().unwrap_or(fql::SortKey { field: "_count".into(), desc: true });
+            buckets.sort_by(|a, b| {
+                let o = if k.field == "_key" { a.0.cmp(&b.0) } else { a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)) };
+                if k.desc { o.reverse() } else { o }
+            });
+            let other: u64 = buckets.iter().skip(size).map(|b| b.1).sum();
+            let b: Vec<Value> = buckets.into_iter().take(size).map(|(label, count)| json!({"label": label, "count": count})).collect();
+            out["buckets"] = json!(b);
+            out["sum_other_doc_count"] = json!(other);
+        }
+        "date_histogram" => {
+            let step = interval_ms(spec["interval"].as_str().unwrap_or("day")).ok_or_else(|| ApiError::bad_request("invalid interval"))?;
+            let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+            for a in &items {
+                if let Some(t) = fql::resolve(a, field).first().and_then(|v| v.as_str()).and_then(parse_timestamp) {
+                    *counts.entry(t - t.rem_euclid(step)).or_default() += 1;
+                }
+            }
+            let b: Vec<Value> = counts.into_iter().map(|(t, c)| json!({"label": t, "key_as_string": rfc3339_ms(t), "count": c})).collect();
+            out["buckets"] = json!(b);
+        }
+        "cardinality" | "max" | "min" | "avg" | "sum" => {
+            let leaves: Vec<&Value> = items.iter().flat_map(|a| fql::resolve(a, field)).collect();
+            let value = if kind == "cardinality" {
+                let set: std::collections::BTreeSet<String> = leaves.iter().filter_map(|v| bucket_key(v)).collect();
+                set.len() as f64
+            } else {
+                let nums: Vec<f64> = leaves.iter().filter_map(|v| v.as_f64()).collect();
+                match kind {
+                    "max" => nums.iter().cloned().fold(f64::MIN, f64::max),
+                    "min" => nums.iter().cloned().fold(f64::MAX, f64::min),
+                    "sum" => nums.iter().sum(),
+                    _ => if nums.is_empty() { 0.0 } else { nums.iter().sum::<f64>() / nums.len() as f64 },
+                }
+            };
+            out["buckets"] = json!([{"label": kind, "count": items.len(), "value": value, "value_as_string": value.to_string()}]);
+        }
+        "date_range" | "range" | "percentiles" => {}
+        other => return Err(ApiError::bad_request(format!("invalid aggregation type '{other}'"))),
+    }
+    Ok(out)
+}
+
+/// `PostAggregatesAlertsV2`: terms, date_histogram, cardinality, min/max/avg/sum.
+pub(crate) fn aggregates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let body = req.json_value()?;
+    let specs = match &body {
+        Value::Array(a) => a.clone(),
+        Value::Object(_) => vec![body.clone()],
+        _ => return Err(ApiError::bad_request("body must be a list of aggregation requests")),
+    };
+    let include_hidden = req.q_bool("include_hidden", true)?;
+    let mut out = Vec::new();
+    for s in &specs {
+        out.push(aggregate(cx, s, include_hidden)?);
+    }
+    Ok(Envelope::new(200, PB).resources(out).into_resp())
+}
+
+fn encode_after(offset: usize, sort: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": offset, "s": sort}).to_string())
+}
+
+fn decode_after(token: &str) -> Option<(usize, String)> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    Some((v["o"].as_u64()? as usize, v["s"].as_str()?.to_string()))
+}
+
+/// `PostCombinedAlertsV1`: full alerts with an `after` cursor (no 10,000 window).
+pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let body = req.json_value()?;
+    let limit = body["limit"].as_u64().unwrap_or(100) as usize;
+    page_check(0, limit, 1000, 1, Window::None)?;
+    let sort = body["sort"].as_str().filter(|s| !s.is_empty()).unwrap_or(DEFAULT_SORT).to_string();
+    let offset = match body["after"].as_str().filter(|s| !s.is_empty()) {
+        None => 0,
+        Some(t) => {
+            let (o, s) = decode_after(t).ok_or_else(|| ApiError::bad_request("invalid after token"))?;
+            if s != sort {
+                return Err(ApiError::bad_request("the after token was issued for a different sort; restart paging without after"));
+            }
+            o
+        }
+    };
+    let all = select(cx, body["filter"].as_str(), None, Some(&sort), req.q_bool("include_hidden", true)?)?;
+    let page: Vec<Value> = all.iter().skip(offset).take(limit).map(|v| (*v).clone()).collect();
+    let next = offset + page.len();
+    let mut pagination = json!({"limit": limit, "total": all.len()});
+    if next < all.len() {
+        pagination["after"] = json!(encode_after(next, &sort));
+    }
+    Ok(Envelope::new(200, PB).resources(page).pagination(pagination).into_resp())
+}

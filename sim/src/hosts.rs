@@ -1,0 +1,282 @@
+//! Hosts (devices): queries, scroll/combined cursors, details, containment, tags, online state,
+//! login and network address history.
+
+use serde_json::{Value, json};
+
+use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
+use crate::timeutil::{parse_timestamp, rfc3339_s};
+use crate::world::{
+    Ctx, Cursor, Transition, Window, body_ids, entities_response, ids_of, offset_pagination,
+    page_from_query, query_ids, take_page,
+};
+
+const PB: &str = "device-api";
+const ONLINE_MS: i64 = 15 * 60_000;
+const SCROLL_TTL_MS: i64 = 120_000;
+
+fn visible<'a>(cx: &'a Ctx<'_>, req: &Req, hidden: bool) -> Result<Vec<&'a Value>, ApiError> {
+    let w = &*cx.w;
+    w.hosts.select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
+        let id = h["device_id"].as_str().unwrap_or("");
+        w.hidden.contains(id) == hidden
+    })
+}
+
+/// `QueryDevicesByFilter`.
+pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
+    let all = visible(cx, req, false)?;
+    let ids = ids_of(&take_page(&all, page), "device_id");
+    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+}
+
+/// `QueryHiddenDevices`.
+pub(crate) fn query_hidden(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
+    let all = visible(cx, req, true)?;
+    let ids = ids_of(&take_page(&all, page), "device_id");
+    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+}
+
+/// Runs a cursor query: a new one without `offset`, the next page with a token.
+fn cursor_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<String>, String, usize, usize, i64), ApiError> {
+    let limit = match req.q("limit") {
+        None | Some("") => 100,
+        Some(s) => s.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid limit '{s}': must be an integer")))?,
+    };
+    crate::world::page_check(0, limit, 10_000, 1, Window::None)?;
+    let token = req.q("offset").filter(|s| !s.is_empty());
+    let (ids, start) = match token {
+        None => {
+            let all = visible(cx, req, false)?;
+            (all.iter().filter_map(|h| h["device_id"].as_str().map(String::from)).collect::<Vec<_>>(), 0)
+        }
+        Some(t) => {
+            let c = cx.w.cursors.get(t).filter(|c| c.expires > cx.now).ok_or_else(|| {
+                ApiError::bad_request("The provided offset token is invalid or has expired; start a new query without offset")
+            })?;
+            (c.ids.clone(), c.next)
+        }
+    };
+    let total = ids.len();
+    let page: Vec<String> = ids.iter().skip(start).take(limit).cloned().collect();
+    let next = start + page.len();
+    let expires = cx.now + SCROLL_TTL_MS;
+    let next_token = if page.is_empty() {
+        String::new()
+    } else {
+        let t = format!("FQLv1:{}", cx.w.new_hex32());
+        cx.w.cursors.insert(t.clone(), Cursor { ids, next, expires });
+        t
+    };
+    cx.w.cursors.retain(|_, c| c.expires > cx.now);
+    Ok((page, next_token, limit, total, expires))
+}
+
+/// `QueryDevicesByFilterScroll`.
+pub(crate) fn query_scroll(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let (page, token, limit, total, expires) = cursor_page(cx, req)?;
+    Ok(Envelope::new(200, PB)
+        .resources(page.into_iter().map(Value::String).collect())
+        .pagination(json!({"offset": token, "expires_at": expires * 1_000_000, "limit": limit, "total": total}))
+        .into_resp())
+}
+
+/// `CombinedDevicesByFilter`: full records with an optional `fields` projection.
+pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let fields = req.q_list("fields");
+    let (page, token, limit, total, expires) = cursor_page(cx, req)?;
+    let items: Vec<Value> = page
+        .iter()
+        .filter_map(|id| cx.w.hosts.get(id).cloned())
+        .map(|h| project(h, &fields))
+        .collect();
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(json!({"offset": token, "next": token, "expires_at": expires * 1_000_000, "limit": limit, "total": total}))
+        .into_resp())
+}
+
+fn project(h: Value, fields: &[String]) -> Value {
+    if fields.is_empty() {
+        return h;
+    }
+    let mut out = serde_json::Map::new();
+    for f in fields.iter().chain(std::iter::once(&"device_id".to_string())) {
+        if let Some(v) = h.get(f.as_str()) {
+            out.insert(f.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// `PostDeviceDetailsV2`.
+pub(crate) fn post_details(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = body_ids(req, "ids", 5000)?;
+    let (found, missing) = cx.w.hosts.lookup(&ids);
+    Ok(entities_response(found, missing, PB, "Device"))
+}
+
+/// `GetDeviceDetailsV2`.
+pub(crate) fn get_details(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = query_ids(req, "ids", 100)?;
+    let (found, missing) = cx.w.hosts.lookup(&ids);
+    Ok(entities_response(found, missing, PB, "Device"))
+}
+
+fn is_online(h: &Value, now: i64) -> bool {
+    parse_timestamp(h["last_seen"].as_str().unwrap_or("")).is_some_and(|t| now - t < ONLINE_MS)
+}
+
+fn set(h: &mut Value, key: &str, v: Value) {
+    if let Some(o) = h.as_object_mut() {
+        o.insert(key.into(), v);
+    }
+}
+
+/// `PerformActionV2`: contain, lift_containment, hide_host, unhide_host, detection_(un)suppress.
+pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    const ACTIONS: &[&str] = &["contain", "lift_containment", "hide_host", "unhide_host", "detection_suppress", "detection_unsuppress"];
+    let action = req.q("action_name").unwrap_or("");
+    if !ACTIONS.contains(&action) {
+        return Err(ApiError::bad_request(format!(
+            "Invalid action_name '{action}'; must be one of {}",
+            ACTIONS.join(", ")
+        )));
+    }
+    let ids = body_ids(req, "ids", 500)?;
+    let now = cx.now;
+    let delay = cx.cfg.containment_delay.as_millis() as i64;
+    let mut resources = Vec::new();
+    let mut errors = Vec::new();
+    for id in &ids {
+        let Some(h) = cx.w.hosts.get_mut(id) else {
+            errors.push(error_item_id(404, &format!("Device {id} not found"), id));
+            continue;
+        };
+        let online = is_online(h, now);
+        let status = h["status"].as_str().unwrap_or("normal").to_string();
+        match action {
+            "contain" => {
+                if status == "normal" || status == "lift_containment_pending" {
+                    set(h, "status", json!("containment_pending"));
+                    set(h, "modified_timestamp", json!(rfc3339_s(now)));
+                    // An offline sensor cannot acknowledge: the host stays pending.
+                    if online {
+                        cx.w.transitions.insert(id.clone(), Transition { to: "contained", due: now + delay });
+                    } else {
+                        cx.w.transitions.remove(id);
+                    }
+                }
+            }
+            "lift_containment" => {
+                if status == "contained" || status == "containment_pending" {
+                    set(h, "status", json!("lift_containment_pending"));
+                    set(h, "modified_timestamp", json!(rfc3339_s(now)));
+                    if online {
+                        cx.w.transitions.insert(id.clone(), Transition { to: "normal", due: now + delay });
+                    } else {
+                        cx.w.transitions.remove(id);
+                    }
+                }
+            }
+            "hide_host" => {
+                cx.w.hidden.insert(id.clone());
+            }
+            "unhide_host" => {
+                cx.w.hidden.remove(id);
+            }
+            "detection_suppress" => set(h, "detection_suppression_status", json!("suppressed")),
+            _ => set(h, "detection_suppression_status", json!("")),
+        }
+        resources.push(json!({"id": id, "path": ""}));
+    }
+    let status = if resources.is_empty() { 404 } else { 202 };
+    Ok(Envelope::new(status, PB).resources(resources).errors(errors).into_resp())
+}
+
+/// `UpdateDeviceTags`.
+pub(crate) fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let body = req.json_value()?;
+    let action = body["action"].as_str().unwrap_or("");
+    if action != "add" && action != "remove" {
+        return Err(ApiError::bad_request("action must be 'add' or 'remove'"));
+    }
+    let ids = body_ids(req, "device_ids", 5000)?;
+    let tags: Vec<String> = body["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect()).unwrap_or_default();
+    if tags.is_empty() {
+        return Err(ApiError::bad_request("tags is required"));
+    }
+    if let Some(bad) = tags.iter().find(|t| t.trim().is_empty() || t.len() > 256) {
+        return Err(ApiError::bad_request(format!("invalid tag '{bad}'")));
+    }
+    let now = cx.now;
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(h) = cx.w.hosts.get_mut(&id) else {
+            out.push(json!({"device_id": id, "updated": false, "code": 404, "error": "Device not found"}));
+            continue;
+        };
+        let mut cur: Vec<String> = h["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect()).unwrap_or_default();
+        let before = cur.clone();
+        for t in &tags {
+            if action == "add" {
+                if !cur.contains(t) {
+                    cur.push(t.clone());
+                }
+            } else {
+                cur.retain(|x| x != t);
+            }
+        }
+        let updated = cur != before;
+        set(h, "tags", json!(cur));
+        if updated {
+            set(h, "modified_timestamp", json!(rfc3339_s(now)));
+        }
+        out.push(json!({"device_id": id, "updated": updated, "code": 200, "error": ""}));
+    }
+    Ok(Envelope::new(202, PB).resources(out).into_resp())
+}
+
+/// `GetOnlineState_V1`.
+pub(crate) fn online_state(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = query_ids(req, "ids", 100)?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match cx.w.hosts.get(&id) {
+            Some(h) => found.push(json!({"id": id, "cid": cx.w.cid, "last_seen": h["last_seen"], "state": if is_online(h, cx.now) { "online" } else { "offline" }})),
+            None => missing.push(id),
+        }
+    }
+    Ok(entities_response(found, missing, "cs.agentonline", "Device"))
+}
+
+/// `QueryDeviceLoginHistory`.
+pub(crate) fn login_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = body_ids(req, "ids", 500)?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match cx.w.logins.get(&id) {
+            Some(l) => found.push(json!({"device_id": id, "cid": cx.w.cid, "recent_logins": l})),
+            None => missing.push(id),
+        }
+    }
+    Ok(entities_response(found, missing, PB, "Device"))
+}
+
+/// `QueryGetNetworkAddressHistoryV1`.
+pub(crate) fn network_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let ids = body_ids(req, "ids", 500)?;
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for id in ids {
+        match cx.w.addresses.get(&id) {
+            Some(l) => found.push(json!({"device_id": id, "cid": cx.w.cid, "history": l})),
+            None => missing.push(id),
+        }
+    }
+    Ok(entities_response(found, missing, PB, "Device"))
+}
+
