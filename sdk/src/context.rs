@@ -82,10 +82,7 @@ impl<'a> Ctx<'a> {
                 IdsIn::Body => call.body_json(&json!({ h.key: chunk }))?,
                 IdsIn::Query => call.query_all(h.key, chunk),
             };
-            let call = h
-                .extra_query
-                .iter()
-                .fold(call, |c, (k, v)| c.query(k, v));
+            let call = h.extra_query.iter().fold(call, |c, (k, v)| c.query(k, v));
             out.extend(call.envelope()?.resources);
         }
         if let Some(key) = h.order_key {
@@ -95,16 +92,28 @@ impl<'a> Ctx<'a> {
     }
 
     /// Fetch entities by id and fail with not-found naming the ids Falcon did not return.
-    pub fn hydrate_all(&self, h: &Hydrate, ids: &[String], what: &str) -> Result<Vec<Value>, ToolError> {
+    pub fn hydrate_all(
+        &self,
+        h: &Hydrate,
+        ids: &[String],
+        what: &str,
+    ) -> Result<Vec<Value>, ToolError> {
         let found = self.hydrate(h, ids)?;
         let key = h.order_key.unwrap_or("id");
         let missing: Vec<&str> = ids
             .iter()
-            .filter(|id| !found.iter().any(|v| v.get(key).and_then(Value::as_str) == Some(id.as_str())))
+            .filter(|id| {
+                !found
+                    .iter()
+                    .any(|v| v.get(key).and_then(Value::as_str) == Some(id.as_str()))
+            })
             .map(String::as_str)
             .collect();
         if !missing.is_empty() {
-            return Err(ToolError::not_found(format!("{what} {}", missing.join(", "))));
+            return Err(ToolError::not_found(format!(
+                "{what} {}",
+                missing.join(", ")
+            )));
         }
         Ok(found)
     }
@@ -112,7 +121,12 @@ impl<'a> Ctx<'a> {
     /// Run an offset-paged id query (`offset` is the one the query was sent with), then hydrate the
     /// ids: the two-step search most Falcon families use. One query call plus
     /// ⌈ids / batch⌉ hydrate calls, none when nothing matched.
-    pub fn search(&self, query: Call<'_>, offset: u64, h: &Hydrate) -> Result<SearchResult, ToolError> {
+    pub fn search(
+        &self,
+        query: Call<'_>,
+        offset: u64,
+        h: &Hydrate,
+    ) -> Result<SearchResult, ToolError> {
         let env = query.envelope()?;
         let ids = env.ids();
         let total = env.total();
@@ -153,7 +167,11 @@ impl<'a> Ctx<'a> {
             let elapsed = self.env.now_ms().saturating_sub(start);
             match step(attempt)? {
                 Step::Done(v) => {
-                    self.progress(spec.max_wait_ms, Some(spec.max_wait_ms), &format!("{} done", spec.what));
+                    self.progress(
+                        spec.max_wait_ms,
+                        Some(spec.max_wait_ms),
+                        &format!("{} done", spec.what),
+                    );
                     return Ok(Polled::Done(v));
                 }
                 Step::Pending(v) => {
@@ -177,19 +195,19 @@ impl<'a> Ctx<'a> {
             let left = spec.max_wait_ms.saturating_sub(elapsed);
             let nap = u64::from(spec.interval_ms).min(left.max(1));
             // `nap` ≤ interval_ms, which is a u32.
-            self.env.sleep(u32::try_from(nap).unwrap_or(spec.interval_ms));
+            self.env
+                .sleep(u32::try_from(nap).unwrap_or(spec.interval_ms));
         }
     }
 }
 
 fn file_error(name: &str, e: FileError) -> ToolError {
     match e {
-        FileError::Denied(r) => ToolError::Denied(format!(
-            "file access for `{name}` refused: {r} (the operator must grant this plugin the files directory)"
-        )),
-        FileError::NotFound(_) => ToolError::not_found(format!(
-            "file `{name}` in the operator's files directory"
-        )),
+        // The host's reason already names the setting to change.
+        FileError::Denied(r) => ToolError::Denied(format!("file `{name}`: {r}")),
+        FileError::NotFound(_) => {
+            ToolError::not_found(format!("file `{name}` in the operator's files directory"))
+        }
         FileError::TooLarge(cap) => {
             ToolError::invalid(format!("file `{name}` exceeds the host's {cap}-byte cap"))
         }
@@ -326,7 +344,9 @@ mod tests {
             json!({"meta": {"pagination": {"offset": 0, "limit": 10, "total": 0}}, "resources": []}),
         );
         let ctx = Ctx::new(&env, "t", None);
-        let r = ctx.search(ctx.op("QueryDevicesByFilter"), 0, &DEVICES).unwrap();
+        let r = ctx
+            .search(ctx.op("QueryDevicesByFilter"), 0, &DEVICES)
+            .unwrap();
         assert_eq!(r.total, 0);
         assert_eq!(r.next, Next::None);
         assert_eq!(env.calls().len(), 1);
@@ -343,8 +363,14 @@ mod tests {
             .reply("PostDeviceDetailsV2", 200, json!({"resources": [{"device_id": "b"}, {"device_id": "a"}]}))
             .reply("PostDeviceDetailsV2", 200, json!({"resources": [{"device_id": "c"}]}));
         let ctx = Ctx::new(&env, "t", None);
-        let r = ctx.search(ctx.op("QueryDevicesByFilter"), 0, &DEVICES).unwrap();
-        let order: Vec<_> = r.results.iter().map(|v| v["device_id"].as_str().unwrap()).collect();
+        let r = ctx
+            .search(ctx.op("QueryDevicesByFilter"), 0, &DEVICES)
+            .unwrap();
+        let order: Vec<_> = r
+            .results
+            .iter()
+            .map(|v| v["device_id"].as_str().unwrap())
+            .collect();
         assert_eq!(order, ["a", "b", "c"]);
         assert_eq!(r.next, Next::Offset(3));
         let calls = env.calls();
@@ -355,7 +381,11 @@ mod tests {
 
     #[test]
     fn hydrate_all_reports_missing() {
-        let env = MockEnv::new().reply("PostDeviceDetailsV2", 200, json!({"resources": [{"device_id": "a"}]}));
+        let env = MockEnv::new().reply(
+            "PostDeviceDetailsV2",
+            200,
+            json!({"resources": [{"device_id": "a"}]}),
+        );
         let ctx = Ctx::new(&env, "t", None);
         let ids = vec!["a".to_string(), "z".to_string()];
         let e = ctx.hydrate_all(&DEVICES, &ids, "host").unwrap_err();
@@ -374,7 +404,15 @@ mod tests {
         let r = ctx.poll(&spec, |n| Ok(Step::Pending(n))).unwrap();
         assert_eq!(r, Polled::TimedOut(4));
         assert!(!env.progress_log().is_empty());
-        let r = ctx.poll(&spec, |n| Ok(if n == 1 { Step::Done(n) } else { Step::Pending(n) })).unwrap();
+        let r = ctx
+            .poll(&spec, |n| {
+                Ok(if n == 1 {
+                    Step::Done(n)
+                } else {
+                    Step::Pending(n)
+                })
+            })
+            .unwrap();
         assert_eq!(r, Polled::Done(1));
     }
 }

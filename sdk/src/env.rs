@@ -19,7 +19,9 @@ pub struct FalconRequest {
 impl FalconRequest {
     /// The body parsed as JSON, if it is JSON (handy in tests).
     pub fn body_json(&self) -> Option<serde_json::Value> {
-        self.body.as_deref().and_then(|b| serde_json::from_slice(b).ok())
+        self.body
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
     }
 
     /// The first value of query parameter `name`.

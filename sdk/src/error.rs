@@ -132,7 +132,9 @@ pub fn map_status(status: u16, body: &[u8], cx: &ErrorContext<'_>) -> ToolError 
         401 | 403 => {
             let scope = cx
                 .scope
-                .map(|s| format!("; the API client needs scope `{s}` (add it in the Falcon console)"))
+                .map(|s| {
+                    format!("; the API client needs scope `{s}` (add it in the Falcon console)")
+                })
                 .unwrap_or_default();
             ToolError::Upstream {
                 status,
@@ -202,7 +204,11 @@ mod tests {
             fql_guide: Some("falcon://fql/hosts"),
             ..cx("QueryDevicesByFilter")
         };
-        let e = map_status(400, br#"{"errors":[{"code":400,"message":"Invalid filter"}]}"#, &c);
+        let e = map_status(
+            400,
+            br#"{"errors":[{"code":400,"message":"Invalid filter"}]}"#,
+            &c,
+        );
         let ToolError::Upstream { status, message } = e else {
             panic!("wrong variant")
         };
@@ -217,13 +223,25 @@ mod tests {
             scope: Some("Hosts:write"),
             ..cx("PerformActionV2")
         };
-        let e = map_status(403, br#"{"errors":[{"code":403,"message":"access denied, authorization failed"}]}"#, &c);
+        let e = map_status(
+            403,
+            br#"{"errors":[{"code":403,"message":"access denied, authorization failed"}]}"#,
+            &c,
+        );
         assert!(e.to_string().contains("`Hosts:write`"));
     }
 
     #[test]
     fn server_errors_say_retry() {
-        assert!(map_status(503, b"", &cx("X")).to_string().contains("retry later"));
-        assert!(map_status(429, b"", &cx("X")).to_string().contains("rate limited"));
+        assert!(
+            map_status(503, b"", &cx("X"))
+                .to_string()
+                .contains("retry later")
+        );
+        assert!(
+            map_status(429, b"", &cx("X"))
+                .to_string()
+                .contains("rate limited")
+        );
     }
 }

@@ -189,7 +189,9 @@ pub fn host_error(op: &str, e: FalconError) -> ToolError {
         FalconError::Denied(reason) => ToolError::Denied(format!("{op}: {reason}")),
         FalconError::Timeout => ToolError::Upstream {
             status: 504,
-            message: format!("{op} timed out; retry, or narrow the query (smaller limit, tighter filter)"),
+            message: format!(
+                "{op} timed out; retry, or narrow the query (smaller limit, tighter filter)"
+            ),
         },
         FalconError::RateLimited(s) => ToolError::Upstream {
             status: 429,
@@ -257,7 +259,9 @@ impl Reply {
 }
 
 fn bad_json(e: serde_json::Error) -> ToolError {
-    ToolError::internal(format!("Falcon returned a body that is not the expected JSON: {e}"))
+    ToolError::internal(format!(
+        "Falcon returned a body that is not the expected JSON: {e}"
+    ))
 }
 
 /// The standard Falcon response envelope.
@@ -382,9 +386,11 @@ mod tests {
 
     #[test]
     fn envelope_tolerates_nulls_and_missing() {
-        let e: Envelope = serde_json::from_value(json!({"meta": {}, "resources": null, "errors": null})).unwrap();
+        let e: Envelope =
+            serde_json::from_value(json!({"meta": {}, "resources": null, "errors": null})).unwrap();
         assert!(e.resources.is_empty() && e.errors.is_empty());
-        let e: Envelope = serde_json::from_value(json!({"errors": [{"code": 403, "message": "no"}]})).unwrap();
+        let e: Envelope =
+            serde_json::from_value(json!({"errors": [{"code": 403, "message": "no"}]})).unwrap();
         assert_eq!(e.error_text().as_deref(), Some("no"));
     }
 
@@ -398,14 +404,19 @@ mod tests {
         assert_eq!(e.ids(), vec!["a", "b"]);
         assert_eq!(e.total(), 9);
         assert_eq!(e.cursor().as_deref(), Some("abc"));
-        let e: Envelope = serde_json::from_value(json!({"meta": {"pagination": {"after": ""}}, "resources": []})).unwrap();
+        let e: Envelope =
+            serde_json::from_value(json!({"meta": {"pagination": {"after": ""}}, "resources": []}))
+                .unwrap();
         assert_eq!(e.cursor(), None);
         assert_eq!(e.total(), 0);
     }
 
     #[test]
     fn host_errors_map() {
-        assert!(matches!(host_error("X", FalconError::Denied("no".into())), ToolError::Denied(_)));
+        assert!(matches!(
+            host_error("X", FalconError::Denied("no".into())),
+            ToolError::Denied(_)
+        ));
         assert!(matches!(
             host_error("X", FalconError::Timeout),
             ToolError::Upstream { status: 504, .. }

@@ -282,9 +282,15 @@ fn strip_quoted(fql: &str) -> String {
 pub fn since(value: &str) -> Result<String, String> {
     let v = value.trim();
     let bad = || {
-        format!("`{value}` is not a time: use a span like 30m, 24h, 7d, 2w or a timestamp like 2025-06-13T00:00:00Z")
+        format!(
+            "`{value}` is not a time: use a span like 30m, 24h, 7d, 2w or a timestamp like 2025-06-13T00:00:00Z"
+        )
     };
-    if let Some(unit) = v.chars().last().filter(|c| matches!(c, 'm' | 'h' | 'd' | 'w')) {
+    if let Some(unit) = v
+        .chars()
+        .last()
+        .filter(|c| matches!(c, 'm' | 'h' | 'd' | 'w'))
+    {
         let n = &v[..v.len() - 1];
         if !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit()) {
             let n: u32 = n.parse().map_err(|_| bad())?;
@@ -303,7 +309,11 @@ pub fn since(value: &str) -> Result<String, String> {
         && b[7] == b'-'
         && v.bytes()
             .all(|c| c.is_ascii_digit() || matches!(c, b'-' | b':' | b'T' | b'Z' | b'.' | b'+'));
-    if looks_like_date { Ok(v.to_string()) } else { Err(bad()) }
+    if looks_like_date {
+        Ok(v.to_string())
+    } else {
+        Err(bad())
+    }
 }
 
 /// A sort parameter `field.dir` / `field|dir`, checked against the fields an endpoint allows.
@@ -344,7 +354,11 @@ mod tests {
     #[test]
     fn injection_stays_inside_the_value() {
         let evil = "h' ,hostname:'*";
-        let f = Fql::new().eq("hostname", evil).eq("status", "normal").build().unwrap();
+        let f = Fql::new()
+            .eq("hostname", evil)
+            .eq("status", "normal")
+            .build()
+            .unwrap();
         assert_eq!(f, r"hostname:'h\' ,hostname:\'*'+status:'normal'");
         // Everything after the field's opening quote up to the real closing quote is one value.
         assert!(lint(&f).is_ok());
@@ -370,7 +384,11 @@ mod tests {
         assert_eq!(Fql::new().raw(Some("  ")).build(), None);
         assert_eq!(
             Fql::new()
-                .or([Fql::new().eq("a", "1"), Fql::new().eq("b", "2").eq("c", 3), Fql::new()])
+                .or([
+                    Fql::new().eq("a", "1"),
+                    Fql::new().eq("b", "2").eq("c", 3),
+                    Fql::new()
+                ])
                 .ne("id", "x")
                 .build()
                 .unwrap(),
@@ -378,7 +396,10 @@ mod tests {
         );
         assert_eq!(Fql::new().any_of::<[&str; 0], &str>("a", []).build(), None);
         assert_eq!(
-            Fql::new().eq_any_field(&["local_ip", "external_ip"], "10.0.0.1").build().unwrap(),
+            Fql::new()
+                .eq_any_field(&["local_ip", "external_ip"], "10.0.0.1")
+                .build()
+                .unwrap(),
             "(local_ip:'10.0.0.1',external_ip:'10.0.0.1')"
         );
     }
@@ -395,7 +416,10 @@ mod tests {
     fn since_forms() {
         assert_eq!(since("24h").unwrap(), "now-24h");
         assert_eq!(since("2w").unwrap(), "now-14d");
-        assert_eq!(since("2025-06-13T00:00:00Z").unwrap(), "2025-06-13T00:00:00Z");
+        assert_eq!(
+            since("2025-06-13T00:00:00Z").unwrap(),
+            "2025-06-13T00:00:00Z"
+        );
         assert!(since("yesterday").is_err());
         assert!(since("5y").is_err());
         assert!(since("h").is_err());
@@ -405,9 +429,24 @@ mod tests {
     #[test]
     fn sort_validation() {
         let allowed = ["hostname", "last_seen"];
-        assert_eq!(sort_param(Some("hostname.asc"), &allowed, false).unwrap().unwrap(), "hostname.asc");
-        assert_eq!(sort_param(Some("last_seen|desc"), &allowed, false).unwrap().unwrap(), "last_seen.desc");
-        assert_eq!(sort_param(Some("last_seen"), &allowed, true).unwrap().unwrap(), "last_seen|desc");
+        assert_eq!(
+            sort_param(Some("hostname.asc"), &allowed, false)
+                .unwrap()
+                .unwrap(),
+            "hostname.asc"
+        );
+        assert_eq!(
+            sort_param(Some("last_seen|desc"), &allowed, false)
+                .unwrap()
+                .unwrap(),
+            "last_seen.desc"
+        );
+        assert_eq!(
+            sort_param(Some("last_seen"), &allowed, true)
+                .unwrap()
+                .unwrap(),
+            "last_seen|desc"
+        );
         assert!(sort_param(Some("evil+x"), &allowed, false).is_err());
         assert_eq!(sort_param(None, &allowed, false).unwrap(), None);
     }

@@ -111,8 +111,10 @@ pub fn uuid(value: &str, what: &str) -> Result<String, ToolError> {
     }
 }
 
-/// IOC types accepted by custom IOC management.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// IOC type.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum IocType {
     /// SHA-256 file hash.
@@ -142,9 +144,15 @@ impl IocType {
     /// Guess the type of a value (hash by length, IP by parse, else domain).
     pub fn detect(value: &str) -> Option<IocType> {
         let v = value.trim();
-        [IocType::Sha256, IocType::Md5, IocType::Ipv4, IocType::Ipv6, IocType::Domain]
-            .into_iter()
-            .find(|t| ioc_value(*t, v).is_ok())
+        [
+            IocType::Sha256,
+            IocType::Md5,
+            IocType::Ipv4,
+            IocType::Ipv6,
+            IocType::Domain,
+        ]
+        .into_iter()
+        .find(|t| ioc_value(*t, v).is_ok())
     }
 }
 
@@ -171,7 +179,8 @@ pub fn ioc_value(kind: IocType, value: &str) -> Result<String, ToolError> {
             .parse::<Ipv6Addr>()
             .map(|a| a.to_string())
             .map_err(|_| bad("an IPv6 address such as 2001:db8::1")),
-        IocType::Domain => domain(v).ok_or_else(|| bad("a domain name such as evil.example.com (1-200 characters)")),
+        IocType::Domain => domain(v)
+            .ok_or_else(|| bad("a domain name such as evil.example.com (1-200 characters)")),
     }
 }
 
@@ -185,7 +194,8 @@ fn domain(v: &str) -> Option<String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     d.split('.').all(label_ok).then_some(d)
 }
@@ -224,12 +234,18 @@ mod tests {
         assert!(ioc_value(IocType::Sha256, &"A".repeat(64)).is_ok());
         assert!(ioc_value(IocType::Sha256, &"a".repeat(63)).is_err());
         assert!(ioc_value(IocType::Md5, &"0".repeat(32)).is_ok());
-        assert_eq!(ioc_value(IocType::Domain, "Evil.Example.com.").unwrap(), "evil.example.com");
+        assert_eq!(
+            ioc_value(IocType::Domain, "Evil.Example.com.").unwrap(),
+            "evil.example.com"
+        );
         assert!(ioc_value(IocType::Domain, "nodot").is_err());
         assert!(ioc_value(IocType::Domain, "1.2.3.4").is_err());
         assert!(ioc_value(IocType::Domain, "a'b.com").is_err());
         assert!(ioc_value(IocType::Ipv4, "10.0.0.256").is_err());
-        assert_eq!(ioc_value(IocType::Ipv6, "2001:DB8:0::1").unwrap(), "2001:db8::1");
+        assert_eq!(
+            ioc_value(IocType::Ipv6, "2001:DB8:0::1").unwrap(),
+            "2001:db8::1"
+        );
         assert_eq!(IocType::detect("10.1.2.3"), Some(IocType::Ipv4));
         assert_eq!(IocType::detect(&"b".repeat(64)), Some(IocType::Sha256));
         assert_eq!(IocType::detect("evil.example"), Some(IocType::Domain));

@@ -49,14 +49,18 @@ impl Multipart {
 
     fn head(&mut self, name: &str, filename: Option<&str>) {
         let clean = |s: &str| s.replace(['"', '\r', '\n'], "_");
-        self.body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        self.body
+            .extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
         let disposition = match filename {
             Some(f) => format!(
                 "Content-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
                 clean(name),
                 clean(f)
             ),
-            None => format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", clean(name)),
+            None => format!(
+                "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+                clean(name)
+            ),
         };
         self.body.extend_from_slice(disposition.as_bytes());
     }
@@ -94,6 +98,11 @@ mod tests {
     #[test]
     fn rejects_boundary_in_content() {
         let evil = format!("x--{BOUNDARY}y");
-        assert!(Multipart::new().file("file", "f", evil.as_bytes()).finish().is_err());
+        assert!(
+            Multipart::new()
+                .file("file", "f", evil.as_bytes())
+                .finish()
+                .is_err()
+        );
     }
 }

@@ -169,7 +169,10 @@ impl Descriptor {
             .iter()
             .map(|t| {
                 let s = &t.spec;
-                (s.name, s.name.len() + s.title.len() + s.description.len() + t.input_schema.len())
+                (
+                    s.name,
+                    s.name.len() + s.title.len() + s.description.len() + t.input_schema.len(),
+                )
             })
             .collect()
     }
@@ -259,7 +262,9 @@ impl Plugin {
             .tools
             .iter()
             .find(|e| e.spec.name == tool)
-            .ok_or_else(|| ToolError::not_found(format!("tool `{tool}` in plugin {}", self.name)))?;
+            .ok_or_else(|| {
+                ToolError::not_found(format!("tool `{tool}` in plugin {}", self.name))
+            })?;
         let ctx = Ctx::new(env, entry.spec.name, entry.spec.fql_guide);
         (entry.run)(&ctx, arguments)
     }
@@ -272,9 +277,12 @@ impl Plugin {
             let n = e.spec.name;
             let ok = !n.is_empty()
                 && n.len() <= 64
-                && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && n.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !ok {
-                return Err(format!("tool name `{n}` does not match ^[a-z0-9_]{{1,64}}$"));
+                return Err(format!(
+                    "tool name `{n}` does not match ^[a-z0-9_]{{1,64}}$"
+                ));
             }
             if seen.contains(&n) {
                 return Err(format!("tool `{n}` declared twice"));
@@ -323,10 +331,16 @@ mod tests {
     fn dispatch_and_argument_errors() {
         let p = plugin();
         let env = MockEnv::new();
-        assert_eq!(p.call(&env, "demo_echo", r#"{"text":"hi"}"#).unwrap().text, "hi");
+        assert_eq!(
+            p.call(&env, "demo_echo", r#"{"text":"hi"}"#).unwrap().text,
+            "hi"
+        );
         let e = p.call(&env, "demo_echo", r#"{"txt":"hi"}"#).unwrap_err();
         assert!(matches!(e, ToolError::InvalidArguments(ref m) if m.contains("txt")));
-        assert!(matches!(p.call(&env, "nope", "{}"), Err(ToolError::NotFound(_))));
+        assert!(matches!(
+            p.call(&env, "nope", "{}"),
+            Err(ToolError::NotFound(_))
+        ));
     }
 
     #[test]
@@ -335,10 +349,15 @@ mod tests {
         p.validate().unwrap();
         let d = p.describe();
         assert_eq!(d.tools.len(), 1);
-        assert!(d.tools[0].input_schema.contains("\"additionalProperties\":false"));
-        let bad = Plugin::new("x", "0.1.0", "x").tool(ToolSpec::read("Bad-Name", "t", "d").ops(&["X"]), |_c, a: Echo| {
-            Ok(Output::text(a.text))
-        });
+        assert!(
+            d.tools[0]
+                .input_schema
+                .contains("\"additionalProperties\":false")
+        );
+        let bad = Plugin::new("x", "0.1.0", "x").tool(
+            ToolSpec::read("Bad-Name", "t", "d").ops(&["X"]),
+            |_c, a: Echo| Ok(Output::text(a.text)),
+        );
         assert!(bad.validate().is_err());
     }
 }

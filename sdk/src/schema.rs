@@ -2,7 +2,8 @@
 //!
 //! An agent pays for every byte of `tools/list`, so the derived schema is trimmed to what a model
 //! and the host's validator use: `type`, `properties`, `required`, `enum`, `items`, bounds,
-//! `default`, short `description`s and `additionalProperties: false`. Subschemas are inlined;
+//! `default`, short `description`s and `additionalProperties: false`. `minItems` is dropped too:
+//! handlers reject an empty id list with a message naming what is missing (see [`crate::ids::list`]). Subschemas are inlined;
 //! `$schema`, `title`, `format`, `$defs` and `null` alternatives for optional fields are dropped
 //! (an optional field is simply not `required`).
 
@@ -22,7 +23,6 @@ const KEEP: &[&str] = &[
     "maximum",
     "minLength",
     "maxLength",
-    "minItems",
     "maxItems",
     "pattern",
     "default",
@@ -42,6 +42,11 @@ pub fn schema_for<T: JsonSchema>() -> Value {
         .into_generator();
     let schema = generator.into_root_schema_for::<T>();
     let mut v = compact(schema.to_value());
+    // Only the top level is closed: nested objects are closed by `deny_unknown_fields` on their
+    // struct, and repeating the keyword in every item schema costs bytes on every tools/list.
+    if let Value::Object(m) = &mut v {
+        m.insert("additionalProperties".into(), Value::Bool(false));
+    }
     // The tool has its own description; the struct's doc comment would repeat it.
     if let Value::Object(m) = &mut v {
         m.remove("description");
@@ -65,7 +70,11 @@ pub fn compact(v: Value) -> Value {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(Value::Array(alts)) = m.get(key) {
-            let alts: Vec<Value> = alts.iter().filter(|a| !is_null_schema(a)).cloned().collect();
+            let alts: Vec<Value> = alts
+                .iter()
+                .filter(|a| !is_null_schema(a))
+                .cloned()
+                .collect();
             if alts.len() == 1 {
                 m.remove(key);
                 if let Some(Value::Object(inner)) = alts.into_iter().next() {
@@ -76,6 +85,27 @@ pub fn compact(v: Value) -> Value {
             } else {
                 m.insert(key.into(), Value::Array(alts));
             }
+        }
+    }
+    // Documented unit variants arrive as `oneOf: [{const, description}, …]`; an `enum` is the
+    // same contract in a fraction of the bytes.
+    for key in ["oneOf", "anyOf"] {
+        let consts: Option<Vec<Value>> = m.get(key).and_then(Value::as_array).and_then(|alts| {
+            let groups: Option<Vec<Vec<Value>>> = alts
+                .iter()
+                .map(
+                    |a| match (a.get("const"), a.get("enum").and_then(Value::as_array)) {
+                        (Some(c), _) if c.is_string() => Some(vec![c.clone()]),
+                        (None, Some(e)) if e.iter().all(Value::is_string) => Some(e.clone()),
+                        _ => None,
+                    },
+                )
+                .collect();
+            groups.map(|g| g.concat())
+        });
+        if let Some(values) = consts {
+            m.remove(key);
+            m.insert("enum".into(), Value::Array(values));
         }
     }
     if let Some(Value::Array(e)) = m.get_mut("enum") {
@@ -123,10 +153,12 @@ pub fn compact(v: Value) -> Value {
     {
         out.remove("default");
     }
-    if out.get("type").and_then(Value::as_str) == Some("object") && out.contains_key("properties") {
-        out.insert("additionalProperties".into(), Value::Bool(false));
-    }
-    if out.get("required").and_then(Value::as_array).is_some_and(Vec::is_empty) {
+    out.remove("additionalProperties");
+    if out
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
         out.remove("required");
     }
     Value::Object(out)
@@ -162,11 +194,12 @@ mod tests {
         confirm: bool,
     }
 
-    /// A status.
+    // No doc comment on the type: it would become the field's description.
     #[derive(Deserialize, JsonSchema)]
     #[serde(rename_all = "snake_case")]
     #[allow(dead_code, reason = "only the schema is tested")]
     enum Status {
+        /// Documented variants must still compact to a plain enum.
         New,
         InProgress,
     }
@@ -187,7 +220,7 @@ mod tests {
                 "properties": {
                     "hostname": {"type": "string", "description": "Hostname."},
                     "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 10, "description": "Max results."},
-                    "status": {"enum": ["new", "in_progress"], "description": "Status."},
+                    "status": {"enum": ["in_progress", "new"], "description": "Status."},
                     "ids": {"type": "array", "items": {"type": "string"}, "description": "Ids."},
                     "confirm": {"type": "boolean", "description": "Apply it."}
                 }

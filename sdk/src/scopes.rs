@@ -58,10 +58,22 @@ const SCOPES: &[(&str, &str)] = &[
     ("RTR_DeleteSession", "Real time response:read"),
     ("RTR_ExecuteCommand", "Real time response:read"),
     ("RTR_CheckCommandStatus", "Real time response:read"),
-    ("RTR_ExecuteActiveResponderCommand", "Real time response:write"),
-    ("RTR_CheckActiveResponderCommandStatus", "Real time response:write"),
-    ("RTR_ExecuteAdminCommand", "Real time response (admin):write"),
-    ("RTR_CheckAdminCommandStatus", "Real time response (admin):write"),
+    (
+        "RTR_ExecuteActiveResponderCommand",
+        "Real time response:write",
+    ),
+    (
+        "RTR_CheckActiveResponderCommandStatus",
+        "Real time response:write",
+    ),
+    (
+        "RTR_ExecuteAdminCommand",
+        "Real time response (admin):write",
+    ),
+    (
+        "RTR_CheckAdminCommandStatus",
+        "Real time response (admin):write",
+    ),
     ("RTR_ListFilesV2", "Real time response:write"),
     ("RTR_DeleteFileV2", "Real time response:write"),
     ("RTR_GetExtractedFileContents", "Real time response:write"),
@@ -79,15 +91,27 @@ const SCOPES: &[(&str, &str)] = &[
     ("BatchGetCmd", "Real time response:write"),
     ("BatchGetCmdStatus", "Real time response:write"),
     ("queryPreventionPolicies", "Prevention Policies:read"),
-    ("queryCombinedPreventionPolicies", "Prevention Policies:read"),
+    (
+        "queryCombinedPreventionPolicies",
+        "Prevention Policies:read",
+    ),
     ("getPreventionPolicies", "Prevention Policies:read"),
     ("queryPreventionPolicyMembers", "Prevention Policies:read"),
-    ("queryCombinedPreventionPolicyMembers", "Prevention Policies:read"),
+    (
+        "queryCombinedPreventionPolicyMembers",
+        "Prevention Policies:read",
+    ),
     ("createPreventionPolicies", "Prevention Policies:write"),
     ("updatePreventionPolicies", "Prevention Policies:write"),
     ("deletePreventionPolicies", "Prevention Policies:write"),
-    ("performPreventionPoliciesAction", "Prevention Policies:write"),
-    ("setPreventionPoliciesPrecedence", "Prevention Policies:write"),
+    (
+        "performPreventionPoliciesAction",
+        "Prevention Policies:write",
+    ),
+    (
+        "setPreventionPoliciesPrecedence",
+        "Prevention Policies:write",
+    ),
     ("StartSearchV1", "NGSIEM:read"),
     ("GetSearchStatusV1", "NGSIEM:read"),
     ("StopSearchV1", "NGSIEM:write"),
@@ -95,9 +119,18 @@ const SCOPES: &[(&str, &str)] = &[
     ("queryVulnerabilities", "Vulnerabilities:read"),
     ("getVulnerabilities", "Vulnerabilities:read"),
     ("getRemediationsV2", "Vulnerabilities:read"),
-    ("QueryIntelActorEntities", "Actors (Falcon Intelligence):read"),
-    ("QueryIntelIndicatorEntities", "Indicators (Falcon Intelligence):read"),
-    ("QueryIntelReportEntities", "Reports (Falcon Intelligence):read"),
+    (
+        "QueryIntelActorEntities",
+        "Actors (Falcon Intelligence):read",
+    ),
+    (
+        "QueryIntelIndicatorEntities",
+        "Indicators (Falcon Intelligence):read",
+    ),
+    (
+        "QueryIntelReportEntities",
+        "Reports (Falcon Intelligence):read",
+    ),
     ("GetMitreReport", "Actors (Falcon Intelligence):read"),
     ("combined_rules_get_v2", "Correlation Rules:read"),
     ("entities_rules_get_v2", "Correlation Rules:read"),
@@ -127,7 +160,10 @@ mod tests {
         let mut id: Option<String> = None;
         for line in text.lines() {
             let line = line.trim();
-            let value = |l: &str| l.split_once('=').map(|(_, v)| v.trim().trim_matches('"').to_string());
+            let value = |l: &str| {
+                l.split_once('=')
+                    .map(|(_, v)| v.trim().trim_matches('"').to_string())
+            };
             if line.starts_with("id =") {
                 id = value(line);
             } else if line.starts_with("scope =")
@@ -141,7 +177,10 @@ mod tests {
 
     #[test]
     fn table_matches_host_catalogue() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../host/catalogue/operations.toml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../host/catalogue/operations.toml"
+        );
         let Ok(text) = std::fs::read_to_string(path) else {
             // Built outside the aerie workspace (e.g. from a published crate): nothing to compare.
             return;
@@ -151,7 +190,11 @@ mod tests {
         for (op, scope) in &pairs {
             assert_eq!(scope_for(op), Some(scope.as_str()), "scope of {op}");
         }
-        assert_eq!(pairs.len(), SCOPES.len(), "SCOPES has entries the catalogue lacks");
+        assert_eq!(
+            pairs.len(),
+            SCOPES.len(),
+            "SCOPES has entries the catalogue lacks"
+        );
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub(crate) fn handle(sh: &Shared, r: &Req) -> Resp {
         }
         ("GET", "/_sim/faults") => Resp::json(200, json!(lock(&sh.faults).faults)),
         ("POST", "/_sim/faults") | ("PUT", "/_sim/faults") => {
-            match serde_json::from_slice::<Faults>(if r.body.is_empty() { b"{}" } else { &r.body }) {
+            match serde_json::from_slice::<Faults>(if r.body.is_empty() { b"{}" } else { &r.body })
+            {
                 Ok(f) => {
                     lock(&sh.faults).faults = f.clone();
                     Resp::json(200, json!(f))
@@ -41,7 +42,7 @@ pub(crate) fn handle(sh: &Shared, r: &Req) -> Resp {
             Resp::json(
                 200,
                 json!({
-                    "cid": w.cid, "seed": sh.cfg.seed, "region": sh.cfg.region,
+                    "cid": w.cid, "seed": sh.cfg.seed, "generated_at": crate::timeutil::rfc3339_ms(w.generated_at), "region": sh.cfg.region,
                     "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET,
                     "hosts": w.hosts.items.len(), "alerts": w.alerts.items.len(),
                     "incidents": w.incidents.items.len(), "events": w.events.len(),
@@ -54,8 +55,11 @@ pub(crate) fn handle(sh: &Shared, r: &Req) -> Resp {
                 }),
             )
         }
-        _ => Resp::json(404, json!({"error": "unknown admin endpoint", "endpoints": [
+        _ => Resp::json(
+            404,
+            json!({"error": "unknown admin endpoint", "endpoints": [
             "GET /_sim/requests", "DELETE /_sim/requests", "GET|POST /_sim/faults",
-            "POST /_sim/expire-tokens", "GET /_sim/token-requests", "GET /_sim/health", "GET /_sim/info"]})),
+            "POST /_sim/expire-tokens", "GET /_sim/token-requests", "GET /_sim/health", "GET /_sim/info"]}),
+        ),
     }
 }

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::fql::{self, SortForms};
 use crate::timeutil::{parse_timestamp, rfc3339_ms, rfc3339_ns};
-use crate::world::{Ctx, Window, body_ids, ids_of, offset_pagination, page_check, page_from_query, take_page};
+use crate::world::{
+    Ctx, Window, body_ids, ids_of, offset_pagination, page_check, page_from_query, take_page,
+};
 
 const PB: &str = "detectsapi";
 const DEFAULT_SORT: &str = "created_timestamp|desc";
@@ -24,7 +26,13 @@ fn free_text(v: &Value, q: &str) -> bool {
     }
 }
 
-fn select<'a>(cx: &'a Ctx<'_>, filter: Option<&str>, q: Option<&str>, sort: Option<&str>, include_hidden: bool) -> Result<Vec<&'a Value>, ApiError> {
+fn select<'a>(
+    cx: &'a Ctx<'_>,
+    filter: Option<&str>,
+    q: Option<&str>,
+    sort: Option<&str>,
+    include_hidden: bool,
+) -> Result<Vec<&'a Value>, ApiError> {
     let q = q.map(str::to_lowercase).filter(|s| !s.trim().is_empty());
     cx.w.alerts.select(filter, sort, DEFAULT_SORT, cx.now, |a| {
         (include_hidden || a["show_in_ui"] != false) && q.as_deref().is_none_or(|q| free_text(a, q))
@@ -34,8 +42,17 @@ fn select<'a>(cx: &'a Ctx<'_>, filter: Option<&str>, q: Option<&str>, sort: Opti
 /// `GetQueriesAlertsV2`: composite ids.
 pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 10_000, 0, Window::Standard)?;
-    let all = select(cx, req.q("filter"), req.q("q"), req.q("sort"), req.q_bool("include_hidden", true)?)?;
-    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&all, page), "composite_id")).pagination(offset_pagination(page, all.len())).into_resp())
+    let all = select(
+        cx,
+        req.q("filter"),
+        req.q("q"),
+        req.q("sort"),
+        req.q_bool("include_hidden", true)?,
+    )?;
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&take_page(&all, page), "composite_id"))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `PostEntitiesAlertsV2`: full alerts, in storage order (not request order, as the real API).
@@ -43,8 +60,23 @@ pub(crate) fn get_entities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids = body_ids(req, "composite_ids", 10_000)?;
     let include_hidden = req.q_bool("include_hidden", true)?;
     let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-    let found: Vec<Value> = cx.w.alerts.items.iter().filter(|a| a["composite_id"].as_str().is_some_and(|id| wanted.contains(id)) && (include_hidden || a["show_in_ui"] != false)).cloned().collect();
-    let missing: Vec<String> = ids.iter().filter(|id| !found.iter().any(|a| a["composite_id"] == id.as_str())).cloned().collect();
+    let found: Vec<Value> =
+        cx.w.alerts
+            .items
+            .iter()
+            .filter(|a| {
+                a["composite_id"]
+                    .as_str()
+                    .is_some_and(|id| wanted.contains(id))
+                    && (include_hidden || a["show_in_ui"] != false)
+            })
+            .cloned()
+            .collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|id| !found.iter().any(|a| a["composite_id"] == id.as_str()))
+        .cloned()
+        .collect();
     Ok(crate::world::entities_response(found, missing, PB, "Alert"))
 }
 
@@ -53,10 +85,16 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let n = body["composite_ids"].as_array().map(Vec::len).unwrap_or(0);
     if n > 1000 {
-        return Err(ApiError::new(413, format!("too many composite_ids: {n} given, at most 1000 allowed per request")));
+        return Err(ApiError::new(
+            413,
+            format!("too many composite_ids: {n} given, at most 1000 allowed per request"),
+        ));
     }
     let ids = body_ids(req, "composite_ids", 1000)?;
-    let raw = body["action_parameters"].as_array().cloned().unwrap_or_default();
+    let raw = body["action_parameters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if raw.is_empty() {
         return Err(ApiError::bad_request("action_parameters is required"));
     }
@@ -66,17 +104,42 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         let value = match &p["value"] {
             Value::String(s) => s.clone(),
             Value::Null => String::new(),
-            other => return Err(ApiError::bad_request(format!("action parameter '{name}' value must be a string, got {other}"))),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "action parameter '{name}' value must be a string, got {other}"
+                )));
+            }
         };
-        const NAMES: &[&str] = &["update_status", "assign_to_uuid", "assign_to_user_id", "assign_to_name", "unassign", "add_tag", "remove_tag", "remove_tags_by_prefix", "append_comment", "show_in_ui", "new_behavior_processed", "skip_side_effects"];
+        const NAMES: &[&str] = &[
+            "update_status",
+            "assign_to_uuid",
+            "assign_to_user_id",
+            "assign_to_name",
+            "unassign",
+            "add_tag",
+            "remove_tag",
+            "remove_tags_by_prefix",
+            "append_comment",
+            "show_in_ui",
+            "new_behavior_processed",
+            "skip_side_effects",
+        ];
         if !NAMES.contains(&name.as_str()) {
-            return Err(ApiError::bad_request(format!("invalid action parameter name '{name}'")));
+            return Err(ApiError::bad_request(format!(
+                "invalid action parameter name '{name}'"
+            )));
         }
-        if name == "update_status" && !["new", "in_progress", "reopened", "closed"].contains(&value.as_str()) {
-            return Err(ApiError::bad_request(format!("invalid status '{value}'; must be one of new, in_progress, reopened, closed")));
+        if name == "update_status"
+            && !["new", "in_progress", "reopened", "closed"].contains(&value.as_str())
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid status '{value}'; must be one of new, in_progress, reopened, closed"
+            )));
         }
         if name == "show_in_ui" && value != "true" && value != "false" {
-            return Err(ApiError::bad_request("show_in_ui value must be \"true\" or \"false\""));
+            return Err(ApiError::bad_request(
+                "show_in_ui value must be \"true\" or \"false\"",
+            ));
         }
         params.push((name, value));
     }
@@ -102,10 +165,18 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                 "update_status" => {
                     o.insert("status".into(), json!(value));
                     if value == "closed" {
-                        o.insert("seconds_to_resolved".into(), json!((now - created).max(0) / 1000));
+                        o.insert(
+                            "seconds_to_resolved".into(),
+                            json!((now - created).max(0) / 1000),
+                        );
                     }
-                    if value != "new" && o.get("seconds_to_triaged").and_then(Value::as_i64) == Some(0) {
-                        o.insert("seconds_to_triaged".into(), json!((now - created).max(0) / 1000));
+                    if value != "new"
+                        && o.get("seconds_to_triaged").and_then(Value::as_i64) == Some(0)
+                    {
+                        o.insert(
+                            "seconds_to_triaged".into(),
+                            json!((now - created).max(0) / 1000),
+                        );
                     }
                 }
                 "assign_to_uuid" => {
@@ -123,7 +194,15 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                     }
                 }
                 "add_tag" | "remove_tag" | "remove_tags_by_prefix" => {
-                    let mut tags: Vec<String> = o.get("tags").and_then(Value::as_array).map(|t| t.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+                    let mut tags: Vec<String> = o
+                        .get("tags")
+                        .and_then(Value::as_array)
+                        .map(|t| {
+                            t.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
                     match name.as_str() {
                         "add_tag" => {
                             for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -132,10 +211,15 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                                 }
                             }
                         }
-                        "remove_tag" => tags.retain(|x| !value.split(',').map(str::trim).any(|t| t == x)),
+                        "remove_tag" => {
+                            tags.retain(|x| !value.split(',').map(str::trim).any(|t| t == x))
+                        }
                         _ => tags.retain(|x| !x.starts_with(value.as_str())),
                     }
-                    if let Some(r) = ["true_positive", "false_positive", "ignored"].iter().find(|r| tags.iter().any(|t| t == *r)) {
+                    if let Some(r) = ["true_positive", "false_positive", "ignored"]
+                        .iter()
+                        .find(|r| tags.iter().any(|t| t == *r))
+                    {
                         o.insert("resolution".into(), json!(r));
                     } else {
                         o.insert("resolution".into(), json!(""));
@@ -160,7 +244,10 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
     }
     let status = if affected == 0 { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).errors(errors).writes(affected).into_resp())
+    Ok(Envelope::new(status, PB)
+        .errors(errors)
+        .writes(affected)
+        .into_resp())
 }
 
 fn bucket_key(v: &Value) -> Option<String> {
@@ -189,7 +276,13 @@ fn aggregate(cx: &Ctx<'_>, spec: &Value, include_hidden: bool) -> Result<Value, 
     let name = spec["name"].as_str().unwrap_or("").to_string();
     let kind = spec["type"].as_str().unwrap_or("");
     let field = spec["field"].as_str().unwrap_or("");
-    let items = select(cx, spec["filter"].as_str(), spec["q"].as_str(), None, include_hidden)?;
+    let items = select(
+        cx,
+        spec["filter"].as_str(),
+        spec["q"].as_str(),
+        None,
+        include_hidden,
+    )?;
     let known = cx.w.alerts.known.contains(field);
     let size = spec["size"].as_u64().unwrap_or(10) as usize;
     let mut out = json!({"name": name, "sum_other_doc_count": 0, "buckets": []});
@@ -215,32 +308,53 @@ fn aggregate(cx: &Ctx<'_>, spec: &Value, include_hidden: bool) -> Result<Value, 
             let mut known_sort = std::collections::BTreeSet::new();
             known_sort.insert("_count".to_string());
             known_sort.insert("_key".to_string());
-            let keys = fql::parse_sort(sort, &known_sort, SortForms::PipeOnly).map_err(ApiError::bad_request)?;
-            let k = keys.first().cloned().unwrap_or(fql::SortKey { field: "_count".into(), desc: true });
+            let keys = fql::parse_sort(sort, &known_sort, SortForms::PipeOnly)
+                .map_err(ApiError::bad_request)?;
+            let k = keys.first().cloned().unwrap_or(fql::SortKey {
+                field: "_count".into(),
+                desc: true,
+            });
             buckets.sort_by(|a, b| {
-                let o = if k.field == "_key" { a.0.cmp(&b.0) } else { a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)) };
+                let o = if k.field == "_key" {
+                    a.0.cmp(&b.0)
+                } else {
+                    a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0))
+                };
                 if k.desc { o.reverse() } else { o }
             });
             let other: u64 = buckets.iter().skip(size).map(|b| b.1).sum();
-            let b: Vec<Value> = buckets.into_iter().take(size).map(|(label, count)| json!({"label": label, "count": count})).collect();
+            let b: Vec<Value> = buckets
+                .into_iter()
+                .take(size)
+                .map(|(label, count)| json!({"label": label, "count": count}))
+                .collect();
             out["buckets"] = json!(b);
             out["sum_other_doc_count"] = json!(other);
         }
         "date_histogram" => {
-            let step = interval_ms(spec["interval"].as_str().unwrap_or("day")).ok_or_else(|| ApiError::bad_request("invalid interval"))?;
+            let step = interval_ms(spec["interval"].as_str().unwrap_or("day"))
+                .ok_or_else(|| ApiError::bad_request("invalid interval"))?;
             let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
             for a in &items {
-                if let Some(t) = fql::resolve(a, field).first().and_then(|v| v.as_str()).and_then(parse_timestamp) {
+                if let Some(t) = fql::resolve(a, field)
+                    .first()
+                    .and_then(|v| v.as_str())
+                    .and_then(parse_timestamp)
+                {
                     *counts.entry(t - t.rem_euclid(step)).or_default() += 1;
                 }
             }
-            let b: Vec<Value> = counts.into_iter().map(|(t, c)| json!({"label": t, "key_as_string": rfc3339_ms(t), "count": c})).collect();
+            let b: Vec<Value> = counts
+                .into_iter()
+                .map(|(t, c)| json!({"label": t, "key_as_string": rfc3339_ms(t), "count": c}))
+                .collect();
             out["buckets"] = json!(b);
         }
         "cardinality" | "max" | "min" | "avg" | "sum" => {
             let leaves: Vec<&Value> = items.iter().flat_map(|a| fql::resolve(a, field)).collect();
             let value = if kind == "cardinality" {
-                let set: std::collections::BTreeSet<String> = leaves.iter().filter_map(|v| bucket_key(v)).collect();
+                let set: std::collections::BTreeSet<String> =
+                    leaves.iter().filter_map(|v| bucket_key(v)).collect();
                 set.len() as f64
             } else {
                 let nums: Vec<f64> = leaves.iter().filter_map(|v| v.as_f64()).collect();
@@ -248,13 +362,23 @@ fn aggregate(cx: &Ctx<'_>, spec: &Value, include_hidden: bool) -> Result<Value, 
                     "max" => nums.iter().cloned().fold(f64::MIN, f64::max),
                     "min" => nums.iter().cloned().fold(f64::MAX, f64::min),
                     "sum" => nums.iter().sum(),
-                    _ => if nums.is_empty() { 0.0 } else { nums.iter().sum::<f64>() / nums.len() as f64 },
+                    _ => {
+                        if nums.is_empty() {
+                            0.0
+                        } else {
+                            nums.iter().sum::<f64>() / nums.len() as f64
+                        }
+                    }
                 }
             };
             out["buckets"] = json!([{"label": kind, "count": items.len(), "value": value, "value_as_string": value.to_string()}]);
         }
         "date_range" | "range" | "percentiles" => {}
-        other => return Err(ApiError::bad_request(format!("invalid aggregation type '{other}'"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid aggregation type '{other}'"
+            )));
+        }
     }
     Ok(out)
 }
@@ -265,7 +389,11 @@ pub(crate) fn aggregates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let specs = match &body {
         Value::Array(a) => a.clone(),
         Value::Object(_) => vec![body.clone()],
-        _ => return Err(ApiError::bad_request("body must be a list of aggregation requests")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "body must be a list of aggregation requests",
+            ));
+        }
     };
     let include_hidden = req.q_bool("include_hidden", true)?;
     let mut out = Vec::new();
@@ -276,11 +404,14 @@ pub(crate) fn aggregates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 fn encode_after(offset: usize, sort: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"o": offset, "s": sort}).to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"o": offset, "s": sort}).to_string())
 }
 
 fn decode_after(token: &str) -> Option<(usize, String)> {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token).ok()?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
     let v: Value = serde_json::from_slice(&raw).ok()?;
     Some((v["o"].as_u64()? as usize, v["s"].as_str()?.to_string()))
 }
@@ -290,23 +421,44 @@ pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let limit = body["limit"].as_u64().unwrap_or(100) as usize;
     page_check(0, limit, 1000, 1, Window::None)?;
-    let sort = body["sort"].as_str().filter(|s| !s.is_empty()).unwrap_or(DEFAULT_SORT).to_string();
+    let sort = body["sort"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(DEFAULT_SORT)
+        .to_string();
     let offset = match body["after"].as_str().filter(|s| !s.is_empty()) {
         None => 0,
         Some(t) => {
-            let (o, s) = decode_after(t).ok_or_else(|| ApiError::bad_request("invalid after token"))?;
+            let (o, s) =
+                decode_after(t).ok_or_else(|| ApiError::bad_request("invalid after token"))?;
             if s != sort {
-                return Err(ApiError::bad_request("the after token was issued for a different sort; restart paging without after"));
+                return Err(ApiError::bad_request(
+                    "the after token was issued for a different sort; restart paging without after",
+                ));
             }
             o
         }
     };
-    let all = select(cx, body["filter"].as_str(), None, Some(&sort), req.q_bool("include_hidden", true)?)?;
-    let page: Vec<Value> = all.iter().skip(offset).take(limit).map(|v| (*v).clone()).collect();
+    let all = select(
+        cx,
+        body["filter"].as_str(),
+        None,
+        Some(&sort),
+        req.q_bool("include_hidden", true)?,
+    )?;
+    let page: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|v| (*v).clone())
+        .collect();
     let next = offset + page.len();
     let mut pagination = json!({"limit": limit, "total": all.len()});
     if next < all.len() {
         pagination["after"] = json!(encode_after(next, &sort));
     }
-    Ok(Envelope::new(200, PB).resources(page).pagination(pagination).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(page)
+        .pagination(pagination)
+        .into_resp())
 }

@@ -41,7 +41,10 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, CqlError> {
     let chars: Vec<char> = src.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    let err = |i: usize, m: &str| CqlError { column: i + 1, message: m.to_string() };
+    let err = |i: usize, m: &str| CqlError {
+        column: i + 1,
+        message: m.to_string(),
+    };
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -50,19 +53,51 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, CqlError> {
         }
         let start = i;
         let tok = match c {
-            '(' => { i += 1; Tok::LParen }
-            ')' => { i += 1; Tok::RParen }
-            '[' => { i += 1; Tok::LBracket }
-            ']' => { i += 1; Tok::RBracket }
-            ',' => { i += 1; Tok::Comma }
-            '|' => { i += 1; Tok::Pipe }
-            '=' => { i += 1; Tok::Op("=") }
-            '!' if chars.get(i + 1) == Some(&'=') => { i += 2; Tok::Op("!=") }
-            '!' => { i += 1; Tok::Word("not".into()) }
+            '(' => {
+                i += 1;
+                Tok::LParen
+            }
+            ')' => {
+                i += 1;
+                Tok::RParen
+            }
+            '[' => {
+                i += 1;
+                Tok::LBracket
+            }
+            ']' => {
+                i += 1;
+                Tok::RBracket
+            }
+            ',' => {
+                i += 1;
+                Tok::Comma
+            }
+            '|' => {
+                i += 1;
+                Tok::Pipe
+            }
+            '=' => {
+                i += 1;
+                Tok::Op("=")
+            }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                i += 2;
+                Tok::Op("!=")
+            }
+            '!' => {
+                i += 1;
+                Tok::Word("not".into())
+            }
             '<' | '>' => {
                 let eq = chars.get(i + 1) == Some(&'=');
                 i += if eq { 2 } else { 1 };
-                Tok::Op(match (c, eq) { ('<', true) => "<=", ('<', false) => "<", (_, true) => ">=", _ => ">" })
+                Tok::Op(match (c, eq) {
+                    ('<', true) => "<=",
+                    ('<', false) => "<",
+                    (_, true) => ">=",
+                    _ => ">",
+                })
             }
             '"' => {
                 i += 1;
@@ -70,9 +105,18 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, CqlError> {
                 loop {
                     match chars.get(i) {
                         None => return Err(err(start, "unterminated string literal")),
-                        Some('\\') if i + 1 < chars.len() => { s.push(chars[i + 1]); i += 2; }
-                        Some('"') => { i += 1; break; }
-                        Some(&ch) => { s.push(ch); i += 1; }
+                        Some('\\') if i + 1 < chars.len() => {
+                            s.push(chars[i + 1]);
+                            i += 2;
+                        }
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
                     }
                 }
                 Tok::Str(s)
@@ -83,9 +127,18 @@ fn tokenize(src: &str) -> Result<Vec<(Tok, usize)>, CqlError> {
                 loop {
                     match chars.get(i) {
                         None => return Err(err(start, "unterminated regular expression")),
-                        Some('\\') if chars.get(i + 1) == Some(&'/') => { s.push('/'); i += 2; }
-                        Some('/') => { i += 1; break; }
-                        Some(&ch) => { s.push(ch); i += 1; }
+                        Some('\\') if chars.get(i + 1) == Some(&'/') => {
+                            s.push('/');
+                            i += 2;
+                        }
+                        Some('/') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
                     }
                 }
                 let mut flags = String::new();
@@ -155,7 +208,7 @@ pub(crate) struct Query {
 enum Arg {
     Word(String),
     List(Vec<String>),
-    Call(String),
+    Call,
 }
 
 struct P {
@@ -169,10 +222,16 @@ impl P {
         self.toks.get(self.i).map(|t| &t.0)
     }
     fn col(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.1 + 1).unwrap_or(self.len + 1)
+        self.toks
+            .get(self.i)
+            .map(|t| t.1 + 1)
+            .unwrap_or(self.len + 1)
     }
     fn err(&self, m: impl Into<String>) -> CqlError {
-        CqlError { column: self.col(), message: m.into() }
+        CqlError {
+            column: self.col(),
+            message: m.into(),
+        }
     }
     fn next(&mut self) -> Option<Tok> {
         let t = self.toks.get(self.i).map(|t| t.0.clone());
@@ -210,7 +269,11 @@ impl P {
                 parts.push(self.or_expr()?);
             }
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::And(parts)
+        })
     }
 
     fn or_expr(&mut self) -> Result<Filter, CqlError> {
@@ -219,7 +282,11 @@ impl P {
             self.i += 1;
             parts.push(self.unary()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::Or(parts)
+        })
     }
 
     fn unary(&mut self) -> Result<Filter, CqlError> {
@@ -237,7 +304,11 @@ impl P {
             Some(Tok::Word(w)) => Ok(Pat::Exact(w)),
             Some(Tok::Str(s)) => Ok(Pat::Exact(s)),
             Some(Tok::Regex(r, flags)) => {
-                let src = if flags.contains('i') { format!("(?i){r}") } else { r };
+                let src = if flags.contains('i') {
+                    format!("(?i){r}")
+                } else {
+                    r
+                };
                 Regex::new(&src).map(Pat::Regex).map_err(|e| {
                     self.i -= 1;
                     self.err(format!("invalid regular expression: {e}"))
@@ -245,7 +316,10 @@ impl P {
             }
             _ => {
                 self.i -= 1;
-                Err(self.err(format!("Expected a value after the operator but found {}", self.found())))
+                Err(self.err(format!(
+                    "Expected a value after the operator but found {}",
+                    self.found()
+                )))
             }
         }
     }
@@ -272,7 +346,9 @@ impl P {
                         let op = *op;
                         self.i += 1;
                         let v = self.value()?;
-                        if matches!(op, "<" | "<=" | ">" | ">=") && !matches!(&v, Pat::Exact(x) if x.parse::<f64>().is_ok()) {
+                        if matches!(op, "<" | "<=" | ">" | ">=")
+                            && !matches!(&v, Pat::Exact(x) if x.parse::<f64>().is_ok())
+                        {
                             return Err(self.err(format!("The operator '{op}' needs a number")));
                         }
                         Ok(Filter::Cmp(w, op, v))
@@ -280,18 +356,26 @@ impl P {
                     Some(Tok::LParen) if w.eq_ignore_ascii_case("in") => {
                         self.i += 1;
                         let args = self.args()?;
-                        let field = named(&args, "field").or_else(|| positional(&args, 0)).ok_or_else(|| self.err("in() requires field"))?;
-                        let values = match args.iter().find(|(k, _)| k.as_deref() == Some("values")) {
+                        let field = named(&args, "field")
+                            .or_else(|| positional(&args, 0))
+                            .ok_or_else(|| self.err("in() requires field"))?;
+                        let values = match args.iter().find(|(k, _)| k.as_deref() == Some("values"))
+                        {
                             Some((_, Arg::List(l))) => l.clone(),
                             _ => return Err(self.err("in() requires values=[...]")),
                         };
                         Ok(Filter::In(field, values))
                     }
-                    Some(Tok::LParen) => Err(self.err(format!("Unknown function '{w}' in a filter"))),
+                    Some(Tok::LParen) => {
+                        Err(self.err(format!("Unknown function '{w}' in a filter")))
+                    }
                     _ => Ok(Filter::Text(w)),
                 }
             }
-            _ => Err(self.err(format!("Expected a filter expression but found {}", self.found()))),
+            _ => Err(self.err(format!(
+                "Expected a filter expression but found {}",
+                self.found()
+            ))),
         }
     }
 
@@ -304,7 +388,9 @@ impl P {
         }
         loop {
             let mut name = None;
-            if let (Some(Tok::Word(w)), Some((Tok::Op("="), _))) = (self.peek().cloned(), self.toks.get(self.i + 1)) {
+            if let (Some(Tok::Word(w)), Some((Tok::Op("="), _))) =
+                (self.peek().cloned(), self.toks.get(self.i + 1))
+            {
                 name = Some(w);
                 self.i += 2;
             }
@@ -313,7 +399,7 @@ impl P {
                     if self.peek() == Some(&Tok::LParen) {
                         self.i += 1;
                         self.args()?;
-                        Arg::Call(w)
+                        Arg::Call
                     } else {
                         Arg::Word(w)
                     }
@@ -327,7 +413,10 @@ impl P {
                             Some(Tok::RBracket) if items.is_empty() => break,
                             _ => {
                                 self.i -= 1;
-                                return Err(self.err(format!("Expected a list element but found {}", self.found())));
+                                return Err(self.err(format!(
+                                    "Expected a list element but found {}",
+                                    self.found()
+                                )));
                             }
                         }
                         match self.next() {
@@ -335,7 +424,10 @@ impl P {
                             Some(Tok::RBracket) => break,
                             _ => {
                                 self.i -= 1;
-                                return Err(self.err(format!("Expected ',' or ']' but found {}", self.found())));
+                                return Err(self.err(format!(
+                                    "Expected ',' or ']' but found {}",
+                                    self.found()
+                                )));
                             }
                         }
                     }
@@ -343,7 +435,9 @@ impl P {
                 }
                 _ => {
                     self.i -= 1;
-                    return Err(self.err(format!("Expected an argument but found {}", self.found())));
+                    return Err(
+                        self.err(format!("Expected an argument but found {}", self.found()))
+                    );
                 }
             };
             out.push((name, arg));
@@ -359,21 +453,35 @@ impl P {
     }
 
     fn stage(&mut self) -> Result<Stage, CqlError> {
-        if let (Some(Tok::Word(w)), Some((Tok::LParen, _))) = (self.peek().cloned(), self.toks.get(self.i + 1))
+        if let (Some(Tok::Word(w)), Some((Tok::LParen, _))) =
+            (self.peek().cloned(), self.toks.get(self.i + 1))
             && !w.eq_ignore_ascii_case("in")
         {
             let col = self.col();
             self.i += 2;
             let args = self.args()?;
-            let bad = |m: String| CqlError { column: col, message: m };
+            let bad = |m: String| CqlError {
+                column: col,
+                message: m,
+            };
             let num = |k: &str, d: usize| -> Result<usize, CqlError> {
-                match named(&args, k).or_else(|| if k == "limit" && w != "sort" { positional(&args, 0) } else { None }) {
+                match named(&args, k).or_else(|| {
+                    if k == "limit" && (w == "head" || w == "tail") {
+                        positional(&args, 0)
+                    } else {
+                        None
+                    }
+                }) {
                     None => Ok(d),
-                    Some(s) => s.parse().map_err(|_| bad(format!("{w}(): '{s}' is not a number"))),
+                    Some(s) => s
+                        .parse()
+                        .map_err(|_| bad(format!("{w}(): '{s}' is not a number"))),
                 }
             };
             let fields = |args: &[(Option<String>, Arg)]| -> Vec<String> {
-                match args.iter().find(|(k, _)| k.is_none() || k.as_deref() == Some("field") || k.as_deref() == Some("fields")) {
+                match args.iter().find(|(k, _)| {
+                    k.is_none() || k.as_deref() == Some("field") || k.as_deref() == Some("fields")
+                }) {
                     Some((_, Arg::List(l))) => l.clone(),
                     Some((_, Arg::Word(s))) => vec![s.clone()],
                     _ => Vec::new(),
@@ -392,7 +500,10 @@ impl P {
                 }
                 "top" => {
                     let f = fields(&args);
-                    let field = f.into_iter().next().ok_or_else(|| bad("top() requires a field".into()))?;
+                    let field = f
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| bad("top() requires a field".into()))?;
                     Ok(Stage::Top(field, num("limit", 10)?))
                 }
                 "select" | "table" => {
@@ -403,12 +514,18 @@ impl P {
                     Ok(Stage::Select(f))
                 }
                 "sort" => {
-                    let field = named(&args, "field").or_else(|| positional(&args, 0)).unwrap_or_else(|| "@timestamp".into());
+                    let field = named(&args, "field")
+                        .or_else(|| positional(&args, 0))
+                        .unwrap_or_else(|| "@timestamp".into());
                     let order = named(&args, "order").unwrap_or_else(|| "desc".into());
                     let desc = match order.as_str() {
                         "desc" | "descending" => true,
                         "asc" | "ascending" => false,
-                        o => return Err(bad(format!("sort(): order must be asc or desc, not '{o}'"))),
+                        o => {
+                            return Err(bad(format!(
+                                "sort(): order must be asc or desc, not '{o}'"
+                            )));
+                        }
                     };
                     Ok(Stage::Sort(field, desc, num("limit", 200)?))
                 }
@@ -427,20 +544,27 @@ fn named(args: &[(Option<String>, Arg)], k: &str) -> Option<String> {
 }
 
 fn positional(args: &[(Option<String>, Arg)], i: usize) -> Option<String> {
-    args.iter().filter(|(n, _)| n.is_none()).nth(i).and_then(|(_, a)| match a {
-        Arg::Word(w) => Some(w.clone()),
-        _ => None,
-    })
+    args.iter()
+        .filter(|(n, _)| n.is_none())
+        .nth(i)
+        .and_then(|(_, a)| match a {
+            Arg::Word(w) => Some(w.clone()),
+            _ => None,
+        })
 }
 
 /// Parses a query string.
 pub(crate) fn parse(src: &str) -> Result<Query, CqlError> {
     let toks = tokenize(src)?;
-    let mut p = P { toks, i: 0, len: src.chars().count() };
+    let mut p = P {
+        toks,
+        i: 0,
+        len: src.chars().count(),
+    };
     let mut stages = Vec::new();
     let mut first = true;
     loop {
-        if matches!(p.peek(), None) {
+        if p.peek().is_none() {
             if !first || !stages.is_empty() {
                 return Err(p.err("Expected a query stage after '|'"));
             }
@@ -494,6 +618,7 @@ fn eval(f: &Filter, e: &Map<String, Value>) -> bool {
         Filter::And(v) => v.iter().all(|x| eval(x, e)),
         Filter::Or(v) => v.iter().any(|x| eval(x, e)),
         Filter::Not(x) => !eval(x, e),
+        Filter::Text(t) if t == "*" => true,
         Filter::Text(t) => {
             let t = t.to_lowercase();
             e.values().any(|v| match v {
@@ -502,16 +627,34 @@ fn eval(f: &Filter, e: &Map<String, Value>) -> bool {
                 _ => false,
             })
         }
-        Filter::In(field, values) => field_str(e, field).is_some_and(|v| values.iter().any(|x| if x.contains('*') { glob_cs(x, &v) } else { *x == v })),
+        Filter::In(field, values) => field_str(e, field).is_some_and(|v| {
+            values.iter().any(|x| {
+                if x.contains('*') {
+                    glob_cs(x, &v)
+                } else {
+                    *x == v
+                }
+            })
+        }),
         Filter::Cmp(field, op, p) => {
             let v = field_str(e, field);
             match *op {
                 "=" => v.is_some_and(|v| pat_match(p, &v)),
                 "!=" => !v.is_some_and(|v| pat_match(p, &v)),
                 _ => {
-                    let (Some(a), Pat::Exact(b)) = (v.and_then(|v| v.parse::<f64>().ok()), p) else { return false };
-                    let Ok(b) = b.parse::<f64>() else { return false };
-                    match *op { "<" => a < b, "<=" => a <= b, ">" => a > b, _ => a >= b }
+                    let (Some(a), Pat::Exact(b)) = (v.and_then(|v| v.parse::<f64>().ok()), p)
+                    else {
+                        return false;
+                    };
+                    let Ok(b) = b.parse::<f64>() else {
+                        return false;
+                    };
+                    match *op {
+                        "<" => a < b,
+                        "<=" => a <= b,
+                        ">" => a > b,
+                        _ => a >= b,
+                    }
                 }
             }
         }
@@ -534,7 +677,10 @@ const DEFAULT_EVENT_CAP: usize = 200;
 
 /// Runs a query over events (already restricted to the time range, newest first).
 pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
-    let mut rows: Vec<Map<String, Value>> = events.iter().filter_map(|e| e.as_object().cloned()).collect();
+    let mut rows: Vec<Map<String, Value>> = events
+        .iter()
+        .filter_map(|e| e.as_object().cloned())
+        .collect();
     let mut aggregate = false;
     let mut order = Vec::new();
     let mut capped = false;
@@ -597,15 +743,25 @@ pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
             Stage::Select(fields) => {
                 rows = rows
                     .into_iter()
-                    .map(|r| fields.iter().filter_map(|f| r.get(f).map(|v| (f.clone(), v.clone()))).collect())
+                    .map(|r| {
+                        fields
+                            .iter()
+                            .filter_map(|f| r.get(f).map(|v| (f.clone(), v.clone())))
+                            .collect()
+                    })
                     .collect();
                 order = fields.clone();
             }
             Stage::Sort(field, desc, limit) => {
                 rows.sort_by(|a, b| {
                     let (x, y) = (field_str(a, field), field_str(b, field));
-                    let o = match (x.as_deref().and_then(|s| s.parse::<f64>().ok()), y.as_deref().and_then(|s| s.parse::<f64>().ok())) {
-                        (Some(p), Some(q)) => p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal),
+                    let o = match (
+                        x.as_deref().and_then(|s| s.parse::<f64>().ok()),
+                        y.as_deref().and_then(|s| s.parse::<f64>().ok()),
+                    ) {
+                        (Some(p), Some(q)) => {
+                            p.partial_cmp(&q).unwrap_or(std::cmp::Ordering::Equal)
+                        }
                         _ => x.cmp(&y),
                     };
                     if *desc { o.reverse() } else { o }
@@ -618,7 +774,11 @@ pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
     if !aggregate && !capped {
         rows.truncate(DEFAULT_EVENT_CAP);
     }
-    Outcome { rows: rows.into_iter().map(Value::Object).collect(), aggregate, field_order: order }
+    Outcome {
+        rows: rows.into_iter().map(Value::Object).collect(),
+        aggregate,
+        field_order: order,
+    }
 }
 
 #[cfg(test)]
@@ -644,20 +804,45 @@ mod tests {
         assert_eq!(q("#event_simpleName=ProcessRollup2").rows.len(), 2);
         assert_eq!(q("#event_simpleName!=ProcessRollup2").rows.len(), 1);
         assert_eq!(q("ComputerName=WS-*").rows.len(), 2);
-        assert_eq!(q("ComputerName=ws-*").rows.len(), 0, "wildcards are case-sensitive");
+        assert_eq!(
+            q("ComputerName=ws-*").rows.len(),
+            0,
+            "wildcards are case-sensitive"
+        );
         assert_eq!(q("CommandLine=/POWERSHELL/i").rows.len(), 1);
         assert_eq!(q("CommandLine=/POWERSHELL/").rows.len(), 0);
         assert_eq!(q("whoami").rows.len(), 1);
         assert_eq!(q("\"EVIL.example\"").rows.len(), 1);
         assert_eq!(q("in(field=UserName, values=[jdoe, admin])").rows.len(), 2);
-        assert_eq!(q("#event_simpleName=ProcessRollup2 UserName=jdoe").rows.len(), 1);
-        assert_eq!(q("#event_simpleName=ProcessRollup2 and UserName=jdoe").rows.len(), 1);
+        assert_eq!(
+            q("#event_simpleName=ProcessRollup2 UserName=jdoe")
+                .rows
+                .len(),
+            1
+        );
+        assert_eq!(
+            q("#event_simpleName=ProcessRollup2 and UserName=jdoe")
+                .rows
+                .len(),
+            1
+        );
         assert_eq!(q("UserName=jdoe or UserName=admin").rows.len(), 2);
         assert_eq!(q("not UserName=jdoe").rows.len(), 2);
-        assert_eq!(q("#event_simpleName=ProcessRollup2 UserName=jdoe or UserName=admin").rows.len(), 2, "or binds tighter than and");
+        assert_eq!(
+            q("#event_simpleName=ProcessRollup2 UserName=jdoe or UserName=admin")
+                .rows
+                .len(),
+            2,
+            "or binds tighter than and"
+        );
         assert_eq!(q("DomainName=*").rows.len(), 1);
         assert_eq!(q("RemotePort>100").rows.len(), 1);
-        assert_eq!(q("(UserName=jdoe or DomainName=*) ComputerName=WS-1").rows.len(), 2);
+        assert_eq!(
+            q("(UserName=jdoe or DomainName=*) ComputerName=WS-1")
+                .rows
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -672,18 +857,33 @@ mod tests {
         let g = q("ComputerName=* | groupBy(ComputerName) | sort(_count, order=desc, limit=1)");
         assert_eq!(g.rows, vec![json!({"ComputerName": "WS-1", "_count": "2"})]);
         let s = q("UserName=* | select([UserName])");
-        assert_eq!(s.rows, vec![json!({"UserName": "jdoe"}), json!({"UserName": "admin"})]);
+        assert_eq!(
+            s.rows,
+            vec![json!({"UserName": "jdoe"}), json!({"UserName": "admin"})]
+        );
         let s = q("ComputerName=* | sort(@timestamp, order=asc)");
         assert_eq!(s.rows[0]["@timestamp"], 1);
-        assert_eq!(q("ComputerName=* | top(ComputerName)").rows[0]["_count"], "2");
+        assert_eq!(
+            q("ComputerName=* | top(ComputerName)").rows[0]["_count"],
+            "2"
+        );
     }
 
     #[test]
     fn syntax_errors() {
         let e = parse("ComputerName=").unwrap_err();
         assert_eq!(e.column, 14);
-        assert!(e.to_string().starts_with("Syntax error at line 1, column 14"), "{e}");
-        assert!(parse("a=1 | nosuch()").unwrap_err().message.contains("Unknown function"));
+        assert!(
+            e.to_string()
+                .starts_with("Syntax error at line 1, column 14"),
+            "{e}"
+        );
+        assert!(
+            parse("a=1 | nosuch()")
+                .unwrap_err()
+                .message
+                .contains("Unknown function")
+        );
         assert!(parse("(a=1").unwrap_err().message.contains("Expected ')'"));
         assert!(parse("a=\"x").is_err());
         assert!(parse("a=1 |").is_err());

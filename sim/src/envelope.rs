@@ -1,7 +1,6 @@
 //! The Falcon response envelope (`meta`, `resources`, `errors`), error bodies and the request
 //! view handlers work with.
 
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
 /// A parsed API request as handlers see it.
@@ -24,7 +23,10 @@ pub(crate) struct Req {
 impl Req {
     /// First value of query parameter `key`.
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// All values of `key`, accepting both `ids=a&ids=b` and `ids=a,b`.
@@ -48,15 +50,6 @@ impl Req {
                 "invalid value for {key}: '{other}' is not a boolean"
             ))),
         }
-    }
-
-    /// The JSON body decoded into `T`; a 400 with the decoder's reason otherwise.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        if self.body.is_empty() {
-            return Err(ApiError::bad_request("request body is required".to_string()));
-        }
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
     }
 
     /// The JSON body as a loose value (an empty body is `{}`).
@@ -140,12 +133,6 @@ impl Envelope {
         self
     }
 
-    /// Sets `resources` to an arbitrary value (RTR batch maps).
-    pub fn resources_value(mut self, r: Value) -> Envelope {
-        self.resources = Some(r);
-        self
-    }
-
     /// Sets `meta.pagination`.
     pub fn pagination(mut self, p: Value) -> Envelope {
         self.pagination = Some(p);
@@ -161,12 +148,6 @@ impl Envelope {
     /// Sets `meta.writes.resources_affected`.
     pub fn writes(mut self, n: usize) -> Envelope {
         self.writes = Some(n);
-        self
-    }
-
-    /// Overrides the status (partial failures).
-    pub fn status(mut self, s: u16) -> Envelope {
-        self.status = s;
         self
     }
 

@@ -52,7 +52,9 @@ impl FaultState {
         if f.drop_connection_burst > 0 {
             f.drop_connection_burst -= 1;
             d.drop = true;
-        } else if f.drop_connection_rate > 0.0 && self.rng.gen_bool(f.drop_connection_rate.clamp(0.0, 1.0)) {
+        } else if f.drop_connection_rate > 0.0
+            && self.rng.gen_bool(f.drop_connection_rate.clamp(0.0, 1.0))
+        {
             d.drop = true;
         } else if f.status_429_burst > 0 {
             f.status_429_burst -= 1;
@@ -73,14 +75,31 @@ mod tests {
 
     #[test]
     fn bursts_count_down_and_rates_are_seeded() {
-        let mut s = FaultState::new(Faults { status_429_burst: 2, ..Faults::default() }, 1);
+        let mut s = FaultState::new(
+            Faults {
+                status_429_burst: 2,
+                ..Faults::default()
+            },
+            1,
+        );
         assert!(s.decide(false).too_many);
-        assert!(s.decide(true) == Decision::default(), "token requests skip API faults");
+        assert!(
+            s.decide(true) == Decision::default(),
+            "token requests skip API faults"
+        );
         assert!(s.decide(false).too_many);
         assert!(!s.decide(false).too_many);
         let run = |seed| {
-            let mut s = FaultState::new(Faults { error_5xx_rate: 0.5, ..Faults::default() }, seed);
-            (0..32).map(|_| s.decide(false).server_error).collect::<Vec<_>>()
+            let mut s = FaultState::new(
+                Faults {
+                    error_5xx_rate: 0.5,
+                    ..Faults::default()
+                },
+                seed,
+            );
+            (0..32)
+                .map(|_| s.decide(false).server_error)
+                .collect::<Vec<_>>()
         };
         assert_eq!(run(9), run(9));
         assert!(run(9).iter().any(|x| *x) && run(9).iter().any(|x| !*x));

@@ -18,7 +18,9 @@ use crate::timeutil;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub(crate) enum FqlError {
     /// The text is not valid FQL.
-    #[error("Invalid filter at position {pos}: {reason} (FQL uses + for AND, , for OR, and values must be quoted)")]
+    #[error(
+        "Invalid filter at position {pos}: {reason} (FQL uses + for AND, , for OR, and values must be quoted)"
+    )]
     Syntax {
         /// Zero-based character offset of the problem.
         pos: usize,
@@ -31,9 +33,6 @@ pub(crate) enum FqlError {
         /// The property as written.
         field: String,
     },
-    /// A property/value pair the evaluator cannot use.
-    #[error("Invalid filter: {0}")]
-    Value(String),
 }
 
 /// A comparison operator.
@@ -182,7 +181,10 @@ impl<'a> Parser<'a> {
         if self.pos == start {
             return Err(syntax(
                 start,
-                format!("expected a property name but found {}", self.describe_here()),
+                format!(
+                    "expected a property name but found {}",
+                    self.describe_here()
+                ),
             ));
         }
         let field = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
@@ -202,8 +204,7 @@ impl<'a> Parser<'a> {
         self.ws();
         // PSFalcon documents `name:*'*value*'`: a `*` before the quote marks a wildcard match.
         let mut star = false;
-        if self.peek() == Some(b'*') && matches!(self.src.get(self.pos + 1), Some(b'\'' | b'"'))
-        {
+        if self.peek() == Some(b'*') && matches!(self.src.get(self.pos + 1), Some(b'\'' | b'"')) {
             star = true;
             self.pos += 1;
         }
@@ -351,7 +352,10 @@ pub(crate) fn parse(src: &str) -> Result<Option<Expr>, FqlError> {
     if p.pos < p.src.len() {
         return Err(syntax(
             p.pos,
-            format!("unexpected {} after a complete expression", p.describe_here()),
+            format!(
+                "unexpected {} after a complete expression",
+                p.describe_here()
+            ),
         ));
     }
     Ok(Some(e))
@@ -603,7 +607,11 @@ pub(crate) fn parse_sort(
             match d.trim() {
                 "asc" => (f.trim(), false),
                 "desc" => (f.trim(), true),
-                other => return Err(format!("Invalid sort direction '{other}' in '{part}'; use asc or desc")),
+                other => {
+                    return Err(format!(
+                        "Invalid sort direction '{other}' in '{part}'; use asc or desc"
+                    ));
+                }
             }
         } else if let Some(f) = part.strip_suffix(".asc") {
             if forms == SortForms::PipeOnly {
@@ -631,7 +639,9 @@ pub(crate) fn parse_sort(
 
 fn sort_value_cmp(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
-    let norm = |v: Option<&Value>| v.filter(|x| !x.is_null());
+    fn norm(v: Option<&Value>) -> Option<&Value> {
+        v.filter(|x| !x.is_null())
+    }
     match (norm(a), norm(b)) {
         (None, None) => Equal,
         (None, Some(_)) => Greater,
@@ -686,7 +696,11 @@ mod tests {
 
     fn m(f: &str) -> bool {
         let e = parse_checked(f, &known()).unwrap().unwrap();
-        eval(&e, &host(), timeutil::parse_timestamp("2025-06-13T04:00:00Z").unwrap())
+        eval(
+            &e,
+            &host(),
+            timeutil::parse_timestamp("2025-06-13T04:00:00Z").unwrap(),
+        )
     }
 
     #[test]
@@ -728,7 +742,9 @@ mod tests {
     #[test]
     fn composition_paths_arrays() {
         assert!(m("status:'normal'+(severity:>90,platform_name:'Windows')"));
-        assert!(!m("status:'contained'+(severity:>90,platform_name:'Windows')"));
+        assert!(!m(
+            "status:'contained'+(severity:>90,platform_name:'Windows')"
+        ));
         assert!(m("device.hostname:'WS-FIN-042'"));
         assert!(m("device.local_ip:'10.3.*'"));
         assert!(m("tags:'x'"));
@@ -739,9 +755,18 @@ mod tests {
     #[test]
     fn syntax_errors_name_the_position() {
         let err = parse("hostname:'abc").unwrap_err();
-        assert_eq!(err, FqlError::Syntax { pos: 9, reason: "unterminated quoted value (missing closing quote)".into() });
+        assert_eq!(
+            err,
+            FqlError::Syntax {
+                pos: 9,
+                reason: "unterminated quoted value (missing closing quote)".into()
+            }
+        );
         let err = parse("hostname 'abc'").unwrap_err().to_string();
-        assert!(err.contains("expected ':' after property 'hostname'"), "{err}");
+        assert!(
+            err.contains("expected ':' after property 'hostname'"),
+            "{err}"
+        );
         let err = parse("a:'1' b:'2'").unwrap_err().to_string();
         assert!(err.contains("position 6") && err.contains("%2B"), "{err}");
         let err = parse("(a:'1'").unwrap_err().to_string();
@@ -762,16 +787,37 @@ mod tests {
     #[test]
     fn sorts_in_both_forms() {
         let k = known();
-        assert_eq!(parse_sort("hostname.desc", &k, SortForms::Both).unwrap()[0], SortKey { field: "hostname".into(), desc: true });
-        assert_eq!(parse_sort("device.hostname|asc", &k, SortForms::Both).unwrap()[0], SortKey { field: "device.hostname".into(), desc: false });
-        assert_eq!(parse_sort("severity", &k, SortForms::Both).unwrap()[0].desc, false);
+        assert_eq!(
+            parse_sort("hostname.desc", &k, SortForms::Both).unwrap()[0],
+            SortKey {
+                field: "hostname".into(),
+                desc: true
+            }
+        );
+        assert_eq!(
+            parse_sort("device.hostname|asc", &k, SortForms::Both).unwrap()[0],
+            SortKey {
+                field: "device.hostname".into(),
+                desc: false
+            }
+        );
+        assert!(!parse_sort("severity", &k, SortForms::Both).unwrap()[0].desc);
         assert!(parse_sort("nosuch.asc", &k, SortForms::Both).is_err());
         assert!(parse_sort("severity|sideways", &k, SortForms::Both).is_err());
         assert!(parse_sort("severity.desc", &k, SortForms::PipeOnly).is_err());
-        let a = json!({"s": 1}); let b = json!({"s": 2}); let n = json!({});
-        let keys = vec![SortKey { field: "s".into(), desc: true }];
+        let a = json!({"s": 1});
+        let b = json!({"s": 2});
+        let n = json!({});
+        let keys = vec![SortKey {
+            field: "s".into(),
+            desc: true,
+        }];
         assert_eq!(compare(&a, &b, &keys), std::cmp::Ordering::Greater);
-        assert_eq!(compare(&n, &a, &keys), std::cmp::Ordering::Greater, "missing sorts last");
+        assert_eq!(
+            compare(&n, &a, &keys),
+            std::cmp::Ordering::Greater,
+            "missing sorts last"
+        );
     }
 
     #[test]

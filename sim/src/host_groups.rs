@@ -7,7 +7,10 @@ use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::fql;
 use crate::tenant::{apply_dynamic_group, assign_policies, set_membership};
 use crate::timeutil::rfc3339_s;
-use crate::world::{Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination, page_from_query, query_ids, take_page};
+use crate::world::{
+    Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination,
+    page_from_query, query_ids, take_page,
+};
 
 const PB: &str = "device-api";
 const TYPES: &[&str] = &["static", "dynamic", "staticByID"];
@@ -15,16 +18,26 @@ const TYPES: &[&str] = &["static", "dynamic", "staticByID"];
 /// `queryHostGroups`.
 pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = cx.w.host_groups.select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&all, page), "id")).pagination(offset_pagination(page, all.len())).into_resp())
+    let all =
+        cx.w.host_groups
+            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&take_page(&all, page), "id"))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `queryCombinedHostGroups`.
 pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = cx.w.host_groups.select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
+    let all =
+        cx.w.host_groups
+            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
     let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB).resources(items).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `getHostGroups`.
@@ -54,7 +67,10 @@ pub(crate) fn refresh_membership(w: &mut World, gid: &str, now: i64) {
 /// `createHostGroups` → 201.
 pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
-    let items = body["resources"].as_array().cloned().ok_or_else(|| ApiError::bad_request("resources is required"))?;
+    let items = body["resources"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("resources is required"))?;
     if items.is_empty() {
         return Err(ApiError::bad_request("resources must not be empty"));
     }
@@ -66,10 +82,19 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         let kind = it["group_type"].as_str().unwrap_or("");
         if !TYPES.contains(&kind) {
-            return Err(ApiError::bad_request(format!("group_type '{kind}' is invalid; must be one of static, dynamic, staticByID")));
+            return Err(ApiError::bad_request(format!(
+                "group_type '{kind}' is invalid; must be one of static, dynamic, staticByID"
+            )));
         }
-        if cx.w.host_groups.items.iter().any(|g| g["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))) {
-            return Err(ApiError::new(409, format!("A host group named '{name}' already exists")));
+        if cx.w.host_groups.items.iter().any(|g| {
+            g["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+        }) {
+            return Err(ApiError::new(
+                409,
+                format!("A host group named '{name}' already exists"),
+            ));
         }
         let rule = it["assignment_rule"].as_str().unwrap_or("").to_string();
         if kind == "dynamic" {
@@ -90,13 +115,20 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 /// `updateHostGroups`.
 pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
-    let items = body["resources"].as_array().cloned().ok_or_else(|| ApiError::bad_request("resources is required"))?;
+    let items = body["resources"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("resources is required"))?;
     let mut updated = Vec::new();
     let mut errors = Vec::new();
     for it in items {
         let id = it["id"].as_str().unwrap_or("").to_string();
         let Some(g) = cx.w.host_groups.get(&id).cloned() else {
-            errors.push(error_item_id(404, &format!("Host group {id} not found"), &id));
+            errors.push(error_item_id(
+                404,
+                &format!("Host group {id} not found"),
+                &id,
+            ));
             continue;
         };
         if let Some(rule) = it["assignment_rule"].as_str()
@@ -123,8 +155,15 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             updated.push(v.clone());
         }
     }
-    let status = if updated.is_empty() && !errors.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(updated).errors(errors).into_resp())
+    let status = if updated.is_empty() && !errors.is_empty() {
+        404
+    } else {
+        200
+    };
+    Ok(Envelope::new(status, PB)
+        .resources(updated)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `deleteHostGroups`.
@@ -134,7 +173,11 @@ pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let mut errors = Vec::new();
     for id in ids {
         if cx.w.host_groups.remove(&id).is_none() {
-            errors.push(error_item_id(404, &format!("Host group {id} not found"), &id));
+            errors.push(error_item_id(
+                404,
+                &format!("Host group {id} not found"),
+                &id,
+            ));
             continue;
         }
         for h in cx.w.hosts.items.iter_mut() {
@@ -147,28 +190,45 @@ pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         deleted.push(json!(id));
     }
-    assign_policies(&mut cx.w.hosts.items, &cx.w.policies.items, &cx.w.precedence, cx.now);
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
     let status = if deleted.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(deleted).errors(errors).into_resp())
+    Ok(Envelope::new(status, PB)
+        .resources(deleted)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `performGroupAction`: add-hosts / remove-hosts with an FQL `filter` parameter.
 pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let action = req.q("action_name").unwrap_or("");
     if action != "add-hosts" && action != "remove-hosts" {
-        return Err(ApiError::bad_request(format!("Invalid action_name '{action}'; must be add-hosts or remove-hosts")));
+        return Err(ApiError::bad_request(format!(
+            "Invalid action_name '{action}'; must be add-hosts or remove-hosts"
+        )));
     }
     let body = req.json_value()?;
     let ids = body_ids(req, "ids", 1)?;
     let params = action_parameters(&body);
-    let filter = params.iter().find(|(n, _)| n == "filter").map(|(_, v)| v.clone()).ok_or_else(|| ApiError::bad_request("action_parameters must include a 'filter'"))?;
-    let expr = fql::parse_checked(&filter, &cx.w.hosts.known).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filter = params
+        .iter()
+        .find(|(n, _)| n == "filter")
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| ApiError::bad_request("action_parameters must include a 'filter'"))?;
+    let expr = fql::parse_checked(&filter, &cx.w.hosts.known)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let gid = &ids[0];
     let Some(g) = cx.w.host_groups.get(gid).cloned() else {
         return Err(ApiError::not_found(format!("Host group {gid} not found")));
     };
     if g["group_type"] == "dynamic" {
-        return Err(ApiError::bad_request(format!("Host group {gid} is dynamic; its members come from its assignment_rule")));
+        return Err(ApiError::bad_request(format!(
+            "Host group {gid} is dynamic; its members come from its assignment_rule"
+        )));
     }
     let now = cx.now;
     for h in cx.w.hosts.items.iter_mut() {
@@ -186,20 +246,29 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 fn member_list<'a>(cx: &'a Ctx<'_>, req: &Req) -> Result<Vec<&'a Value>, ApiError> {
-    let gid = req.q("id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("id is required"))?;
+    let gid = req
+        .q("id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("id is required"))?;
     if !cx.w.host_groups.contains(gid) {
         return Err(ApiError::not_found(format!("Host group {gid} not found")));
     }
-    cx.w.hosts.select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
-        h["groups"].as_array().is_some_and(|a| a.iter().any(|g| g == gid))
-    })
+    cx.w.hosts
+        .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
+            h["groups"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|g| g == gid))
+        })
 }
 
 /// `queryGroupMembers`.
 pub(crate) fn members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = member_list(cx, req)?;
-    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&all, page), "device_id")).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&take_page(&all, page), "device_id"))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `queryCombinedGroupMembers`.
@@ -207,5 +276,8 @@ pub(crate) fn combined_members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = member_list(cx, req)?;
     let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB).resources(items).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }

@@ -16,10 +16,11 @@ const SCROLL_TTL_MS: i64 = 120_000;
 
 fn visible<'a>(cx: &'a Ctx<'_>, req: &Req, hidden: bool) -> Result<Vec<&'a Value>, ApiError> {
     let w = &*cx.w;
-    w.hosts.select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
-        let id = h["device_id"].as_str().unwrap_or("");
-        w.hidden.contains(id) == hidden
-    })
+    w.hosts
+        .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
+            let id = h["device_id"].as_str().unwrap_or("");
+            w.hidden.contains(id) == hidden
+        })
 }
 
 /// `QueryDevicesByFilter`.
@@ -27,7 +28,10 @@ pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
     let all = visible(cx, req, false)?;
     let ids = ids_of(&take_page(&all, page), "device_id");
-    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `QueryHiddenDevices`.
@@ -35,21 +39,34 @@ pub(crate) fn query_hidden(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
     let all = visible(cx, req, true)?;
     let ids = ids_of(&take_page(&all, page), "device_id");
-    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// Runs a cursor query: a new one without `offset`, the next page with a token.
-fn cursor_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<String>, String, usize, usize, i64), ApiError> {
+fn cursor_page(
+    cx: &mut Ctx<'_>,
+    req: &Req,
+) -> Result<(Vec<String>, String, usize, usize, i64), ApiError> {
     let limit = match req.q("limit") {
         None | Some("") => 100,
-        Some(s) => s.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid limit '{s}': must be an integer")))?,
+        Some(s) => s.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!("invalid limit '{s}': must be an integer"))
+        })?,
     };
     crate::world::page_check(0, limit, 10_000, 1, Window::None)?;
     let token = req.q("offset").filter(|s| !s.is_empty());
     let (ids, start) = match token {
         None => {
             let all = visible(cx, req, false)?;
-            (all.iter().filter_map(|h| h["device_id"].as_str().map(String::from)).collect::<Vec<_>>(), 0)
+            (
+                all.iter()
+                    .filter_map(|h| h["device_id"].as_str().map(String::from))
+                    .collect::<Vec<_>>(),
+                0,
+            )
         }
         Some(t) => {
             let c = cx.w.cursors.get(t).filter(|c| c.expires > cx.now).ok_or_else(|| {
@@ -66,7 +83,8 @@ fn cursor_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<String>, String, usiz
         String::new()
     } else {
         let t = format!("FQLv1:{}", cx.w.new_hex32());
-        cx.w.cursors.insert(t.clone(), Cursor { ids, next, expires });
+        cx.w.cursors
+            .insert(t.clone(), Cursor { ids, next, expires });
         t
     };
     cx.w.cursors.retain(|_, c| c.expires > cx.now);
@@ -102,7 +120,10 @@ fn project(h: Value, fields: &[String]) -> Value {
         return h;
     }
     let mut out = serde_json::Map::new();
-    for f in fields.iter().chain(std::iter::once(&"device_id".to_string())) {
+    for f in fields
+        .iter()
+        .chain(std::iter::once(&"device_id".to_string()))
+    {
         if let Some(v) = h.get(f.as_str()) {
             out.insert(f.clone(), v.clone());
         }
@@ -136,7 +157,14 @@ fn set(h: &mut Value, key: &str, v: Value) {
 
 /// `PerformActionV2`: contain, lift_containment, hide_host, unhide_host, detection_(un)suppress.
 pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    const ACTIONS: &[&str] = &["contain", "lift_containment", "hide_host", "unhide_host", "detection_suppress", "detection_unsuppress"];
+    const ACTIONS: &[&str] = &[
+        "contain",
+        "lift_containment",
+        "hide_host",
+        "unhide_host",
+        "detection_suppress",
+        "detection_unsuppress",
+    ];
     let action = req.q("action_name").unwrap_or("");
     if !ACTIONS.contains(&action) {
         return Err(ApiError::bad_request(format!(
@@ -163,7 +191,13 @@ pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                     set(h, "modified_timestamp", json!(rfc3339_s(now)));
                     // An offline sensor cannot acknowledge: the host stays pending.
                     if online {
-                        cx.w.transitions.insert(id.clone(), Transition { to: "contained", due: now + delay });
+                        cx.w.transitions.insert(
+                            id.clone(),
+                            Transition {
+                                to: "contained",
+                                due: now + delay,
+                            },
+                        );
                     } else {
                         cx.w.transitions.remove(id);
                     }
@@ -174,7 +208,13 @@ pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                     set(h, "status", json!("lift_containment_pending"));
                     set(h, "modified_timestamp", json!(rfc3339_s(now)));
                     if online {
-                        cx.w.transitions.insert(id.clone(), Transition { to: "normal", due: now + delay });
+                        cx.w.transitions.insert(
+                            id.clone(),
+                            Transition {
+                                to: "normal",
+                                due: now + delay,
+                            },
+                        );
                     } else {
                         cx.w.transitions.remove(id);
                     }
@@ -192,7 +232,10 @@ pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         resources.push(json!({"id": id, "path": ""}));
     }
     let status = if resources.is_empty() { 404 } else { 202 };
-    Ok(Envelope::new(status, PB).resources(resources).errors(errors).into_resp())
+    Ok(Envelope::new(status, PB)
+        .resources(resources)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `UpdateDeviceTags`.
@@ -203,7 +246,14 @@ pub(crate) fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         return Err(ApiError::bad_request("action must be 'add' or 'remove'"));
     }
     let ids = body_ids(req, "device_ids", 5000)?;
-    let tags: Vec<String> = body["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect()).unwrap_or_default();
+    let tags: Vec<String> = body["tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     if tags.is_empty() {
         return Err(ApiError::bad_request("tags is required"));
     }
@@ -217,7 +267,14 @@ pub(crate) fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             out.push(json!({"device_id": id, "updated": false, "code": 404, "error": "Device not found"}));
             continue;
         };
-        let mut cur: Vec<String> = h["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect()).unwrap_or_default();
+        let mut cur: Vec<String> = h["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
         let before = cur.clone();
         for t in &tags {
             if action == "add" {
@@ -249,7 +306,12 @@ pub(crate) fn online_state(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             None => missing.push(id),
         }
     }
-    Ok(entities_response(found, missing, "cs.agentonline", "Device"))
+    Ok(entities_response(
+        found,
+        missing,
+        "cs.agentonline",
+        "Device",
+    ))
 }
 
 /// `QueryDeviceLoginHistory`.
@@ -279,4 +341,3 @@ pub(crate) fn network_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     }
     Ok(entities_response(found, missing, PB, "Device"))
 }
-

@@ -25,7 +25,13 @@ fn valid_domain(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 200
         && s.contains('.')
-        && s.split('.').all(|l| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') && !l.starts_with('-'))
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !l.starts_with('-')
+        })
 }
 
 /// Checks a type/value pair (reference §4.6 value rules).
@@ -36,9 +42,18 @@ pub(crate) fn validate_value(kind: &str, value: &str) -> Result<(), String> {
         "domain" => valid_domain(value),
         "ipv4" => value.parse::<Ipv4Addr>().is_ok(),
         "ipv6" => value.parse::<Ipv6Addr>().is_ok(),
-        other => return Err(format!("Invalid type: '{other}'. Valid types are {}", TYPES.join(", "))),
+        other => {
+            return Err(format!(
+                "Invalid type: '{other}'. Valid types are {}",
+                TYPES.join(", ")
+            ));
+        }
     };
-    if ok { Ok(()) } else { Err(format!("Invalid value for type {kind}: '{value}'")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("Invalid value for type {kind}: '{value}'"))
+    }
 }
 
 fn severity_number(s: &str) -> i64 {
@@ -61,11 +76,23 @@ fn normalize(kind: &str, value: &str) -> String {
 }
 
 fn str_list(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Builds a validated IOC object from request fields.
-pub(crate) fn ioc_object(kind: &str, value: &str, f: &Value, by: &str, now: i64) -> Result<Value, String> {
+pub(crate) fn ioc_object(
+    kind: &str,
+    value: &str,
+    f: &Value,
+    by: &str,
+    now: i64,
+) -> Result<Value, String> {
     if kind.is_empty() {
         return Err("type is required".into());
     }
@@ -76,24 +103,36 @@ pub(crate) fn ioc_object(kind: &str, value: &str, f: &Value, by: &str, now: i64)
     let value = normalize(kind, value);
     let action = f["action"].as_str().unwrap_or("detect");
     if !ACTIONS.contains(&action) {
-        return Err(format!("Invalid action: '{action}'. Valid actions are {}", ACTIONS.join(", ")));
+        return Err(format!(
+            "Invalid action: '{action}'. Valid actions are {}",
+            ACTIONS.join(", ")
+        ));
     }
-    if matches!(action, "prevent" | "allow" | "prevent_no_ui") && !matches!(kind, "sha256" | "md5") {
-        return Err(format!("Action '{action}' is not supported for type {kind}; use detect or no_action"));
+    if matches!(action, "prevent" | "allow" | "prevent_no_ui") && !matches!(kind, "sha256" | "md5")
+    {
+        return Err(format!(
+            "Action '{action}' is not supported for type {kind}; use detect or no_action"
+        ));
     }
     let severity = f["severity"].as_str().unwrap_or("");
     if severity.is_empty() && matches!(action, "detect" | "prevent") {
         return Err(format!("severity is required for action '{action}'"));
     }
     if !severity.is_empty() && !SEVERITIES.contains(&severity) {
-        return Err(format!("Invalid severity: '{severity}'. Valid severities are {}", SEVERITIES.join(", ")));
+        return Err(format!(
+            "Invalid severity: '{severity}'. Valid severities are {}",
+            SEVERITIES.join(", ")
+        ));
     }
     let platforms = str_list(&f["platforms"]);
     if platforms.is_empty() {
         return Err("platforms is required".into());
     }
     if let Some(p) = platforms.iter().find(|p| !PLATFORMS.contains(&p.as_str())) {
-        return Err(format!("Invalid platform: '{p}'. Valid platforms are {}", PLATFORMS.join(", ")));
+        return Err(format!(
+            "Invalid platform: '{p}'. Valid platforms are {}",
+            PLATFORMS.join(", ")
+        ));
     }
     let applied_globally = f["applied_globally"].as_bool().unwrap_or(false);
     let host_groups = str_list(&f["host_groups"]);
@@ -104,7 +143,9 @@ pub(crate) fn ioc_object(kind: &str, value: &str, f: &Value, by: &str, now: i64)
     let exp_ms = if expiration.is_empty() {
         None
     } else {
-        let t = parse_timestamp(expiration).ok_or_else(|| format!("Invalid expiration '{expiration}': use RFC3339, e.g. 2026-12-31T23:59:59Z"))?;
+        let t = parse_timestamp(expiration).ok_or_else(|| {
+            format!("Invalid expiration '{expiration}': use RFC3339, e.g. 2026-12-31T23:59:59Z")
+        })?;
         if t <= now {
             return Err("expiration must be in the future".into());
         }
@@ -142,15 +183,35 @@ fn expire(w: &mut World, now: i64) {
 
 fn search_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiError> {
     expire(cx.w, cx.now);
-    if req.q("offset").is_some_and(|s| !s.is_empty()) && req.q("after").is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::bad_request("offset and after are mutually exclusive"));
+    if req.q("offset").is_some_and(|s| !s.is_empty())
+        && req.q("after").is_some_and(|s| !s.is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "offset and after are mutually exclusive",
+        ));
     }
     let after = req.q("after").filter(|s| !s.is_empty());
-    let mut page = page_from_query(req, 100, 2000, 1, if after.is_some() { Window::None } else { Window::Standard })?;
+    let mut page = page_from_query(
+        req,
+        100,
+        2000,
+        1,
+        if after.is_some() {
+            Window::None
+        } else {
+            Window::Standard
+        },
+    )?;
     if let Some(a) = after {
-        page.offset = a.parse().map_err(|_| ApiError::bad_request("invalid after token"))?;
+        page.offset = a
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid after token"))?;
     }
-    let all = cx.w.iocs.select(req.q("filter"), req.q("sort"), "", cx.now, |i| i["deleted"] != true)?;
+    let all =
+        cx.w.iocs
+            .select(req.q("filter"), req.q("sort"), "", cx.now, |i| {
+                i["deleted"] != true
+            })?;
     let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
     let next = page.offset + items.len();
     let mut p = json!({"offset": page.offset, "limit": page.limit, "total": all.len()});
@@ -164,13 +225,19 @@ fn search_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiEr
 pub(crate) fn search(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (items, p) = search_page(cx, req)?;
     let refs: Vec<&Value> = items.iter().collect();
-    Ok(Envelope::new(200, PB).resources(ids_of(&refs, "id")).pagination(p).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&refs, "id"))
+        .pagination(p)
+        .into_resp())
 }
 
 /// `indicator_combined_v1`.
 pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (items, p) = search_page(cx, req)?;
-    Ok(Envelope::new(200, PB).resources(items).pagination(p).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(p)
+        .into_resp())
 }
 
 /// `indicator_get_v1`.
@@ -178,14 +245,22 @@ pub(crate) fn get(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     expire(cx.w, cx.now);
     let ids = query_ids(req, "ids", 500)?;
     let (found, missing) = cx.w.iocs.lookup(&ids);
-    Ok(crate::world::entities_response(found, missing, PB, "Indicator"))
+    Ok(crate::world::entities_response(
+        found,
+        missing,
+        PB,
+        "Indicator",
+    ))
 }
 
 /// `indicator_create_v1` → 201; any invalid or duplicate indicator refuses the whole request.
 pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     expire(cx.w, cx.now);
     let body = req.json_value()?;
-    let list = body["indicators"].as_array().cloned().ok_or_else(|| ApiError::bad_request("indicators is required"))?;
+    let list = body["indicators"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("indicators is required"))?;
     if list.is_empty() {
         return Err(ApiError::bad_request("indicators must not be empty"));
     }
@@ -200,7 +275,13 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                 let dup_existing = cx.w.iocs.get(&id).is_some_and(|x| x["deleted"] != true);
                 let dup_batch = created.iter().any(|c: &Value| c["id"] == id.as_str());
                 if dup_existing || dup_batch {
-                    errors.push(error_item(400, &format!("Duplicate type: '{kind}' and value: '{}' combination.", v["value"].as_str().unwrap_or(value))));
+                    errors.push(error_item(
+                        400,
+                        &format!(
+                            "Duplicate type: '{kind}' and value: '{}' combination.",
+                            v["value"].as_str().unwrap_or(value)
+                        ),
+                    ));
                 } else {
                     created.push(v);
                 }
@@ -225,7 +306,19 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 
 fn apply_update(cur: &Value, f: &Value, by: &str, now: i64) -> Result<Value, String> {
     let mut merged = cur.clone();
-    for k in ["action", "severity", "platforms", "applied_globally", "host_groups", "tags", "source", "description", "metadata", "expiration", "mobile_action"] {
+    for k in [
+        "action",
+        "severity",
+        "platforms",
+        "applied_globally",
+        "host_groups",
+        "tags",
+        "source",
+        "description",
+        "metadata",
+        "expiration",
+        "mobile_action",
+    ] {
         if !f[k].is_null() {
             merged[k] = f[k].clone();
         }
@@ -233,7 +326,13 @@ fn apply_update(cur: &Value, f: &Value, by: &str, now: i64) -> Result<Value, Str
     if merged["expiration"] == "" {
         merged["expiration"] = Value::Null;
     }
-    let mut v = ioc_object(cur["type"].as_str().unwrap_or(""), cur["value"].as_str().unwrap_or(""), &merged, by, now)?;
+    let mut v = ioc_object(
+        cur["type"].as_str().unwrap_or(""),
+        cur["value"].as_str().unwrap_or(""),
+        &merged,
+        by,
+        now,
+    )?;
     v["created_on"] = cur["created_on"].clone();
     v["created_by"] = cur["created_by"].clone();
     Ok(v)
@@ -249,14 +348,18 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         if filter.trim().is_empty() {
             return Err(ApiError::bad_request("bulk_update.filter is required"));
         }
-        let e = fql::parse_checked(filter, &cx.w.iocs.known).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let e = fql::parse_checked(filter, &cx.w.iocs.known)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         for i in &cx.w.iocs.items {
             if i["deleted"] != true && e.as_ref().is_some_and(|e| fql::eval(e, i, cx.now)) {
                 targets.push((i["id"].as_str().unwrap_or("").to_string(), bulk.clone()));
             }
         }
     } else {
-        let list = body["indicators"].as_array().cloned().ok_or_else(|| ApiError::bad_request("indicators or bulk_update is required"))?;
+        let list = body["indicators"]
+            .as_array()
+            .cloned()
+            .ok_or_else(|| ApiError::bad_request("indicators or bulk_update is required"))?;
         for f in list {
             targets.push((f["id"].as_str().unwrap_or("").to_string(), f));
         }
@@ -265,7 +368,11 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let mut errors = Vec::new();
     for (id, f) in targets {
         let Some(cur) = cx.w.iocs.get(&id).filter(|x| x["deleted"] != true).cloned() else {
-            errors.push(error_item_id(404, &format!("Indicator {id} not found"), &id));
+            errors.push(error_item_id(
+                404,
+                &format!("Indicator {id} not found"),
+                &id,
+            ));
             continue;
         };
         match apply_update(&cur, &f, &cx.client_id, cx.now) {
@@ -278,15 +385,28 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             Err(m) => errors.push(error_item_id(400, &m, &id)),
         }
     }
-    let status = if out.is_empty() && !errors.is_empty() { errors[0]["code"].as_u64().unwrap_or(400) as u16 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(out).errors(errors).into_resp())
+    let status = if out.is_empty() && !errors.is_empty() {
+        errors[0]["code"].as_u64().unwrap_or(400) as u16
+    } else {
+        200
+    };
+    Ok(Envelope::new(status, PB)
+        .resources(out)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `indicator_delete_v1`: by `filter` (wins) or `ids`.
 pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids: Vec<String> = if let Some(filter) = req.q("filter").filter(|s| !s.trim().is_empty()) {
-        let e = fql::parse_checked(filter, &cx.w.iocs.known).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        cx.w.iocs.items.iter().filter(|i| e.as_ref().is_some_and(|e| fql::eval(e, i, cx.now))).filter_map(|i| i["id"].as_str().map(String::from)).collect()
+        let e = fql::parse_checked(filter, &cx.w.iocs.known)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        cx.w.iocs
+            .items
+            .iter()
+            .filter(|i| e.as_ref().is_some_and(|e| fql::eval(e, i, cx.now)))
+            .filter_map(|i| i["id"].as_str().map(String::from))
+            .collect()
     } else {
         query_ids(req, "ids", 500)?
     };
@@ -296,11 +416,22 @@ pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         if cx.w.iocs.remove(&id).is_some() {
             deleted.push(json!(id));
         } else {
-            errors.push(error_item_id(404, &format!("Indicator {id} not found"), &id));
+            errors.push(error_item_id(
+                404,
+                &format!("Indicator {id} not found"),
+                &id,
+            ));
         }
     }
-    let status = if deleted.is_empty() && !errors.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(deleted).errors(errors).into_resp())
+    let status = if deleted.is_empty() && !errors.is_empty() {
+        404
+    } else {
+        200
+    };
+    Ok(Envelope::new(status, PB)
+        .resources(deleted)
+        .errors(errors)
+        .into_resp())
 }
 
 fn observed_type(req: &Req) -> Result<(String, String), ApiError> {
@@ -322,7 +453,11 @@ fn observed_type(req: &Req) -> Result<(String, String), ApiError> {
 /// `indicator_get_device_count_v1` (also legacy `DevicesCount`).
 pub(crate) fn device_count(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
-    let n = cx.w.observed.get(&(kind.clone(), value.clone())).map(|m| m.len()).unwrap_or(0);
+    let n =
+        cx.w.observed
+            .get(&(kind.clone(), value.clone()))
+            .map(|m| m.len())
+            .unwrap_or(0);
     Ok(Envelope::new(200, PB).resources(vec![json!({"id": format!("{kind}:{value}"), "type": kind, "value": value, "device_count": n, "limit_exceeded": false})]).into_resp())
 }
 
@@ -330,7 +465,11 @@ pub(crate) fn device_count(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 pub(crate) fn devices_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
-    let aids: Vec<Value> = cx.w.observed.get(&(kind, value)).map(|m| m.keys().map(|k| json!(k)).collect()).unwrap_or_default();
+    let aids: Vec<Value> =
+        cx.w.observed
+            .get(&(kind, value))
+            .map(|m| m.keys().map(|k| json!(k)).collect())
+            .unwrap_or_default();
     let total = aids.len();
     let items = take_page(&aids, page);
     let next = page.offset + items.len();
@@ -338,24 +477,45 @@ pub(crate) fn devices_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     if next < total {
         p["after"] = json!(next.to_string());
     }
-    Ok(Envelope::new(200, PB).resources(items).pagination(p).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(p)
+        .into_resp())
 }
 
 /// `indicator_get_processes_ran_on_v1` (also legacy `ProcessesRanOn`).
 pub(crate) fn processes_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
-    let aid = req.q("device_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("device_id is required"))?;
+    let aid = req
+        .q("device_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("device_id is required"))?;
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
-    let pids: Vec<Value> = cx.w.observed.get(&(kind, value)).and_then(|m| m.get(aid)).map(|p| p.iter().map(|pid| json!(format!("pid:{aid}:{pid}"))).collect()).unwrap_or_default();
+    let pids: Vec<Value> =
+        cx.w.observed
+            .get(&(kind, value))
+            .and_then(|m| m.get(aid))
+            .map(|p| {
+                p.iter()
+                    .map(|pid| json!(format!("pid:{aid}:{pid}")))
+                    .collect()
+            })
+            .unwrap_or_default();
     let total = pids.len();
     let items = take_page(&pids, page);
-    Ok(Envelope::new(200, PB).resources(items).pagination(json!({"limit": page.limit, "offset": (page.offset + 0).to_string(), "total": total})).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(json!({"limit": page.limit, "offset": page.offset.to_string(), "total": total}))
+        .into_resp())
 }
 
 fn list(values: &[&str]) -> ApiResult {
     let r: Vec<Value> = values.iter().map(|v| json!(v)).collect();
     let n = r.len();
-    Ok(Envelope::new(200, PB).resources(r).pagination(json!({"offset": 0, "limit": 100, "total": n})).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(r)
+        .pagination(json!({"offset": 0, "limit": 100, "total": n}))
+        .into_resp())
 }
 
 /// `ioc_type_query_v1`.
@@ -393,18 +553,32 @@ mod tests {
         assert!(validate_value("ipv4", "10.0.0.1").is_ok());
         assert!(validate_value("ipv4", "10.0.0.256").is_err());
         assert!(validate_value("ipv6", "2001:db8::1").is_ok());
-        assert!(validate_value("url", "x").unwrap_err().contains("Invalid type"));
+        assert!(
+            validate_value("url", "x")
+                .unwrap_err()
+                .contains("Invalid type")
+        );
     }
 
     #[test]
     fn object_rules() {
         let f = json!({"action": "prevent", "severity": "high", "platforms": ["windows"], "applied_globally": true});
-        assert!(ioc_object("sha256", &"A".repeat(64), &f, "me", 0).unwrap()["value"] == "a".repeat(64));
-        assert!(ioc_object("domain", "x.example", &f, "me", 0).unwrap_err().contains("not supported"));
+        assert!(
+            ioc_object("sha256", &"A".repeat(64), &f, "me", 0).unwrap()["value"] == "a".repeat(64)
+        );
+        assert!(
+            ioc_object("domain", "x.example", &f, "me", 0)
+                .unwrap_err()
+                .contains("not supported")
+        );
         let nogroups = json!({"action": "detect", "severity": "high", "platforms": ["windows"]});
         assert!(ioc_object("ipv4", "1.2.3.4", &nogroups, "me", 0).is_err());
         let nosev = json!({"action": "detect", "platforms": ["windows"], "applied_globally": true});
-        assert!(ioc_object("ipv4", "1.2.3.4", &nosev, "me", 0).unwrap_err().contains("severity"));
+        assert!(
+            ioc_object("ipv4", "1.2.3.4", &nosev, "me", 0)
+                .unwrap_err()
+                .contains("severity")
+        );
         let past = json!({"action": "detect", "severity": "low", "platforms": ["linux"], "applied_globally": true, "expiration": "2000-01-01T00:00:00Z"});
         assert!(ioc_object("ipv4", "1.2.3.4", &past, "me", 1_000_000_000_000).is_err());
     }

@@ -10,12 +10,22 @@ use crate::timeutil::duration_ms;
 use crate::world::{Ctx, SearchJob};
 
 /// Repositories (views) the simulated tenant has.
-pub const REPOSITORIES: &[&str] = &["search-all", "investigate_view", "base_sensor", "xdr", "third-party", "falcon_for_it_view", "forensics_view"];
+pub const REPOSITORIES: &[&str] = &[
+    "search-all",
+    "investigate_view",
+    "base_sensor",
+    "xdr",
+    "third-party",
+    "falcon_for_it_view",
+    "forensics_view",
+];
 
 fn parse_time(v: &Value, now: i64, default: i64) -> Result<i64, ApiError> {
     match v {
         Value::Null => Ok(default),
-        Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request("start/end must be epoch milliseconds")),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| ApiError::bad_request("start/end must be epoch milliseconds")),
         Value::String(s) => {
             let s = s.trim();
             if s == "now" {
@@ -26,14 +36,18 @@ fn parse_time(v: &Value, now: i64, default: i64) -> Result<i64, ApiError> {
             }
             duration_ms(s).map(|d| now - d).ok_or_else(|| ApiError::bad_request(format!("invalid time '{s}': use epoch milliseconds or a relative time such as 24hours, 7d, now")))
         }
-        _ => Err(ApiError::bad_request("start/end must be epoch milliseconds or a relative time string")),
+        _ => Err(ApiError::bad_request(
+            "start/end must be epoch milliseconds or a relative time string",
+        )),
     }
 }
 
 fn repo(req: &Req) -> Result<String, ApiError> {
     let r = req.params.first().cloned().unwrap_or_default();
     if !REPOSITORIES.contains(&r.as_str()) {
-        return Err(ApiError::not_found(format!("Repository or view '{r}' was not found")));
+        return Err(ApiError::not_found(format!(
+            "Repository or view '{r}' was not found"
+        )));
     }
     Ok(r)
 }
@@ -42,7 +56,10 @@ fn repo(req: &Req) -> Result<String, ApiError> {
 pub(crate) fn start(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let repository = repo(req)?;
     let body = req.json_value()?;
-    let qs = body["queryString"].as_str().ok_or_else(|| ApiError::bad_request("queryString is required"))?.to_string();
+    let qs = body["queryString"]
+        .as_str()
+        .ok_or_else(|| ApiError::bad_request("queryString is required"))?
+        .to_string();
     let query = cql::parse(&qs).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let now = cx.now;
     let start = parse_time(&body["start"], now, now - 86_400_000)?;
@@ -50,7 +67,15 @@ pub(crate) fn start(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     if start > end {
         return Err(ApiError::bad_request("start must be before end"));
     }
-    let in_range: Vec<&Value> = cx.w.events.iter().filter(|e| e["@timestamp"].as_i64().is_some_and(|t| t >= start && t <= end)).collect();
+    let in_range: Vec<&Value> =
+        cx.w.events
+            .iter()
+            .filter(|e| {
+                e["@timestamp"]
+                    .as_i64()
+                    .is_some_and(|t| t >= start && t <= end)
+            })
+            .collect();
     let out = cql::run(&query, &in_range);
     let processed = in_range.len();
     let id = format!("P{}-{}", &cx.w.new_hex32()[..10], cx.w.new_hex32());
@@ -63,10 +88,23 @@ pub(crate) fn start(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                      "costs": {}, "digestFlow": {}, "querySpent": 0, "quotaTotalSpent": 0, "warnings": []},
         "warnings": [], "filesUsed": [], "filterMatches": [], "queryEventDistribution": {},
     });
-    cx.w.jobs.retain(|_, j| now - j.last_poll < cx.cfg.ngsiem_job_idle.as_millis() as i64);
-    cx.w.jobs.insert(id.clone(), SearchJob { repository: repository.clone(), polls_left: cx.cfg.ngsiem_polls_until_done, last_poll: now, result, cancelled: false });
+    cx.w.jobs
+        .retain(|_, j| now - j.last_poll < cx.cfg.ngsiem_job_idle.as_millis() as i64);
+    cx.w.jobs.insert(
+        id.clone(),
+        SearchJob {
+            repository: repository.clone(),
+            polls_left: cx.cfg.ngsiem_polls_until_done,
+            last_poll: now,
+            result,
+            cancelled: false,
+        },
+    );
     let hashed = hex::encode(Sha256::digest(format!("{repository}:{qs}").as_bytes()));
-    Ok(Resp::json(200, json!({"id": id, "hashedQueryOnView": hashed})))
+    Ok(Resp::json(
+        200,
+        json!({"id": id, "hashedQueryOnView": hashed}),
+    ))
 }
 
 fn job<'a>(cx: &'a mut Ctx<'_>, req: &Req) -> Result<(&'a mut SearchJob, String), ApiError> {
@@ -74,13 +112,20 @@ fn job<'a>(cx: &'a mut Ctx<'_>, req: &Req) -> Result<(&'a mut SearchJob, String)
     let id = req.params.get(1).cloned().unwrap_or_default();
     let idle = cx.cfg.ngsiem_job_idle.as_millis() as i64;
     let now = cx.now;
-    if cx.w.jobs.get(&id).is_some_and(|j| now - j.last_poll >= idle) {
+    if cx
+        .w
+        .jobs
+        .get(&id)
+        .is_some_and(|j| now - j.last_poll >= idle)
+    {
         // Jobs nobody polls are deleted, as LogScale does after about 90 s.
         cx.w.jobs.remove(&id);
     }
     match cx.w.jobs.get_mut(&id) {
         Some(j) if j.repository == repository => Ok((j, id)),
-        _ => Err(ApiError::not_found(format!("No query job with id {id} exists in {repository}"))),
+        _ => Err(ApiError::not_found(format!(
+            "No query job with id {id} exists in {repository}"
+        ))),
     }
 }
 

@@ -119,8 +119,15 @@ pub(crate) fn revoke(
 ) -> Result<Resp, ApiError> {
     let f = form(req);
     let basic = authorization
-        .and_then(|h| h.strip_prefix("basic ").or_else(|| h.strip_prefix("Basic ")))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|h| {
+            h.strip_prefix("basic ")
+                .or_else(|| h.strip_prefix("Basic "))
+        })
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     let (id, secret) = match basic.as_deref().and_then(|s| s.split_once(':')) {
         Some((i, s)) => (i.to_string(), s.to_string()),

@@ -6,36 +6,155 @@ use serde_json::{Value, json};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::tenant::assign_policies;
 use crate::timeutil::rfc3339_ms;
-use crate::world::{Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination, page_from_query, query_ids, take_page};
+use crate::world::{
+    Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination,
+    page_from_query, query_ids, take_page,
+};
 
 const PB: &str = "policy-api";
-const LEVELS: &[&str] = &["DISABLED", "CAUTIOUS", "MODERATE", "AGGRESSIVE", "EXTRA_AGGRESSIVE"];
+const LEVELS: &[&str] = &[
+    "DISABLED",
+    "CAUTIOUS",
+    "MODERATE",
+    "AGGRESSIVE",
+    "EXTRA_AGGRESSIVE",
+];
 
-/// (category, [(id, name, type)]) per platform.
-fn catalogue(platform: &str) -> Vec<(&'static str, Vec<(&'static str, &'static str, &'static str)>)> {
-    let ml = vec![("CloudAntiMalware", "Cloud Anti-malware", "mlslider"), ("AdwarePUP", "Adware & PUP", "mlslider")];
+/// A setting: (id, name, type).
+type Setting = (&'static str, &'static str, &'static str);
+
+/// (category, settings) per platform.
+fn catalogue(platform: &str) -> Vec<(&'static str, Vec<Setting>)> {
+    let ml = vec![
+        ("CloudAntiMalware", "Cloud Anti-malware", "mlslider"),
+        ("AdwarePUP", "Adware & PUP", "mlslider"),
+    ];
     let sensor_ml = vec![("OnSensorMLSlider", "Sensor Anti-malware", "mlslider")];
     match platform {
         "Windows" => vec![
             ("Cloud Machine Learning", ml),
             ("Sensor Machine Learning", sensor_ml),
-            ("Execution Blocking", vec![("CustomBlacklisting", "Custom Blocking", "toggle"), ("PreventSuspiciousProcesses", "Suspicious Processes", "toggle"), ("SuspiciousRegistryOperations", "Suspicious Registry Operations", "toggle"), ("MaliciousPowershell", "Suspicious Scripts and Commands", "toggle"), ("IntelPrevention", "Intelligence-Sourced Threats", "toggle")]),
-            ("Exploit Mitigation", vec![("ForceASLR", "Force ASLR", "toggle"), ("ForceDEP", "Force DEP", "toggle"), ("HeapSprayPreallocation", "Heap Spray Preallocation", "toggle")]),
-            ("Ransomware", vec![("BackupDeletion", "Backup Deletion", "toggle"), ("Cryptowall", "Cryptowall", "toggle"), ("FileEncryption", "File Encryption", "toggle"), ("VolumeShadowCopyProtect", "Volume Shadow Copy - Protect", "toggle")]),
-            ("Enhanced Visibility", vec![("ScriptBasedExecutionMonitoring", "Script-Based Execution Monitoring", "toggle"), ("AdditionalUserModeData", "Additional User Mode Data", "toggle"), ("InterpreterProtection", "Interpreter-Only", "toggle")]),
-            ("Remediation", vec![("Quarantine", "Quarantine & Security Center Registration", "toggle"), ("QuarantineOnRemovableMedia", "Quarantine on Removable Media", "toggle")]),
+            (
+                "Execution Blocking",
+                vec![
+                    ("CustomBlacklisting", "Custom Blocking", "toggle"),
+                    (
+                        "PreventSuspiciousProcesses",
+                        "Suspicious Processes",
+                        "toggle",
+                    ),
+                    (
+                        "SuspiciousRegistryOperations",
+                        "Suspicious Registry Operations",
+                        "toggle",
+                    ),
+                    (
+                        "MaliciousPowershell",
+                        "Suspicious Scripts and Commands",
+                        "toggle",
+                    ),
+                    ("IntelPrevention", "Intelligence-Sourced Threats", "toggle"),
+                ],
+            ),
+            (
+                "Exploit Mitigation",
+                vec![
+                    ("ForceASLR", "Force ASLR", "toggle"),
+                    ("ForceDEP", "Force DEP", "toggle"),
+                    (
+                        "HeapSprayPreallocation",
+                        "Heap Spray Preallocation",
+                        "toggle",
+                    ),
+                ],
+            ),
+            (
+                "Ransomware",
+                vec![
+                    ("BackupDeletion", "Backup Deletion", "toggle"),
+                    ("Cryptowall", "Cryptowall", "toggle"),
+                    ("FileEncryption", "File Encryption", "toggle"),
+                    (
+                        "VolumeShadowCopyProtect",
+                        "Volume Shadow Copy - Protect",
+                        "toggle",
+                    ),
+                ],
+            ),
+            (
+                "Enhanced Visibility",
+                vec![
+                    (
+                        "ScriptBasedExecutionMonitoring",
+                        "Script-Based Execution Monitoring",
+                        "toggle",
+                    ),
+                    (
+                        "AdditionalUserModeData",
+                        "Additional User Mode Data",
+                        "toggle",
+                    ),
+                    ("InterpreterProtection", "Interpreter-Only", "toggle"),
+                ],
+            ),
+            (
+                "Remediation",
+                vec![
+                    (
+                        "Quarantine",
+                        "Quarantine & Security Center Registration",
+                        "toggle",
+                    ),
+                    (
+                        "QuarantineOnRemovableMedia",
+                        "Quarantine on Removable Media",
+                        "toggle",
+                    ),
+                ],
+            ),
         ],
         "Mac" => vec![
             ("Cloud Machine Learning", ml),
             ("Sensor Machine Learning", sensor_ml),
-            ("Execution Blocking", vec![("CustomBlacklisting", "Custom Blocking", "toggle"), ("PreventSuspiciousProcesses", "Suspicious Processes", "toggle"), ("IntelPrevention", "Intelligence-Sourced Threats", "toggle")]),
+            (
+                "Execution Blocking",
+                vec![
+                    ("CustomBlacklisting", "Custom Blocking", "toggle"),
+                    (
+                        "PreventSuspiciousProcesses",
+                        "Suspicious Processes",
+                        "toggle",
+                    ),
+                    ("IntelPrevention", "Intelligence-Sourced Threats", "toggle"),
+                ],
+            ),
             ("Quarantine", vec![("Quarantine", "Quarantine", "toggle")]),
         ],
         _ => vec![
             ("Cloud Machine Learning", ml),
             ("Sensor Machine Learning", sensor_ml),
-            ("Execution Blocking", vec![("CustomBlacklisting", "Custom Blocking", "toggle"), ("PreventSuspiciousProcesses", "Suspicious Processes", "toggle")]),
-            ("Enhanced Visibility", vec![("ScriptBasedExecutionMonitoring", "Script-Based Execution Monitoring", "toggle"), ("EnhancedDNSVisibility", "Enhanced DNS Visibility", "toggle")]),
+            (
+                "Execution Blocking",
+                vec![
+                    ("CustomBlacklisting", "Custom Blocking", "toggle"),
+                    (
+                        "PreventSuspiciousProcesses",
+                        "Suspicious Processes",
+                        "toggle",
+                    ),
+                ],
+            ),
+            (
+                "Enhanced Visibility",
+                vec![
+                    (
+                        "ScriptBasedExecutionMonitoring",
+                        "Script-Based Execution Monitoring",
+                        "toggle",
+                    ),
+                    ("EnhancedDNSVisibility", "Enhanced DNS Visibility", "toggle"),
+                ],
+            ),
             ("Quarantine", vec![("Quarantine", "Quarantine", "toggle")]),
         ],
     }
@@ -74,19 +193,34 @@ fn apply_settings(policy: &mut Value, settings: &[Value]) -> Result<(), ApiError
         let id = s["id"].as_str().unwrap_or("");
         let value = &s["value"];
         let mut found = false;
-        if let Some(cats) = policy.get_mut("prevention_settings").and_then(Value::as_array_mut) {
+        if let Some(cats) = policy
+            .get_mut("prevention_settings")
+            .and_then(Value::as_array_mut)
+        {
             for cat in cats {
-                for item in cat.get_mut("settings").and_then(Value::as_array_mut).into_iter().flatten() {
+                for item in cat
+                    .get_mut("settings")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     if item["id"] != id {
                         continue;
                     }
                     found = true;
                     let ok = match item["type"].as_str() {
                         Some("toggle") => value.get("enabled").is_some_and(Value::is_boolean),
-                        _ => ["detection", "prevention"].iter().all(|k| value.get(*k).and_then(Value::as_str).is_some_and(|l| LEVELS.contains(&l))),
+                        _ => ["detection", "prevention"].iter().all(|k| {
+                            value
+                                .get(*k)
+                                .and_then(Value::as_str)
+                                .is_some_and(|l| LEVELS.contains(&l))
+                        }),
                     };
                     if !ok {
-                        return Err(ApiError::bad_request(format!("Invalid value for setting '{id}': {value}")));
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid value for setting '{id}': {value}"
+                        )));
                     }
                     if let Some(o) = item.as_object_mut() {
                         o.insert("value".into(), value.clone());
@@ -95,7 +229,9 @@ fn apply_settings(policy: &mut Value, settings: &[Value]) -> Result<(), ApiError
             }
         }
         if !found {
-            return Err(ApiError::bad_request(format!("Invalid setting id '{id}' for this platform")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid setting id '{id}' for this platform"
+            )));
         }
     }
     Ok(())
@@ -124,7 +260,12 @@ fn with_precedence(w: &World) -> Vec<Value> {
             let mut p = p.clone();
             let plat = p["platform_name"].as_str().unwrap_or("").to_string();
             let id = p["id"].as_str().unwrap_or("").to_string();
-            let pos = w.precedence.get(&plat).and_then(|l| l.iter().position(|x| *x == id)).map(|i| i + 1).unwrap_or(0);
+            let pos = w
+                .precedence
+                .get(&plat)
+                .and_then(|l| l.iter().position(|x| *x == id))
+                .map(|i| i + 1)
+                .unwrap_or(0);
             if let Some(o) = p.as_object_mut() {
                 o.insert("precedence".into(), json!(pos));
             }
@@ -156,14 +297,20 @@ pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = select(cx, req)?;
     let refs: Vec<&Value> = all.iter().collect();
-    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&refs, page), "id")).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&take_page(&refs, page), "id"))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `queryCombinedPreventionPolicies`.
 pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = select(cx, req)?;
-    Ok(Envelope::new(200, PB).resources(take_page(&all, page)).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(take_page(&all, page))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `getPreventionPolicies`.
@@ -176,7 +323,10 @@ pub(crate) fn get(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 /// `createPreventionPolicies` → 201 (new policies start disabled, lowest precedence above default).
 pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
-    let items = body["resources"].as_array().cloned().ok_or_else(|| ApiError::bad_request("resources is required"))?;
+    let items = body["resources"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("resources is required"))?;
     let mut created = Vec::new();
     for it in items {
         let name = it["name"].as_str().unwrap_or("").trim().to_string();
@@ -185,16 +335,30 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         let platform = it["platform_name"].as_str().unwrap_or("");
         if !["Windows", "Mac", "Linux"].contains(&platform) {
-            return Err(ApiError::bad_request(format!("platform_name '{platform}' is invalid; must be Windows, Mac or Linux")));
+            return Err(ApiError::bad_request(format!(
+                "platform_name '{platform}' is invalid; must be Windows, Mac or Linux"
+            )));
         }
-        if cx.w.policies.items.iter().any(|p| p["platform_name"] == platform && p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))) {
-            return Err(ApiError::new(409, format!("A {platform} prevention policy named '{name}' already exists")));
+        if cx.w.policies.items.iter().any(|p| {
+            p["platform_name"] == platform
+                && p["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+        }) {
+            return Err(ApiError::new(
+                409,
+                format!("A {platform} prevention policy named '{name}' already exists"),
+            ));
         }
         let mut settings = default_settings(platform, 2);
         if let Some(clone_id) = it["clone_id"].as_str().filter(|s| !s.is_empty()) {
-            let src = cx.w.policies.get(clone_id).ok_or_else(|| ApiError::bad_request(format!("clone_id {clone_id} does not exist")))?;
+            let src = cx.w.policies.get(clone_id).ok_or_else(|| {
+                ApiError::bad_request(format!("clone_id {clone_id} does not exist"))
+            })?;
             if src["platform_name"] != platform {
-                return Err(ApiError::bad_request("clone_id must name a policy of the same platform"));
+                return Err(ApiError::bad_request(
+                    "clone_id must name a policy of the same platform",
+                ));
             }
             settings = src["prevention_settings"].clone();
         }
@@ -219,7 +383,10 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 /// `updatePreventionPolicies`.
 pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
-    let items = body["resources"].as_array().cloned().ok_or_else(|| ApiError::bad_request("resources is required"))?;
+    let items = body["resources"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("resources is required"))?;
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for it in items {
@@ -247,8 +414,15 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         out.push(p);
     }
-    let status = if out.is_empty() && !errors.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(out).errors(errors).into_resp())
+    let status = if out.is_empty() && !errors.is_empty() {
+        404
+    } else {
+        200
+    };
+    Ok(Envelope::new(status, PB)
+        .resources(out)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `deletePreventionPolicies`: enabled and default policies are refused.
@@ -262,10 +436,14 @@ pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             continue;
         };
         if p["name"] == "platform_default" {
-            return Err(ApiError::bad_request("The platform default policy cannot be deleted"));
+            return Err(ApiError::bad_request(
+                "The platform default policy cannot be deleted",
+            ));
         }
         if p["enabled"] == true {
-            return Err(ApiError::bad_request(format!("Policy {id} is enabled; disable it before deleting")));
+            return Err(ApiError::bad_request(format!(
+                "Policy {id} is enabled; disable it before deleting"
+            )));
         }
         cx.w.policies.remove(&id);
         for l in cx.w.precedence.values_mut() {
@@ -273,21 +451,42 @@ pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         deleted.push(json!(id));
     }
-    assign_policies(&mut cx.w.hosts.items, &cx.w.policies.items, &cx.w.precedence, cx.now);
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
     let status = if deleted.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(deleted).errors(errors).into_resp())
+    Ok(Envelope::new(status, PB)
+        .resources(deleted)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `performPreventionPoliciesAction`.
 pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    const ACTIONS: &[&str] = &["enable", "disable", "add-host-group", "remove-host-group", "add-rule-group", "remove-rule-group"];
+    const ACTIONS: &[&str] = &[
+        "enable",
+        "disable",
+        "add-host-group",
+        "remove-host-group",
+        "add-rule-group",
+        "remove-rule-group",
+    ];
     let action = req.q("action_name").unwrap_or("");
     if !ACTIONS.contains(&action) {
-        return Err(ApiError::bad_request(format!("Invalid action_name '{action}'; must be one of {}", ACTIONS.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "Invalid action_name '{action}'; must be one of {}",
+            ACTIONS.join(", ")
+        )));
     }
     let body = req.json_value()?;
     let ids = body_ids(req, "ids", 500)?;
-    let group_id = action_parameters(&body).into_iter().find(|(n, _)| n == "group_id").map(|(_, v)| v);
+    let group_id = action_parameters(&body)
+        .into_iter()
+        .find(|(n, _)| n == "group_id")
+        .map(|(_, v)| v);
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for id in ids {
@@ -300,16 +499,24 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         match action {
             "enable" | "disable" => {
                 if is_default && action == "disable" {
-                    return Err(ApiError::bad_request("The platform default policy cannot be disabled"));
+                    return Err(ApiError::bad_request(
+                        "The platform default policy cannot be disabled",
+                    ));
                 }
                 p["enabled"] = json!(action == "enable");
             }
             "add-host-group" | "remove-host-group" => {
                 if is_default {
-                    return Err(ApiError::bad_request("Host groups cannot be assigned to the platform default policy"));
+                    return Err(ApiError::bad_request(
+                        "Host groups cannot be assigned to the platform default policy",
+                    ));
                 }
-                let gid = group_id.clone().filter(|g| !g.is_empty()).ok_or_else(|| ApiError::bad_request("action_parameters must include group_id"))?;
-                let g = cx.w.host_groups.get(&gid).cloned().ok_or_else(|| ApiError::bad_request(format!("Host group {gid} does not exist")))?;
+                let gid = group_id.clone().filter(|g| !g.is_empty()).ok_or_else(|| {
+                    ApiError::bad_request("action_parameters must include group_id")
+                })?;
+                let g = cx.w.host_groups.get(&gid).cloned().ok_or_else(|| {
+                    ApiError::bad_request(format!("Host group {gid} does not exist"))
+                })?;
                 if let Some(gs) = p.get_mut("groups").and_then(Value::as_array_mut) {
                     let has = gs.iter().any(|x| x["id"] == gid.as_str());
                     if action == "add-host-group" && !has {
@@ -320,7 +527,9 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
                 }
             }
             _ => {
-                let gid = group_id.clone().filter(|g| !g.is_empty()).ok_or_else(|| ApiError::bad_request("action_parameters must include group_id"))?;
+                let gid = group_id.clone().filter(|g| !g.is_empty()).ok_or_else(|| {
+                    ApiError::bad_request("action_parameters must include group_id")
+                })?;
                 if let Some(gs) = p.get_mut("ioa_rule_groups").and_then(Value::as_array_mut) {
                     gs.retain(|x| x["id"] != gid.as_str());
                     if action == "add-rule-group" {
@@ -336,9 +545,21 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         out.push(p);
     }
-    assign_policies(&mut cx.w.hosts.items, &cx.w.policies.items, &cx.w.precedence, cx.now);
-    let status = if out.is_empty() && !errors.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB).resources(out).errors(errors).into_resp())
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
+    let status = if out.is_empty() && !errors.is_empty() {
+        404
+    } else {
+        200
+    };
+    Ok(Envelope::new(status, PB)
+        .resources(out)
+        .errors(errors)
+        .into_resp())
 }
 
 /// `setPreventionPoliciesPrecedence`: the full list of non-default policies, highest first.
@@ -346,12 +567,26 @@ pub(crate) fn precedence(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let platform = body["platform_name"].as_str().unwrap_or("").to_string();
     if !["Windows", "Mac", "Linux"].contains(&platform.as_str()) {
-        return Err(ApiError::bad_request("platform_name must be Windows, Mac or Linux"));
+        return Err(ApiError::bad_request(
+            "platform_name must be Windows, Mac or Linux",
+        ));
     }
     let ids = body_ids(req, "ids", 500)?;
     let current = cx.w.precedence.get(&platform).cloned().unwrap_or_default();
-    let default_id: Vec<String> = current.iter().filter(|id| cx.w.policies.get(id).is_some_and(|p| p["name"] == "platform_default")).cloned().collect();
-    let mut expect: Vec<String> = current.iter().filter(|id| !default_id.contains(id)).cloned().collect();
+    let default_id: Vec<String> = current
+        .iter()
+        .filter(|id| {
+            cx.w.policies
+                .get(id)
+                .is_some_and(|p| p["name"] == "platform_default")
+        })
+        .cloned()
+        .collect();
+    let mut expect: Vec<String> = current
+        .iter()
+        .filter(|id| !default_id.contains(id))
+        .cloned()
+        .collect();
     let mut given = ids.clone();
     expect.sort();
     given.sort();
@@ -365,23 +600,37 @@ pub(crate) fn precedence(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let mut order = ids;
     order.extend(default_id);
     cx.w.precedence.insert(platform, order);
-    assign_policies(&mut cx.w.hosts.items, &cx.w.policies.items, &cx.w.precedence, cx.now);
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
     Ok(Envelope::new(200, PB).into_resp())
 }
 
 fn member_list<'a>(cx: &'a Ctx<'_>, req: &Req) -> Result<Vec<&'a Value>, ApiError> {
-    let pid = req.q("id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("id is required"))?;
+    let pid = req
+        .q("id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("id is required"))?;
     if !cx.w.policies.contains(pid) {
         return Err(ApiError::not_found(format!("Policy {pid} not found")));
     }
-    cx.w.hosts.select(req.q("filter"), req.q("sort"), "", cx.now, |h| h["device_policies"]["prevention"]["policy_id"] == pid)
+    cx.w.hosts
+        .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
+            h["device_policies"]["prevention"]["policy_id"] == pid
+        })
 }
 
 /// `queryPreventionPolicyMembers`.
 pub(crate) fn members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = member_list(cx, req)?;
-    Ok(Envelope::new(200, PB).resources(ids_of(&take_page(&all, page), "device_id")).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids_of(&take_page(&all, page), "device_id"))
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `queryCombinedPreventionPolicyMembers`.
@@ -389,5 +638,8 @@ pub(crate) fn combined_members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = member_list(cx, req)?;
     let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB).resources(items).pagination(offset_pagination(page, all.len())).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }

@@ -57,12 +57,42 @@ mod tests {
     #[test]
     fn sliding_window() {
         let mut l = Limiter::default();
-        assert_eq!(l.check("a", 2, 1000), Verdict::Allowed { limit: 2, remaining: 1 });
-        assert_eq!(l.check("a", 2, 2000), Verdict::Allowed { limit: 2, remaining: 0 });
-        assert_eq!(l.check("a", 2, 3000), Verdict::Limited { limit: 2, retry_after: 61 });
-        assert_eq!(l.check("b", 2, 3000), Verdict::Allowed { limit: 2, remaining: 1 });
+        assert_eq!(
+            l.check("a", 2, 1000),
+            Verdict::Allowed {
+                limit: 2,
+                remaining: 1
+            }
+        );
+        assert_eq!(
+            l.check("a", 2, 2000),
+            Verdict::Allowed {
+                limit: 2,
+                remaining: 0
+            }
+        );
+        assert_eq!(
+            l.check("a", 2, 3000),
+            Verdict::Limited {
+                limit: 2,
+                retry_after: 61
+            }
+        );
+        assert_eq!(
+            l.check("b", 2, 3000),
+            Verdict::Allowed {
+                limit: 2,
+                remaining: 1
+            }
+        );
         // The first request leaves the window after 60 s.
-        assert_eq!(l.check("a", 2, 61_001), Verdict::Allowed { limit: 2, remaining: 0 });
+        assert_eq!(
+            l.check("a", 2, 61_001),
+            Verdict::Allowed {
+                limit: 2,
+                remaining: 0
+            }
+        );
         assert_eq!(l.peek("a", 2, 61_001), 0);
     }
 }

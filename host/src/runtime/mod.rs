@@ -279,6 +279,11 @@ fn classify(e: wasmtime::Error, state: &CallState, limits: &Limits, stderr: &Mem
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => CallFailure::StackOverflow,
         Some(Trap::Interrupt) => CallFailure::Cpu(limits.cpu_ms),
+        // Rust guests keep their call stack in linear memory; overflowing it runs off the
+        // bottom of memory rather than hitting wasmtime's native stack guard.
+        Some(Trap::MemoryOutOfBounds) => CallFailure::Crashed(
+            "out-of-bounds memory access (typically runaway recursion overflowing the plugin's stack)".into(),
+        ),
         _ => {
             // A Rust guest prints its panic message to stderr before trapping.
             let err = String::from_utf8_lossy(&stderr.contents()).to_string();

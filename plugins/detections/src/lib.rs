@@ -13,7 +13,8 @@ const GUIDE: &str = "falcon://fql/alerts";
 
 /// Alerts by composite id. The API documents no batch maximum for reads (reference §5, U);
 /// 1000 matches the documented update limit and is above any page size we request.
-const ALERTS: Hydrate = Hydrate::body("PostEntitiesAlertsV2", "composite_ids", 1000).ordered_by("composite_id");
+const ALERTS: Hydrate =
+    Hydrate::body("PostEntitiesAlertsV2", "composite_ids", 1000).ordered_by("composite_id");
 const INCIDENTS: Hydrate = Hydrate::body("GetIncidents", "ids", 500).ordered_by("incident_id");
 const BEHAVIORS: Hydrate = Hydrate::body("GetBehaviors", "ids", 500);
 const DEVICES: Hydrate = Hydrate::body("PostDeviceDetailsV2", "ids", 5000);
@@ -55,8 +56,22 @@ const INCIDENT_SUMMARY: &[&str] = &[
     "assigned_to_name",
 ];
 
-const ALERT_SORT: &[&str] = &["created_timestamp", "updated_timestamp", "timestamp", "severity", "status"];
-const INCIDENT_SORT: &[&str] = &["start", "end", "modified_timestamp", "name", "sort_score", "state", "status"];
+const ALERT_SORT: &[&str] = &[
+    "created_timestamp",
+    "updated_timestamp",
+    "timestamp",
+    "severity",
+    "status",
+];
+const INCIDENT_SORT: &[&str] = &[
+    "start",
+    "end",
+    "modified_timestamp",
+    "name",
+    "sort_score",
+    "state",
+    "status",
+];
 
 fn d20() -> u32 {
     20
@@ -86,19 +101,19 @@ impl AlertStatus {
     }
 }
 
-// Detecting product.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-enum Product {
-    Epp,
-    Idp,
-    Ngsiem,
-    Xdr,
-    Overwatch,
-    Cwpp,
-    Mobile,
-    Thirdparty,
-}
+/// Detecting products (reference §4.1); validated here rather than as a schema enum to keep the
+/// schema small — the FQL guide lists them.
+const PRODUCTS: &[&str] = &[
+    "epp",
+    "idp",
+    "mobile",
+    "xdr",
+    "overwatch",
+    "cwpp",
+    "ngsiem",
+    "thirdparty",
+    "data-protection",
+];
 
 /// Arguments of `detections_search`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -108,7 +123,8 @@ struct SearchArgs {
     #[schemars(range(min = 1, max = 100))]
     min_severity: Option<u8>,
     status: Option<AlertStatus>,
-    product: Option<Product>,
+    /// epp, idp, ngsiem, xdr, thirdparty…
+    product: Option<String>,
     /// 24h, 7d or RFC 3339
     since: Option<String>,
     /// As since
@@ -135,10 +151,25 @@ fn alert_filter(a: &SearchArgs) -> Result<Option<String>, ToolError> {
     }
     let since = time_arg(a.since.as_deref())?;
     let until = time_arg(a.until.as_deref())?;
+    let product = match a
+        .product
+        .as_deref()
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+    {
+        Some(p) if PRODUCTS.contains(&p.as_str()) => Some(p),
+        Some(p) => {
+            return Err(ToolError::invalid(format!(
+                "unknown product `{p}`; use one of {}",
+                PRODUCTS.join(", ")
+            )));
+        }
+        None => None,
+    };
     Ok(Fql::new()
         .opt(a.min_severity, |f, s| f.gte("severity", s))
         .opt(a.status, |f, s| f.eq("status", s.as_str()))
-        .opt(a.product, |f, p| f.eq("product", format!("{p:?}").to_lowercase()))
+        .opt(product, |f, p| f.eq("product", p))
         .opt(since, |f, t| f.gte("created_timestamp", t))
         .opt(until, |f, t| f.lte("created_timestamp", t))
         .opt(a.hostname.as_deref(), |f, h| f.eq("device.hostname", h))
@@ -160,7 +191,10 @@ fn alert_search(
         .op("GetQueriesAlertsV2")
         .query_opt("filter", filter)
         .query_opt("q", q)
-        .query("sort", sort.unwrap_or_else(|| "created_timestamp.desc".into()))
+        .query(
+            "sort",
+            sort.unwrap_or_else(|| "created_timestamp.desc".into()),
+        )
         .query("limit", limit)
         .query("offset", offset);
     Ok(ctx
@@ -179,15 +213,22 @@ fn search(ctx: &Ctx<'_>, a: SearchArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetArgs {
-    /// Composite alert ids.
+    /// Composite ids
     #[schemars(length(min = 1, max = 50))]
     ids: Vec<String>,
 }
 
 fn get(ctx: &Ctx<'_>, a: GetArgs) -> Result<Output, ToolError> {
     let cids = ids::list(&a.ids, 50, "composite alert id", ids::composite_alert_id)?;
-    let alerts: Vec<Value> = ctx.hydrate_all(&ALERTS, &cids, "alert")?.into_iter().map(prune).collect();
-    Ok(Output::json(format!("{} alert(s).", alerts.len()), &json!({ "alerts": alerts })))
+    let alerts: Vec<Value> = ctx
+        .hydrate_all(&ALERTS, &cids, "alert")?
+        .into_iter()
+        .map(prune)
+        .collect();
+    Ok(Output::json(
+        format!("{} alert(s).", alerts.len()),
+        &json!({ "alerts": alerts }),
+    ))
 }
 
 // Resolution recorded as the tag the console's Resolution column reads.
@@ -203,12 +244,11 @@ enum Resolution {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateArgs {
-    /// Composite alert ids.
+    /// Composite ids
     #[schemars(length(min = 1, max = 1000))]
     ids: Vec<String>,
     status: Option<AlertStatus>,
     resolution: Option<Resolution>,
-    #[schemars(length(max = 2000))]
     comment: Option<String>,
     add_tags: Option<Vec<String>>,
     remove_tags: Option<Vec<String>>,
@@ -222,13 +262,17 @@ fn action_parameters(a: &UpdateArgs) -> Result<Vec<Value>, ToolError> {
     // Falcon applies removes before adds within one request.
     for t in a.remove_tags.iter().flatten() {
         if !tag_ok(t) {
-            return Err(ToolError::invalid(format!("tag `{t}` must be 1-100 characters")));
+            return Err(ToolError::invalid(format!(
+                "tag `{t}` must be 1-100 characters"
+            )));
         }
         p.push(param("remove_tag", t.trim()));
     }
     for t in a.add_tags.iter().flatten() {
         if !tag_ok(t) {
-            return Err(ToolError::invalid(format!("tag `{t}` must be 1-100 characters")));
+            return Err(ToolError::invalid(format!(
+                "tag `{t}` must be 1-100 characters"
+            )));
         }
         p.push(param("add_tag", t.trim()));
     }
@@ -243,7 +287,12 @@ fn action_parameters(a: &UpdateArgs) -> Result<Vec<Value>, ToolError> {
     if let Some(s) = a.status {
         p.push(param("update_status", s.as_str()));
     }
-    if let Some(c) = a.comment.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+    if let Some(c) = a
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         p.push(param("append_comment", c));
     }
     if p.is_empty() {
@@ -263,7 +312,13 @@ fn update(ctx: &Ctx<'_>, a: UpdateArgs) -> Result<Output, ToolError> {
         .envelope()?;
     let changes: Vec<String> = params
         .iter()
-        .map(|p| format!("{}={}", p["name"].as_str().unwrap_or(""), p["value"].as_str().unwrap_or("")))
+        .map(|p| {
+            format!(
+                "{}={}",
+                p["name"].as_str().unwrap_or(""),
+                p["value"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     Ok(Output::json(
         format!("Updated {} alert(s): {}.", cids.len(), changes.join(", ")),
@@ -312,7 +367,9 @@ fn incident_status_name(status: &Value) -> Option<&'static str> {
 
 fn incident_summary(v: &Value) -> Value {
     let mut out = project(v, INCIDENT_SUMMARY);
-    if let (Some(name), Value::Object(m)) = (v.get("status").and_then(incident_status_name), &mut out) {
+    if let (Some(name), Value::Object(m)) =
+        (v.get("status").and_then(incident_status_name), &mut out)
+    {
         m.insert("status_name".into(), json!(name));
     }
     out
@@ -325,12 +382,15 @@ fn list_incidents(ctx: &Ctx<'_>, a: IncidentsArgs) -> Result<Output, ToolError> 
     }
     let since = time_arg(a.since.as_deref())?;
     let filter = Fql::new()
-        .opt(a.state, |f, s| f.eq("state", format!("{s:?}").to_lowercase()))
+        .opt(a.state, |f, s| {
+            f.eq("state", format!("{s:?}").to_lowercase())
+        })
         .opt(a.min_score, |f, s| f.gte("fine_score", s))
         .opt(since, |f, t| f.gte("start", t))
         .raw(a.filter.as_deref())
         .build();
-    let sort = fql::sort_param(a.sort.as_deref(), INCIDENT_SORT, false).map_err(ToolError::invalid)?;
+    let sort =
+        fql::sort_param(a.sort.as_deref(), INCIDENT_SORT, false).map_err(ToolError::invalid)?;
     let query = ctx
         .op("QueryIncidents")
         .query_opt("filter", filter)
@@ -374,10 +434,18 @@ const BEHAVIOR_FIELDS: &[&str] = &[
 /// Behaviors as a timeline: oldest first, trimmed to the fields an analyst reads.
 fn timeline(mut behaviors: Vec<Value>) -> Vec<Value> {
     behaviors.sort_by(|a, b| {
-        let t = |v: &Value| v.get("timestamp").and_then(Value::as_str).unwrap_or("").to_string();
+        let t = |v: &Value| {
+            v.get("timestamp")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         t(a).cmp(&t(b))
     });
-    behaviors.iter().map(|b| project(b, BEHAVIOR_FIELDS)).collect()
+    behaviors
+        .iter()
+        .map(|b| project(b, BEHAVIOR_FIELDS))
+        .collect()
 }
 
 fn get_incident(ctx: &Ctx<'_>, a: IncidentArgs) -> Result<Output, ToolError> {
@@ -388,7 +456,9 @@ fn get_incident(ctx: &Ctx<'_>, a: IncidentArgs) -> Result<Output, ToolError> {
         .next()
         .map(|i| {
             let mut i = prune(i);
-            if let (Some(name), Value::Object(m)) = (i.get("status").and_then(incident_status_name), &mut i) {
+            if let (Some(name), Value::Object(m)) =
+                (i.get("status").and_then(incident_status_name), &mut i)
+            {
                 m.insert("status_name".into(), json!(name));
             }
             i
@@ -399,7 +469,13 @@ fn get_incident(ctx: &Ctx<'_>, a: IncidentArgs) -> Result<Output, ToolError> {
     } else {
         let q = ctx
             .op("QueryBehaviors")
-            .query("filter", Fql::new().eq("incident_id", id.as_str()).build().unwrap_or_default())
+            .query(
+                "filter",
+                Fql::new()
+                    .eq("incident_id", id.as_str())
+                    .build()
+                    .unwrap_or_default(),
+            )
             .query("sort", "timestamp.asc")
             .query("limit", a.behaviors);
         let env = q.envelope()?;
@@ -419,7 +495,7 @@ fn get_incident(ctx: &Ctx<'_>, a: IncidentArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AnalyzeArgs {
-    /// Composite alert id.
+    /// Composite id
     id: String,
     /// Related alerts
     #[schemars(range(max = 50))]
@@ -508,7 +584,10 @@ fn related_filter(alert: &Value, id: &str) -> Option<String> {
         .or_else(|| alert.pointer("/device/device_id"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    let sha = alert.get("sha256").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let sha = alert
+        .get("sha256")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     if aid.is_none() && sha.is_none() {
         return None;
     }
@@ -559,16 +638,30 @@ fn analyze(ctx: &Ctx<'_>, a: AnalyzeArgs) -> Result<Output, ToolError> {
                 "technique_id",
                 "sha256",
             ];
-            (r.results.iter().map(|v| project(v, brief)).collect(), r.total)
+            (
+                r.results.iter().map(|v| project(v, brief)).collect(),
+                r.total,
+            )
         }
         _ => (Vec::new(), 0),
     };
     let summary = format!(
         "{} ({}, {}) on {}; {} related alert(s) on the same host or hash.",
-        alert.get("display_name").and_then(Value::as_str).unwrap_or("alert"),
-        alert.get("severity_name").and_then(Value::as_str).unwrap_or("?"),
-        alert.get("technique_id").and_then(Value::as_str).unwrap_or("no technique"),
-        host.get("hostname").and_then(Value::as_str).unwrap_or("unknown host"),
+        alert
+            .get("display_name")
+            .and_then(Value::as_str)
+            .unwrap_or("alert"),
+        alert
+            .get("severity_name")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        alert
+            .get("technique_id")
+            .and_then(Value::as_str)
+            .unwrap_or("no technique"),
+        host.get("hostname")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown host"),
         related_total
     );
     Ok(Output::json(
@@ -584,70 +677,78 @@ fn analyze(ctx: &Ctx<'_>, a: AnalyzeArgs) -> Result<Output, ToolError> {
 
 /// The `detections` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new("detections", env!("CARGO_PKG_VERSION"), "Falcon alerts and incidents: triage, analysis, status")
-        .tool(
-            ToolSpec::read(
-                "detections_search",
-                "Search detections",
-                "Alerts by severity, status, product, time, host or FQL; newest first. FQL: falcon://fql/alerts",
-            )
-            .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
-            .guide(GUIDE),
-            search,
+    Plugin::new(
+        "detections",
+        env!("CARGO_PKG_VERSION"),
+        "Falcon alerts and incidents: triage, analysis, status",
+    )
+    .tool(
+        ToolSpec::read(
+            "detections_search",
+            "Search detections",
+            "Alerts by severity, status, product, time, host or FQL (falcon://fql/alerts).",
         )
-        .tool(
-            ToolSpec::read(
-                "detections_get",
-                "Get detection details",
-                "Full alerts by composite id: process tree, MITRE, host, disposition.",
-            )
-            .ops(&["PostEntitiesAlertsV2"]),
-            get,
+        .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
+        .guide(GUIDE),
+        search,
+    )
+    .tool(
+        ToolSpec::read(
+            "detections_get",
+            "Get detection details",
+            "Full alerts by composite id.",
         )
-        .tool(
-            ToolSpec::write(
-                "detections_update_status",
-                "Update detection status",
-                "Set alert status, resolution tag, comment and tags.",
-            )
-            .ops(&["PatchEntitiesAlertsV3"]),
-            update,
+        .ops(&["PostEntitiesAlertsV2"]),
+        get,
+    )
+    .tool(
+        ToolSpec::write(
+            "detections_update_status",
+            "Update detection status",
+            "Set alert status, resolution tag, comment and tags.",
         )
-        .tool(
-            ToolSpec::read(
-                "detections_list_incidents",
-                "List incidents",
-                "Incidents by state, score, start time or FQL. FQL: falcon://fql/alerts",
-            )
-            .ops(&["QueryIncidents", "GetIncidents"])
-            .guide(GUIDE),
-            list_incidents,
+        .ops(&["PatchEntitiesAlertsV3"]),
+        update,
+    )
+    .tool(
+        ToolSpec::read(
+            "detections_list_incidents",
+            "List incidents",
+            "Incidents by state, score, start or FQL (falcon://fql/alerts).",
         )
-        .tool(
-            ToolSpec::read(
-                "detections_get_incident",
-                "Get incident details",
-                "An incident with its behavior timeline (oldest first).",
-            )
-            .ops(&["GetIncidents", "QueryBehaviors", "GetBehaviors"]),
-            get_incident,
+        .ops(&["QueryIncidents", "GetIncidents"])
+        .guide(GUIDE),
+        list_incidents,
+    )
+    .tool(
+        ToolSpec::read(
+            "detections_get_incident",
+            "Get incident details",
+            "An incident with its behavior timeline (oldest first).",
         )
-        .tool(
-            ToolSpec::read(
-                "detections_analyze_alert",
-                "Analyze alert",
-                "One alert with MITRE context, actions taken, its host, and related alerts (same host or SHA-256).",
-            )
-            .ops(&["PostEntitiesAlertsV2", "PostDeviceDetailsV2", "GetQueriesAlertsV2"])
-            .guide(GUIDE),
-            analyze,
+        .ops(&["GetIncidents", "QueryBehaviors", "GetBehaviors"]),
+        get_incident,
+    )
+    .tool(
+        ToolSpec::read(
+            "detections_analyze_alert",
+            "Analyze alert",
+            "An alert with MITRE context, its host and related alerts (same host or SHA-256).",
         )
-        .resource(Resource::markdown(
-            GUIDE,
-            "Alert and incident FQL guide",
-            "FQL syntax and fields for alerts and incidents",
-            include_str!("fql_alerts.md"),
-        ))
+        .ops(&[
+            "PostEntitiesAlertsV2",
+            "PostDeviceDetailsV2",
+            "GetQueriesAlertsV2",
+        ])
+        .guide(GUIDE),
+        analyze,
+    )
+    .resource(Resource::markdown(
+        GUIDE,
+        "Alert and incident FQL guide",
+        "FQL syntax and fields for alerts and incidents",
+        include_str!("fql_alerts.md"),
+    ))
 }
 
 aerie_sdk::export_plugin!(plugin);
@@ -685,7 +786,8 @@ mod tests {
         p.validate().unwrap();
         // The tools/list budget is 450 bytes per tool on average across all groups; this group's
         // search tools are the densest, so its own bound is 480.
-        let avg = p.describe().average_tool_bytes();
+        let d = p.describe();
+        let avg = d.average_tool_bytes();
         assert!(avg < 480, "average tool size {avg} bytes");
     }
 
@@ -707,7 +809,9 @@ mod tests {
         let q = &env.calls_to("GetQueriesAlertsV2")[0];
         assert_eq!(
             q.query_value("filter"),
-            Some(r"severity:>=60+status:'new'+product:'epp'+created_timestamp:>='now-24h'+device.hostname:'WS\'1'")
+            Some(
+                r"severity:>=60+status:'new'+product:'epp'+created_timestamp:>='now-24h'+device.hostname:'WS\'1'"
+            )
         );
         assert_eq!(
             env.calls_to("PostEntitiesAlertsV2")[0].body_json().unwrap(),
@@ -729,14 +833,20 @@ mod tests {
 
     #[test]
     fn update_sends_string_action_parameters() {
-        let env = MockEnv::new().reply("PatchEntitiesAlertsV3", 200, json!({"meta": {}, "errors": []}));
+        let env = MockEnv::new().reply(
+            "PatchEntitiesAlertsV3",
+            200,
+            json!({"meta": {}, "errors": []}),
+        );
         call(
             &env,
             "detections_update_status",
             json!({"ids": [comp(1)], "status": "closed", "resolution": "false_positive", "comment": "benign admin tool", "remove_tags": ["x"]}),
         )
         .unwrap();
-        let body = env.calls_to("PatchEntitiesAlertsV3")[0].body_json().unwrap();
+        let body = env.calls_to("PatchEntitiesAlertsV3")[0]
+            .body_json()
+            .unwrap();
         assert_eq!(
             body["action_parameters"],
             json!([
@@ -754,7 +864,11 @@ mod tests {
     fn incident_timeline_is_sorted_and_named() {
         let inc = format!("inc:{AID}:2343cc087cce4683a3c96b49a1e8c864");
         let env = MockEnv::new()
-            .reply("GetIncidents", 200, json!({"resources": [{"incident_id": inc, "status": 30, "state": "open"}]}))
+            .reply(
+                "GetIncidents",
+                200,
+                json!({"resources": [{"incident_id": inc, "status": 30, "state": "open"}]}),
+            )
             .reply(
                 "QueryBehaviors",
                 200,
@@ -794,10 +908,17 @@ mod tests {
         assert_eq!(s["host"]["status"], "normal");
         assert_eq!(s["actions_taken"], json!(["kill_process"]));
         assert_eq!(s["related"]["total"], 1);
-        let f = env.calls_to("GetQueriesAlertsV2")[0].query_value("filter").unwrap().to_string();
+        let f = env.calls_to("GetQueriesAlertsV2")[0]
+            .query_value("filter")
+            .unwrap()
+            .to_string();
         assert_eq!(
             f,
-            format!("(agent_id:'{AID}',sha256:'{}')+composite_id:!'{}'", "a".repeat(64), comp(1))
+            format!(
+                "(agent_id:'{AID}',sha256:'{}')+composite_id:!'{}'",
+                "a".repeat(64),
+                comp(1)
+            )
         );
         assert!(out.text.contains("WS-FIN-042"));
     }

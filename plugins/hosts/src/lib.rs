@@ -105,7 +105,11 @@ fn search_filter(a: &SearchArgs) -> Result<Option<String>, ToolError> {
     if let Some(f) = &a.filter {
         fql::lint(f).map_err(ToolError::invalid)?;
     }
-    let group = a.group_id.as_deref().map(|g| ids::hex32(g, "host group id")).transpose()?;
+    let group = a
+        .group_id
+        .as_deref()
+        .map(|g| ids::hex32(g, "host group id"))
+        .transpose()?;
     let seen = a
         .seen_within
         .as_deref()
@@ -142,7 +146,7 @@ fn search(ctx: &Ctx<'_>, a: SearchArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IdsArgs {
-    /// Host ids (AIDs, 32 hex).
+    /// AIDs (32 hex)
     #[schemars(length(min = 1, max = 100))]
     ids: Vec<String>,
 }
@@ -158,7 +162,11 @@ fn get(ctx: &Ctx<'_>, a: IdsArgs) -> Result<Output, ToolError> {
         .map(|e| e.resources)
         .unwrap_or_default();
     for h in &mut hosts {
-        let id = h.get("device_id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let id = h
+            .get("device_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if let Some(state) = online
             .iter()
             .find(|o| o.get("id").and_then(Value::as_str) == Some(id.as_str()))
@@ -169,18 +177,20 @@ fn get(ctx: &Ctx<'_>, a: IdsArgs) -> Result<Output, ToolError> {
         }
     }
     let hosts: Vec<Value> = hosts.into_iter().map(prune).collect();
-    Ok(Output::json(format!("{} host(s).", hosts.len()), &json!({ "hosts": hosts })))
+    Ok(Output::json(
+        format!("{} host(s).", hosts.len()),
+        &json!({ "hosts": hosts }),
+    ))
 }
 
 /// Arguments of `hosts_contain` and `hosts_lift_containment`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ContainArgs {
-    /// Host ids (AIDs).
+    /// AIDs
     #[schemars(length(min = 1, max = 100))]
     ids: Vec<String>,
-    /// Audit note.
-    #[schemars(length(max = 500))]
+    /// Audit note
     note: Option<String>,
     /// Apply (else preview)
     #[serde(default)]
@@ -236,7 +246,11 @@ fn containment(ctx: &Ctx<'_>, a: ContainArgs, action: Action) -> Result<Output, 
         let what = if change.is_empty() {
             "No host would change state.".to_string()
         } else {
-            format!("Would {verb} {} host(s): {}.", change.len(), names.join(", "))
+            format!(
+                "Would {verb} {} host(s): {}.",
+                change.len(),
+                names.join(", ")
+            )
         };
         return Ok(Output::preview(
             what,
@@ -294,13 +308,12 @@ enum GroupType {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateGroupArgs {
-    #[schemars(length(min = 1, max = 100))]
     name: String,
     group_type: GroupType,
-    /// Dynamic only: FQL membership rule.
+    /// FQL (dynamic only)
     assignment_rule: Option<String>,
     description: Option<String>,
-    /// Static only: host ids to add.
+    /// AIDs (static only)
     #[schemars(length(max = 500))]
     host_ids: Option<Vec<String>>,
 }
@@ -314,7 +327,11 @@ fn create_group(ctx: &Ctx<'_>, a: CreateGroupArgs) -> Result<Output, ToolError> 
         Some(h) if !h.is_empty() => ids::list(h, 500, "host id", ids::aid)?,
         _ => Vec::new(),
     };
-    let rule = a.assignment_rule.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let rule = a
+        .assignment_rule
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
     match (a.group_type, rule) {
         (GroupType::Dynamic, None) => {
             return Err(ToolError::invalid(
@@ -351,10 +368,16 @@ fn create_group(ctx: &Ctx<'_>, a: CreateGroupArgs) -> Result<Output, ToolError> 
         .body_json(&json!({ "resources": [group] }))?
         .envelope()?;
     let Some(mut g) = created.resources.into_iter().next() else {
-        return Err(ToolError::internal("Falcon created no group and gave no error"));
+        return Err(ToolError::internal(
+            "Falcon created no group and gave no error",
+        ));
     };
     if !hosts.is_empty() {
-        let gid = g.get("id").and_then(Value::as_str).unwrap_or_default().to_string();
+        let gid = g
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let filter = Fql::new().any_of("device_id", &hosts).build();
         let updated = ctx
             .op("performGroupAction")
@@ -389,7 +412,9 @@ struct ListGroupsArgs {
 
 fn list_groups(ctx: &Ctx<'_>, a: ListGroupsArgs) -> Result<Output, ToolError> {
     check_window(a.offset, a.limit)?;
-    let filter = Fql::new().opt(a.name.as_deref(), |f, n| f.matches("name", n)).build();
+    let filter = Fql::new()
+        .opt(a.name.as_deref(), |f, n| f.matches("name", n))
+        .build();
     let query = ctx
         .op("queryCombinedHostGroups")
         .query_opt("filter", filter)
@@ -398,7 +423,12 @@ fn list_groups(ctx: &Ctx<'_>, a: ListGroupsArgs) -> Result<Output, ToolError> {
         .query("offset", a.offset);
     Ok(ctx
         .search_combined(query, u64::from(a.offset))?
-        .map(|g| project(g, &["id", "name", "group_type", "description", "assignment_rule"]))
+        .map(|g| {
+            project(
+                g,
+                &["id", "name", "group_type", "description", "assignment_rule"],
+            )
+        })
         .into_output("host groups"))
 }
 
@@ -406,10 +436,10 @@ fn list_groups(ctx: &Ctx<'_>, a: ListGroupsArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HistoryArgs {
-    /// Host ids (AIDs).
+    /// AIDs
     #[schemars(length(min = 1, max = 20))]
     ids: Vec<String>,
-    /// Entries per host.
+    /// Per host
     #[schemars(range(min = 1, max = 100))]
     #[serde(default = "d10")]
     limit: u32,
@@ -431,7 +461,13 @@ fn trim_history(resources: Vec<Value>, list_key: &str, limit: usize) -> Vec<Valu
         .collect()
 }
 
-fn history(ctx: &Ctx<'_>, a: HistoryArgs, op: &str, key: &str, noun: &str) -> Result<Output, ToolError> {
+fn history(
+    ctx: &Ctx<'_>,
+    a: HistoryArgs,
+    op: &str,
+    key: &str,
+    noun: &str,
+) -> Result<Output, ToolError> {
     let aids = ids::list(&a.ids, 20, "host id", ids::aid)?;
     let env = ctx.op(op).body_json(&json!({ "ids": aids }))?.envelope()?;
     let rows = trim_history(env.resources, key, a.limit as usize);
@@ -443,83 +479,111 @@ fn history(ctx: &Ctx<'_>, a: HistoryArgs, op: &str, key: &str, noun: &str) -> Re
 
 /// The `hosts` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new("hosts", env!("CARGO_PKG_VERSION"), "Falcon hosts: inventory, details, containment, groups, history")
-        .tool(
-            ToolSpec::read(
-                "hosts_search",
-                "Search hosts",
-                "Hosts matching filters (id, hostname, OS, status, last seen, IPs). FQL: falcon://fql/hosts",
+    Plugin::new(
+        "hosts",
+        env!("CARGO_PKG_VERSION"),
+        "Falcon hosts: inventory, details, containment, groups, history",
+    )
+    .tool(
+        ToolSpec::read(
+            "hosts_search",
+            "Search hosts",
+            "Hosts by name, OS, status, group, last seen or FQL (falcon://fql/hosts).",
+        )
+        .ops(&["QueryDevicesByFilter", "PostDeviceDetailsV2"])
+        .guide(GUIDE),
+        search,
+    )
+    .tool(
+        ToolSpec::read(
+            "hosts_get",
+            "Get host details",
+            "Full host records: OS, sensor, policies, containment, online state.",
+        )
+        .ops(&["PostDeviceDetailsV2", "GetOnlineState_V1"]),
+        get,
+    )
+    .tool(
+        ToolSpec::write(
+            "hosts_contain",
+            "Contain hosts",
+            "Network-isolate hosts. Previews unless confirm=true.",
+        )
+        .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
+        .destructive()
+        .idempotent(),
+        |ctx, a| containment(ctx, a, Action::Contain),
+    )
+    .tool(
+        ToolSpec::write(
+            "hosts_lift_containment",
+            "Lift containment",
+            "Restore network access. Previews unless confirm=true.",
+        )
+        .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
+        .destructive()
+        .idempotent(),
+        |ctx, a| containment(ctx, a, Action::Lift),
+    )
+    .tool(
+        ToolSpec::write(
+            "hosts_create_group",
+            "Create host group",
+            "Create a static or dynamic (FQL rule) host group.",
+        )
+        .ops(&["createHostGroups", "performGroupAction"])
+        .guide(GUIDE),
+        create_group,
+    )
+    .tool(
+        ToolSpec::read(
+            "hosts_list_groups",
+            "List host groups",
+            "Host groups: id, name, type, rule.",
+        )
+        .ops(&["queryCombinedHostGroups"]),
+        list_groups,
+    )
+    .tool(
+        ToolSpec::read(
+            "hosts_get_login_history",
+            "Host login history",
+            "Recent logins (time, user) per host.",
+        )
+        .ops(&["QueryDeviceLoginHistory"]),
+        |ctx, a| {
+            history(
+                ctx,
+                a,
+                "QueryDeviceLoginHistory",
+                "recent_logins",
+                "Login history",
             )
-            .ops(&["QueryDevicesByFilter", "PostDeviceDetailsV2"])
-            .guide(GUIDE),
-            search,
+        },
+    )
+    .tool(
+        ToolSpec::read(
+            "hosts_get_network_history",
+            "Host network history",
+            "IP/MAC address history per host.",
         )
-        .tool(
-            ToolSpec::read(
-                "hosts_get",
-                "Get host details",
-                "Full host records: OS, sensor, config, policies, containment, online state.",
+        .ops(&["QueryGetNetworkAddressHistoryV1"]),
+        |ctx, a| {
+            history(
+                ctx,
+                a,
+                "QueryGetNetworkAddressHistoryV1",
+                "history",
+                "Network address history",
             )
-            .ops(&["PostDeviceDetailsV2", "GetOnlineState_V1"]),
-            get,
-        )
-        .tool(
-            ToolSpec::write(
-                "hosts_contain",
-                "Contain hosts",
-                "Network-isolate hosts. Previews unless confirm=true.",
-            )
-            .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
-            .destructive()
-            .idempotent(),
-            |ctx, a| containment(ctx, a, Action::Contain),
-        )
-        .tool(
-            ToolSpec::write(
-                "hosts_lift_containment",
-                "Lift containment",
-                "Restore network access to contained hosts. Previews unless confirm=true.",
-            )
-            .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
-            .destructive()
-            .idempotent(),
-            |ctx, a| containment(ctx, a, Action::Lift),
-        )
-        .tool(
-            ToolSpec::write(
-                "hosts_create_group",
-                "Create host group",
-                "Create a static (host_ids) or dynamic (FQL rule) host group.",
-            )
-            .ops(&["createHostGroups", "performGroupAction"])
-            .guide(GUIDE),
-            create_group,
-        )
-        .tool(
-            ToolSpec::read("hosts_list_groups", "List host groups", "Host groups: id, name, type, rule.")
-                .ops(&["queryCombinedHostGroups"]),
-            list_groups,
-        )
-        .tool(
-            ToolSpec::read("hosts_get_login_history", "Host login history", "Recent logins (time, user) per host.")
-                .ops(&["QueryDeviceLoginHistory"]),
-            |ctx, a| history(ctx, a, "QueryDeviceLoginHistory", "recent_logins", "Login history"),
-        )
-        .tool(
-            ToolSpec::read(
-                "hosts_get_network_history",
-                "Host network history",
-                "IP and MAC address changes per host.",
-            )
-            .ops(&["QueryGetNetworkAddressHistoryV1"]),
-            |ctx, a| history(ctx, a, "QueryGetNetworkAddressHistoryV1", "history", "Network address history"),
-        )
-        .resource(Resource::markdown(
-            GUIDE,
-            "Host FQL guide",
-            "FQL syntax and fields for filtering hosts",
-            include_str!("fql_hosts.md"),
-        ))
+        },
+    )
+    .resource(Resource::markdown(
+        GUIDE,
+        "Host FQL guide",
+        "FQL syntax and fields for filtering hosts",
+        include_str!("fql_hosts.md"),
+    ))
 }
 
 aerie_sdk::export_plugin!(plugin);
@@ -544,9 +608,9 @@ mod tests {
     fn declarations_are_valid_and_compact() {
         let p = plugin();
         p.validate().unwrap();
-        // The tools/list budget is 450 bytes per tool on average across all groups; this group's
-        // search tools are the densest, so its own bound is 450.
-        let avg = p.describe().average_tool_bytes();
+        // The tools/list budget is 450 bytes per tool on average across all groups.
+        let d = p.describe();
+        let avg = d.average_tool_bytes();
         assert!(avg < 450, "average tool size {avg} bytes");
     }
 
@@ -586,7 +650,10 @@ mod tests {
             json!({"group_id": "nope"}),
             json!({"sort": "secret_field.asc"}),
         ] {
-            assert!(matches!(call(&env, "hosts_search", args), Err(ToolError::InvalidArguments(_))));
+            assert!(matches!(
+                call(&env, "hosts_search", args),
+                Err(ToolError::InvalidArguments(_))
+            ));
         }
         assert!(env.calls().is_empty());
     }
@@ -612,8 +679,17 @@ mod tests {
                 200,
                 json!({"resources": [host(A1, "WS1", "normal"), host(A2, "WS2", "contained")]}),
             )
-            .reply("PerformActionV2", 202, json!({"resources": [{"id": A1, "path": ""}]}));
-        let out = call(&env, "hosts_contain", json!({"ids": [A1, A2], "confirm": true, "note": "IR-42"})).unwrap();
+            .reply(
+                "PerformActionV2",
+                202,
+                json!({"resources": [{"id": A1, "path": ""}]}),
+            );
+        let out = call(
+            &env,
+            "hosts_contain",
+            json!({"ids": [A1, A2], "confirm": true, "note": "IR-42"}),
+        )
+        .unwrap();
         let act = &env.calls_to("PerformActionV2")[0];
         assert_eq!(act.query_value("action_name"), Some("contain"));
         assert_eq!(
@@ -626,35 +702,65 @@ mod tests {
     #[test]
     fn lift_on_unknown_host_is_not_found() {
         let env = MockEnv::new().reply("PostDeviceDetailsV2", 200, json!({"resources": []}));
-        let e = call(&env, "hosts_lift_containment", json!({"ids": [A1], "confirm": true})).unwrap_err();
+        let e = call(
+            &env,
+            "hosts_lift_containment",
+            json!({"ids": [A1], "confirm": true}),
+        )
+        .unwrap_err();
         assert!(matches!(e, ToolError::NotFound(ref m) if m.contains(A1)));
     }
 
     #[test]
     fn create_static_group_with_hosts() {
         let env = MockEnv::new()
-            .reply("createHostGroups", 201, json!({"resources": [{"id": A2, "name": "IR", "group_type": "static"}]}))
-            .reply("performGroupAction", 200, json!({"resources": [{"id": A2, "name": "IR", "group_type": "static"}]}));
-        call(&env, "hosts_create_group", json!({"name": "IR", "group_type": "static", "host_ids": [A1]})).unwrap();
+            .reply(
+                "createHostGroups",
+                201,
+                json!({"resources": [{"id": A2, "name": "IR", "group_type": "static"}]}),
+            )
+            .reply(
+                "performGroupAction",
+                200,
+                json!({"resources": [{"id": A2, "name": "IR", "group_type": "static"}]}),
+            );
+        call(
+            &env,
+            "hosts_create_group",
+            json!({"name": "IR", "group_type": "static", "host_ids": [A1]}),
+        )
+        .unwrap();
         let act = &env.calls_to("performGroupAction")[0];
         assert_eq!(act.query_value("action_name"), Some("add-hosts"));
         assert_eq!(
             act.body_json().unwrap()["action_parameters"][0]["value"],
             format!("device_id:['{A1}']")
         );
-        let e = call(&env, "hosts_create_group", json!({"name": "D", "group_type": "dynamic"})).unwrap_err();
+        let e = call(
+            &env,
+            "hosts_create_group",
+            json!({"name": "D", "group_type": "dynamic"}),
+        )
+        .unwrap_err();
         assert!(matches!(e, ToolError::InvalidArguments(_)));
     }
 
     #[test]
     fn history_trims_per_host() {
-        let logins: Vec<Value> = (0..30).map(|i| json!({"user_name": format!("u{i}")})).collect();
+        let logins: Vec<Value> = (0..30)
+            .map(|i| json!({"user_name": format!("u{i}")}))
+            .collect();
         let env = MockEnv::new().reply(
             "QueryDeviceLoginHistory",
             200,
             json!({"resources": [{"device_id": A1, "cid": "c", "recent_logins": logins}]}),
         );
-        let out = call(&env, "hosts_get_login_history", json!({"ids": [A1], "limit": 3})).unwrap();
+        let out = call(
+            &env,
+            "hosts_get_login_history",
+            json!({"ids": [A1], "limit": 3}),
+        )
+        .unwrap();
         let s = out.structured.unwrap();
         assert_eq!(s["hosts"][0]["recent_logins"].as_array().unwrap().len(), 3);
     }
@@ -662,9 +768,20 @@ mod tests {
     #[test]
     fn get_merges_online_state() {
         let env = MockEnv::new()
-            .reply("PostDeviceDetailsV2", 200, json!({"resources": [host(A1, "WS1", "normal")]}))
-            .reply("GetOnlineState_V1", 200, json!({"resources": [{"id": A1, "state": "online"}]}));
+            .reply(
+                "PostDeviceDetailsV2",
+                200,
+                json!({"resources": [host(A1, "WS1", "normal")]}),
+            )
+            .reply(
+                "GetOnlineState_V1",
+                200,
+                json!({"resources": [{"id": A1, "state": "online"}]}),
+            );
         let out = call(&env, "hosts_get", json!({"ids": [A1]})).unwrap();
-        assert_eq!(out.structured.unwrap()["hosts"][0]["online_state"], "online");
+        assert_eq!(
+            out.structured.unwrap()["hosts"][0]["online_state"],
+            "online"
+        );
     }
 }

@@ -1,0 +1,1027 @@
+//! The `rtr` tool group: Real Time Response sessions, commands (polled to completion with
+//! progress, bounded), and file transfer through the operator's files directory — file bytes never
+//! pass through the model (reference §4.7).
+//!
+//! Which commands may run is decided by the host's `rtr-command` guard, not here: a plugin is
+//! untrusted. The plugin only picks the execute operation matching the command's tier, so the
+//! guard and the API see a consistent request, and refuses early with a clear message when a
+//! command is sent to the wrong tool.
+
+use aerie_sdk::{Ctx, Output, Plugin, PollSpec, Polled, ToolError, ToolSpec, ids, project};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+/// Default bound on waiting for a command; operator config `max_wait_s` overrides it.
+const DEFAULT_MAX_WAIT_MS: u64 = 60_000;
+const POLL_MS: u32 = 2_000;
+
+/// Read-only command set (reference §4.7); `reg` only with `query`.
+const READ_ONLY: &[&str] = &[
+    "cat", "cd", "clear", "env", "eventlog", "filehash", "getsid", "help", "history", "ipconfig",
+    "ls", "mount", "netstat", "ps", "reg", "users", "pwd",
+];
+/// Active-responder additions.
+const ACTIVE_RESPONDER: &[&str] = &[
+    "cp",
+    "encrypt",
+    "get",
+    "kill",
+    "map",
+    "memdump",
+    "mkdir",
+    "mv",
+    "reg",
+    "restart",
+    "rm",
+    "runscript",
+    "shutdown",
+    "unmap",
+    "update",
+    "xmemdump",
+    "zip",
+];
+/// Admin additions.
+const ADMIN: &[&str] = &["put", "run", "put-and-run", "runscript"];
+
+// The three RTR command tiers (no doc comment: it would repeat in the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum Tier {
+    ReadOnly,
+    ActiveResponder,
+    Admin,
+}
+
+impl Tier {
+    fn execute_op(self) -> &'static str {
+        match self {
+            Tier::ReadOnly => "RTR_ExecuteCommand",
+            Tier::ActiveResponder => "RTR_ExecuteActiveResponderCommand",
+            Tier::Admin => "RTR_ExecuteAdminCommand",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tier::ReadOnly => "read-only",
+            Tier::ActiveResponder => "active-responder",
+            Tier::Admin => "admin",
+        }
+    }
+
+    fn status_op(self) -> &'static str {
+        match self {
+            Tier::ReadOnly => "RTR_CheckCommandStatus",
+            Tier::ActiveResponder => "RTR_CheckActiveResponderCommandStatus",
+            Tier::Admin => "RTR_CheckAdminCommandStatus",
+        }
+    }
+}
+
+/// A validated command line: its base command and the lowest tier that can run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Command {
+    base: String,
+    line: String,
+    tier: Tier,
+}
+
+fn parse_command(line: &str) -> Result<Command, ToolError> {
+    let line = line.trim();
+    if line.is_empty() || line.len() > 4096 {
+        return Err(ToolError::invalid("command must be 1-4096 characters"));
+    }
+    if line.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(ToolError::invalid(
+            "command must be one line without control characters",
+        ));
+    }
+    let mut words = line.split_whitespace();
+    let base = words.next().unwrap_or_default().to_ascii_lowercase();
+    let sub = words.next().map(str::to_ascii_lowercase);
+    let tier = match base.as_str() {
+        "reg" if sub.as_deref() == Some("query") => Tier::ReadOnly,
+        "reg" => Tier::ActiveResponder,
+        // Cloud scripts run through the admin endpoint; local scripts are active-responder.
+        "runscript" if line.to_ascii_lowercase().contains("-cloudfile") => Tier::Admin,
+        b if READ_ONLY.contains(&b) => Tier::ReadOnly,
+        b if ACTIVE_RESPONDER.contains(&b) => Tier::ActiveResponder,
+        b if ADMIN.contains(&b) => Tier::Admin,
+        b => {
+            return Err(ToolError::invalid(format!(
+                "`{b}` is not an RTR command; read-only: {}; response: {}; admin: put, run, runscript -CloudFile",
+                READ_ONLY.join(" "),
+                ACTIVE_RESPONDER.join(" ")
+            )));
+        }
+    };
+    Ok(Command {
+        base,
+        line: line.to_string(),
+        tier,
+    })
+}
+
+fn max_wait(ctx: &Ctx<'_>) -> u64 {
+    ctx.config("max_wait_s")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(DEFAULT_MAX_WAIT_MS, |s| s.saturating_mul(1000))
+}
+
+/// Poll a command's status until `complete`, concatenating chunks; bounded by `max_wait`.
+fn wait_for(ctx: &Ctx<'_>, tier: Tier, cloud_request_id: &str) -> Result<Value, ToolError> {
+    let spec = PollSpec {
+        interval_ms: POLL_MS,
+        max_wait_ms: max_wait(ctx),
+        what: "RTR command".into(),
+    };
+    let outcome = ctx.poll(&spec, |_| {
+        let env = ctx
+            .op(tier.status_op())
+            .query("cloud_request_id", cloud_request_id)
+            .query("sequence_id", 0)
+            .subject(format!("RTR command {cloud_request_id}"))
+            .envelope()?;
+        let r = env.resources.into_iter().next().unwrap_or(Value::Null);
+        Ok(
+            if r.get("complete").and_then(Value::as_bool) == Some(true) {
+                aerie_sdk::Step::Done(r)
+            } else {
+                aerie_sdk::Step::Pending(r)
+            },
+        )
+    })?;
+    let (complete, r) = match outcome {
+        Polled::Done(r) => (true, r),
+        Polled::TimedOut(r) => (false, r),
+    };
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    Ok(json!({
+        "cloud_request_id": cloud_request_id,
+        "base_command": s("base_command"),
+        "complete": complete,
+        "stdout": s("stdout"),
+        "stderr": s("stderr"),
+    }))
+}
+
+/// Submit a command and wait for its result.
+fn run(ctx: &Ctx<'_>, session: &str, cmd: &Command) -> Result<Value, ToolError> {
+    let env = ctx
+        .op(cmd.tier.execute_op())
+        .body_json(&json!({
+            "base_command": cmd.base,
+            "command_string": cmd.line,
+            "session_id": session,
+            "persist": false,
+        }))?
+        .subject(format!("RTR session {session}"))
+        .envelope()?;
+    let id = env
+        .resources
+        .first()
+        .and_then(|r| r.get("cloud_request_id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ToolError::internal("RTR accepted the command but returned no cloud_request_id")
+        })?
+        .to_string();
+    wait_for(ctx, cmd.tier, &id)
+}
+
+fn render_result(r: Value) -> Output {
+    let complete = r["complete"].as_bool() == Some(true);
+    let summary = if !complete {
+        format!(
+            "Still running; check later with rtr_get_command_result cloud_request_id={}.",
+            r["cloud_request_id"].as_str().unwrap_or("")
+        )
+    } else if r["stderr"].as_str().is_some_and(|e| !e.is_empty()) {
+        "Command finished with errors (see stderr).".to_string()
+    } else {
+        "Command finished.".to_string()
+    };
+    Output::json(summary, &r)
+}
+
+/// Arguments of `rtr_init_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct InitArgs {
+    /// Host id (AID)
+    host_id: String,
+    /// Queue commands if offline
+    #[serde(default)]
+    queue_offline: bool,
+}
+
+fn init(ctx: &Ctx<'_>, a: InitArgs) -> Result<Output, ToolError> {
+    let aid = ids::aid(&a.host_id)?;
+    let env = ctx
+        .op("RTR_InitSession")
+        .query("timeout", 30)
+        .body_json(&json!({"device_id": aid, "queue_offline": a.queue_offline, "origin": "aerie"}))?
+        .subject(format!("host {aid}"))
+        .envelope()?;
+    let s = env
+        .resources
+        .into_iter()
+        .next()
+        .ok_or_else(|| ToolError::Upstream {
+            status: 502,
+            message:
+                "RTR returned no session; the sensor may be offline (retry with queue_offline)"
+                    .into(),
+        })?;
+    let out = project(
+        &s,
+        &[
+            "session_id",
+            "device_id",
+            "platform",
+            "pwd",
+            "offline_queued",
+            "existing_aid_sessions",
+            "created_at",
+        ],
+    );
+    Ok(Output::json(
+        format!(
+            "Session {} open on {aid} (idle sessions expire after 10 minutes).",
+            s.get("session_id").and_then(Value::as_str).unwrap_or("?")
+        ),
+        &out,
+    ))
+}
+
+/// Arguments of `rtr_run_command`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RunArgs {
+    session_id: String,
+    /// e.g. ls C:\Users
+    command: String,
+}
+
+fn run_read_only(ctx: &Ctx<'_>, a: RunArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    let cmd = parse_command(&a.command)?;
+    if cmd.tier != Tier::ReadOnly {
+        return Err(ToolError::invalid(format!(
+            "`{}` changes the host; use rtr_run_response_command (needs writes allowed)",
+            cmd.base
+        )));
+    }
+    Ok(render_result(run(ctx, &session, &cmd)?))
+}
+
+/// Arguments of `rtr_run_response_command`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RespondArgs {
+    session_id: String,
+    /// e.g. kill 4242
+    command: String,
+    /// Apply (else preview)
+    #[serde(default)]
+    confirm: bool,
+}
+
+fn run_response(ctx: &Ctx<'_>, a: RespondArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    let cmd = parse_command(&a.command)?;
+    if cmd.tier == Tier::ReadOnly {
+        return Err(ToolError::invalid(format!(
+            "`{}` is read-only; use rtr_run_command",
+            cmd.base
+        )));
+    }
+    if !a.confirm {
+        let s = ctx
+            .op("RTR_ListSessions")
+            .body_json(&json!({"ids": [session]}))?
+            .envelope()?
+            .resources
+            .into_iter()
+            .next()
+            .ok_or_else(|| {
+                ToolError::not_found(format!("RTR session {session} (expired? open a new one)"))
+            })?;
+        let host = s
+            .get("hostname")
+            .or_else(|| s.get("device_id"))
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        return Ok(Output::preview(
+            format!(
+                "Would run `{}` on {host} as an {} command.",
+                cmd.line,
+                cmd.tier.label()
+            ),
+            json!({"session_id": session, "host": host, "command": cmd.line, "tier": cmd.tier}),
+        ));
+    }
+    Ok(render_result(run(ctx, &session, &cmd)?))
+}
+
+/// Arguments of `rtr_get_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SessionsArgs {
+    #[schemars(length(min = 1, max = 20))]
+    session_ids: Vec<String>,
+}
+
+fn get_session(ctx: &Ctx<'_>, a: SessionsArgs) -> Result<Output, ToolError> {
+    let sids = ids::list(&a.session_ids, 20, "session id", |s| {
+        ids::uuid(s, "session id")
+    })?;
+    let env = ctx
+        .op("RTR_ListSessions")
+        .body_json(&json!({ "ids": sids }))?
+        .envelope()?;
+    let sessions: Vec<Value> = env
+        .resources
+        .iter()
+        .map(|s| {
+            let mut out = project(
+                s,
+                &[
+                    "id",
+                    "device_id",
+                    "hostname",
+                    "platform_name",
+                    "pwd",
+                    "created_at",
+                    "updated_at",
+                    "deleted_at",
+                    "offline_queued",
+                    "commands_queued",
+                ],
+            );
+            let logs: Vec<Value> = s
+                .get("logs")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .rev()
+                        .take(20)
+                        .map(|e| {
+                            project(
+                                e,
+                                &[
+                                    "created_at",
+                                    "base_command",
+                                    "command_string",
+                                    "cloud_request_id",
+                                ],
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Value::Object(m) = &mut out {
+                m.insert("recent_commands".into(), Value::Array(logs));
+            }
+            out
+        })
+        .collect();
+    if sessions.is_empty() {
+        return Err(ToolError::not_found(format!(
+            "RTR session(s) {} (expired, deleted, or owned by another user)",
+            sids.join(", ")
+        )));
+    }
+    Ok(Output::json(
+        format!("{} session(s).", sessions.len()),
+        &json!({ "sessions": sessions }),
+    ))
+}
+
+/// Arguments of `rtr_get_command_result`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResultArgs {
+    cloud_request_id: String,
+    /// Default read_only
+    tier: Option<Tier>,
+}
+
+fn command_result(ctx: &Ctx<'_>, a: ResultArgs) -> Result<Output, ToolError> {
+    let id = ids::uuid(&a.cloud_request_id, "cloud_request_id")?;
+    Ok(render_result(wait_for(
+        ctx,
+        a.tier.unwrap_or(Tier::ReadOnly),
+        &id,
+    )?))
+}
+
+/// Arguments of `rtr_close_session`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct CloseArgs {
+    session_id: String,
+}
+
+fn close(ctx: &Ctx<'_>, a: CloseArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    ctx.op("RTR_DeleteSession")
+        .query("session_id", &session)
+        .subject(format!("RTR session {session}"))
+        .send()?;
+    Ok(Output::json(
+        format!("Closed session {session}."),
+        &json!({"closed": session}),
+    ))
+}
+
+/// A file name usable both in the files directory and quoted in an RTR command line.
+fn plain_name(name: &str, what: &str) -> Result<String, ToolError> {
+    let n = name.trim();
+    let ok = !n.is_empty()
+        && n.len() <= 255
+        && !n.contains(['/', '\\', '"', '\''])
+        && !n.chars().any(char::is_control)
+        && n != "."
+        && n != "..";
+    if ok {
+        Ok(n.to_string())
+    } else {
+        Err(ToolError::invalid(format!(
+            "{what} `{name}` must be a plain file name (no path separators or quotes)"
+        )))
+    }
+}
+
+/// Quote an argument for an RTR command line when it contains spaces.
+fn quote_arg(s: &str) -> String {
+    if s.contains(char::is_whitespace) {
+        format!("\"{s}\"")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Arguments of `rtr_upload_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct UploadArgs {
+    session_id: String,
+    /// Name in files dir
+    file: String,
+    description: Option<String>,
+}
+
+fn upload(ctx: &Ctx<'_>, a: UploadArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    let name = plain_name(&a.file, "file")?;
+    let bytes = ctx.read_file(&name)?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    // Reuse an identical put-file; refuse to shadow a different one of the same name.
+    let existing = ctx
+        .op("RTR_ListPut_Files")
+        .query(
+            "filter",
+            aerie_sdk::Fql::new()
+                .eq("name", name.as_str())
+                .build()
+                .unwrap_or_default(),
+        )
+        .envelope()?
+        .ids();
+    let mut put_id = None;
+    if !existing.is_empty() {
+        let files = ctx
+            .op("RTR_GetPut_FilesV2")
+            .query_all("ids", &existing)
+            .envelope()?
+            .resources;
+        match files
+            .iter()
+            .find(|f| f.get("name").and_then(Value::as_str) == Some(name.as_str()))
+        {
+            Some(f) if f.get("sha256").and_then(Value::as_str) == Some(sha.as_str()) => {
+                put_id = f.get("id").and_then(Value::as_str).map(str::to_string);
+            }
+            Some(_) => {
+                return Err(ToolError::invalid(format!(
+                    "a different put-file named `{name}` already exists in Falcon; rename the local file"
+                )));
+            }
+            None => {}
+        }
+    }
+    let put_id = match put_id {
+        Some(id) => id,
+        None => {
+            let body = aerie_sdk::multipart::Multipart::new()
+                .file("file", &name, &bytes)
+                .text("name", &name)
+                .text(
+                    "description",
+                    a.description.as_deref().unwrap_or("uploaded by aerie"),
+                )
+                .text(
+                    "comments_for_audit_log",
+                    &format!("aerie upload to session {session}"),
+                )
+                .finish()?;
+            let created = ctx
+                .op("RTR_CreatePut_FilesV2")
+                .body_bytes(body)
+                .envelope()?;
+            created
+                .resources
+                .first()
+                .and_then(|r| r.get("id"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let cmd = Command {
+        base: "put".into(),
+        line: format!("put {}", quote_arg(&name)),
+        tier: Tier::Admin,
+    };
+    let result = run(ctx, &session, &cmd)?;
+    let ok = result["complete"] == true && result["stderr"].as_str().is_none_or(str::is_empty);
+    Ok(Output::json(
+        if ok {
+            format!(
+                "Put {name} ({} bytes) into the session's working directory.",
+                bytes.len()
+            )
+        } else {
+            format!("Put {name} did not finish cleanly; see stderr.")
+        },
+        &json!({"file": name, "size": bytes.len(), "sha256": sha, "put_file_id": put_id, "result": result}),
+    ))
+}
+
+/// Arguments of `rtr_download_file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DownloadArgs {
+    session_id: String,
+    /// Path on the host
+    path: String,
+    /// Default <name>.7z
+    save_as: Option<String>,
+}
+
+fn download(ctx: &Ctx<'_>, a: DownloadArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    let path = a.path.trim();
+    if path.is_empty() || path.contains('"') || path.chars().any(char::is_control) {
+        return Err(ToolError::invalid(
+            "path must be one line without double quotes",
+        ));
+    }
+    let base_name = path.rsplit(['\\', '/']).next().unwrap_or(path);
+    let save_as = match a.save_as.as_deref() {
+        Some(s) => plain_name(s, "save_as")?,
+        None => plain_name(&format!("{base_name}.7z"), "derived name")?,
+    };
+    let cmd = Command {
+        base: "get".into(),
+        line: format!("get {}", quote_arg(path)),
+        tier: Tier::ActiveResponder,
+    };
+    let result = run(ctx, &session, &cmd)?;
+    if result["complete"] != true {
+        return Ok(render_result(result));
+    }
+    if let Some(err) = result["stderr"].as_str().filter(|e| !e.is_empty()) {
+        return Err(ToolError::Upstream {
+            status: 422,
+            message: format!("get {path} failed on the host: {err}"),
+        });
+    }
+    let request_id = result["cloud_request_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // The sensor uploads the file to the cloud after `get` completes; wait for it to land.
+    let spec = PollSpec {
+        interval_ms: POLL_MS,
+        max_wait_ms: max_wait(ctx),
+        what: "file upload from the host".into(),
+    };
+    let listed = ctx.poll(&spec, |_| {
+        let files = ctx
+            .op("RTR_ListFilesV2")
+            .query("session_id", &session)
+            .envelope()?
+            .resources;
+        let f = files.into_iter().find(|f| {
+            f.get("cloud_request_id").and_then(Value::as_str) == Some(request_id.as_str())
+        });
+        Ok(match f {
+            Some(f)
+                if f.get("sha256")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+                    && f.get("complete").and_then(Value::as_bool) != Some(false) =>
+            {
+                aerie_sdk::Step::Done(f)
+            }
+            other => aerie_sdk::Step::Pending(other.unwrap_or(Value::Null)),
+        })
+    })?;
+    let file = match listed {
+        Polled::Done(f) => f,
+        Polled::TimedOut(_) => {
+            return Err(ToolError::Upstream {
+                status: 504,
+                message: format!(
+                    "{path} was collected but has not reached the cloud yet; retry rtr_download_file later"
+                ),
+            });
+        }
+    };
+    let sha = file
+        .get("sha256")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let archive = ctx
+        .op("RTR_GetExtractedFileContents")
+        .query("session_id", &session)
+        .query("sha256", &sha)
+        .query("filename", base_name)
+        .send()?
+        .body;
+    let archive_sha = ctx.write_file(&save_as, &archive)?;
+    Ok(Output::json(
+        format!(
+            "Saved {path} as {save_as} ({} bytes, 7-Zip, password `infected`).",
+            archive.len()
+        ),
+        &json!({
+            "saved_as": save_as,
+            "archive_size": archive.len(),
+            "archive_sha256": archive_sha,
+            "file_sha256": sha,
+            "file_size": file.get("size"),
+            "remote_path": path,
+            "format": "7z, password infected",
+        }),
+    ))
+}
+
+/// The `rtr` plugin.
+pub fn plugin() -> Plugin {
+    Plugin::new(
+        "rtr",
+        env!("CARGO_PKG_VERSION"),
+        "Falcon Real Time Response: sessions, commands, file transfer",
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_init_session",
+            "Initiate RTR session",
+            "Open (or reuse) an RTR session on a host.",
+        )
+        .ops(&["RTR_InitSession"])
+        .not_cacheable(),
+        init,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_run_command",
+            "Run command",
+            "Run a read-only command (ls, ps, netstat, reg query…); waits for output.",
+        )
+        .ops(&["RTR_ExecuteCommand", "RTR_CheckCommandStatus"])
+        .not_cacheable(),
+        run_read_only,
+    )
+    .tool(
+        ToolSpec::write(
+            "rtr_run_response_command",
+            "Run response command",
+            "Run a response/admin command (kill, rm, runscript…). Previews unless confirm=true.",
+        )
+        .ops(&[
+            "RTR_ListSessions",
+            "RTR_ExecuteActiveResponderCommand",
+            "RTR_CheckActiveResponderCommandStatus",
+            "RTR_ExecuteAdminCommand",
+            "RTR_CheckAdminCommandStatus",
+        ])
+        .destructive(),
+        run_response,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_get_session",
+            "Get session status",
+            "RTR sessions: host, state, recent commands.",
+        )
+        .ops(&["RTR_ListSessions"])
+        .not_cacheable(),
+        get_session,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_get_command_result",
+            "Get command result",
+            "Output of an RTR command by cloud_request_id.",
+        )
+        .ops(&[
+            "RTR_CheckCommandStatus",
+            "RTR_CheckActiveResponderCommandStatus",
+            "RTR_CheckAdminCommandStatus",
+        ])
+        .not_cacheable(),
+        command_result,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_close_session",
+            "Close RTR session",
+            "Close an RTR session.",
+        )
+        .ops(&["RTR_DeleteSession"])
+        .not_cacheable(),
+        close,
+    )
+    .tool(
+        ToolSpec::write(
+            "rtr_upload_file",
+            "Upload file",
+            "Put a file from the operator's files dir into the session's directory.",
+        )
+        .ops(&[
+            "RTR_ListPut_Files",
+            "RTR_GetPut_FilesV2",
+            "RTR_CreatePut_FilesV2",
+            "RTR_ExecuteAdminCommand",
+            "RTR_CheckAdminCommandStatus",
+        ]),
+        upload,
+    )
+    .tool(
+        ToolSpec::write(
+            "rtr_download_file",
+            "Download file",
+            "Fetch a host file into the operator's files dir (7z, password infected).",
+        )
+        .ops(&[
+            "RTR_ExecuteActiveResponderCommand",
+            "RTR_CheckActiveResponderCommandStatus",
+            "RTR_ListFilesV2",
+            "RTR_GetExtractedFileContents",
+        ]),
+        download,
+    )
+}
+
+aerie_sdk::export_plugin!(plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aerie_sdk::testing::MockEnv;
+
+    const SID: &str = "fdd6408f-6688-441b-8659-41bcad25441c";
+    const RID: &str = "ae323961-5aa8-442e-8461-8d05c4541d7d";
+    const AID: &str = "5388c592189444ad9e84df071c8f3954";
+
+    fn call(env: &MockEnv, tool: &str, args: Value) -> Result<Output, ToolError> {
+        plugin().call(env, tool, &args.to_string())
+    }
+
+    fn submitted() -> Value {
+        json!({"resources": [{"session_id": SID, "cloud_request_id": RID, "queued_command_offline": false}]})
+    }
+
+    #[test]
+    fn declarations_are_valid_and_uncached() {
+        let p = plugin();
+        p.validate().unwrap();
+        let d = p.describe();
+        assert!(d.tools.iter().all(|t| !t.spec.cacheable));
+        let avg = d.average_tool_bytes();
+        assert!(avg < 450, "average tool size {avg} bytes");
+    }
+
+    #[test]
+    fn command_tiers() {
+        assert_eq!(parse_command("ls C:\\Users").unwrap().tier, Tier::ReadOnly);
+        assert_eq!(
+            parse_command("reg query HKLM\\Software").unwrap().tier,
+            Tier::ReadOnly
+        );
+        assert_eq!(
+            parse_command("reg set HKLM\\x v").unwrap().tier,
+            Tier::ActiveResponder
+        );
+        assert_eq!(parse_command("KILL 42").unwrap().base, "kill");
+        assert_eq!(parse_command("put tool.exe").unwrap().tier, Tier::Admin);
+        assert_eq!(
+            parse_command("runscript -CloudFile=x").unwrap().tier,
+            Tier::Admin
+        );
+        assert_eq!(
+            parse_command("runscript -Raw=```x```").unwrap().tier,
+            Tier::ActiveResponder
+        );
+        assert!(parse_command("format c:").is_err());
+        assert!(parse_command("ls\nrm x").is_err());
+    }
+
+    #[test]
+    fn read_only_runs_and_polls() {
+        let env = MockEnv::new()
+            .reply("RTR_ExecuteCommand", 201, submitted())
+            .reply("RTR_CheckCommandStatus", 200, json!({"resources": [{"complete": false, "stdout": ""}]}))
+            .reply(
+                "RTR_CheckCommandStatus",
+                200,
+                json!({"resources": [{"complete": true, "stdout": "Directory listing", "stderr": "", "base_command": "ls"}]}),
+            );
+        let out = call(
+            &env,
+            "rtr_run_command",
+            json!({"session_id": SID, "command": "ls C:\\Users"}),
+        )
+        .unwrap();
+        let s = out.structured.unwrap();
+        assert_eq!(s["stdout"], "Directory listing");
+        assert_eq!(s["complete"], true);
+        let body = env.calls_to("RTR_ExecuteCommand")[0].body_json().unwrap();
+        assert_eq!(body["base_command"], "ls");
+        assert_eq!(body["command_string"], "ls C:\\Users");
+        assert_eq!(
+            env.calls_to("RTR_CheckCommandStatus")[0].query_value("cloud_request_id"),
+            Some(RID)
+        );
+    }
+
+    #[test]
+    fn read_only_tool_refuses_response_commands() {
+        let env = MockEnv::new();
+        let e = call(
+            &env,
+            "rtr_run_command",
+            json!({"session_id": SID, "command": "rm C:\\x"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ToolError::InvalidArguments(ref m) if m.contains("rtr_run_response_command"))
+        );
+        assert!(env.calls().is_empty());
+    }
+
+    #[test]
+    fn response_command_previews_then_uses_matching_op() {
+        let env = MockEnv::new()
+            .reply(
+                "RTR_ListSessions",
+                200,
+                json!({"resources": [{"id": SID, "hostname": "WS1"}]}),
+            )
+            .reply("RTR_ExecuteActiveResponderCommand", 201, submitted())
+            .reply(
+                "RTR_CheckActiveResponderCommandStatus",
+                200,
+                json!({"resources": [{"complete": true, "stdout": "killed", "stderr": ""}]}),
+            );
+        let out = call(
+            &env,
+            "rtr_run_response_command",
+            json!({"session_id": SID, "command": "kill 42"}),
+        )
+        .unwrap();
+        assert!(out.text.contains("Would run `kill 42` on WS1"));
+        assert!(env.calls_to("RTR_ExecuteActiveResponderCommand").is_empty());
+        call(
+            &env,
+            "rtr_run_response_command",
+            json!({"session_id": SID, "command": "kill 42", "confirm": true}),
+        )
+        .unwrap();
+        assert_eq!(env.calls_to("RTR_ExecuteActiveResponderCommand").len(), 1);
+    }
+
+    #[test]
+    fn polling_is_bounded() {
+        let env = MockEnv::new()
+            .config("max_wait_s", "5")
+            .reply("RTR_ExecuteCommand", 201, submitted())
+            .reply(
+                "RTR_CheckCommandStatus",
+                200,
+                json!({"resources": [{"complete": false}]}),
+            );
+        let out = call(
+            &env,
+            "rtr_run_command",
+            json!({"session_id": SID, "command": "ps"}),
+        )
+        .unwrap();
+        assert!(out.text.contains("rtr_get_command_result"));
+        assert!(env.elapsed_ms() <= 5_000);
+    }
+
+    #[test]
+    fn init_session() {
+        let env = MockEnv::new().reply(
+            "RTR_InitSession",
+            201,
+            json!({"resources": [{"session_id": SID, "device_id": AID, "pwd": "C:\\", "scripts": [{"command": "x"}]}]}),
+        );
+        let out = call(&env, "rtr_init_session", json!({"host_id": AID})).unwrap();
+        let s = out.structured.unwrap();
+        assert_eq!(s["session_id"], SID);
+        assert!(s.get("scripts").is_none());
+        assert_eq!(env.calls()[0].body_json().unwrap()["device_id"], AID);
+    }
+
+    #[test]
+    fn download_writes_archive_not_bytes_to_model() {
+        let env = MockEnv::new()
+            .reply("RTR_ExecuteActiveResponderCommand", 201, submitted())
+            .reply(
+                "RTR_CheckActiveResponderCommandStatus",
+                200,
+                json!({"resources": [{"complete": true, "stdout": "", "stderr": ""}]}),
+            )
+            .reply(
+                "RTR_ListFilesV2",
+                200,
+                json!({"resources": [{"cloud_request_id": RID, "sha256": "ab".repeat(32), "size": 3, "complete": true}]}),
+            )
+            .reply_bytes("RTR_GetExtractedFileContents", 200, b"7z\xbc\xaf".to_vec());
+        let out = call(
+            &env,
+            "rtr_download_file",
+            json!({"session_id": SID, "path": "C:\\Users\\jdoe\\evil file.exe"}),
+        )
+        .unwrap();
+        assert_eq!(
+            env.file_contents("evil file.exe.7z").unwrap(),
+            b"7z\xbc\xaf"
+        );
+        let get = env.calls_to("RTR_ExecuteActiveResponderCommand")[0]
+            .body_json()
+            .unwrap();
+        assert_eq!(
+            get["command_string"],
+            "get \"C:\\Users\\jdoe\\evil file.exe\""
+        );
+        let s = out.structured.unwrap();
+        assert_eq!(s["file_sha256"], "ab".repeat(32));
+        assert!(!out.text.contains("7z\u{bc}"));
+        let q = &env.calls_to("RTR_GetExtractedFileContents")[0];
+        assert_eq!(q.query_value("filename"), Some("evil file.exe"));
+    }
+
+    #[test]
+    fn upload_creates_put_file_then_puts() {
+        let env = MockEnv::new()
+            .file("tool.exe", b"MZ")
+            .reply("RTR_ListPut_Files", 200, json!({"resources": []}))
+            .reply(
+                "RTR_CreatePut_FilesV2",
+                200,
+                json!({"resources": [{"id": "pf1"}]}),
+            )
+            .reply("RTR_ExecuteAdminCommand", 201, submitted())
+            .reply(
+                "RTR_CheckAdminCommandStatus",
+                200,
+                json!({"resources": [{"complete": true, "stdout": "", "stderr": ""}]}),
+            );
+        let out = call(
+            &env,
+            "rtr_upload_file",
+            json!({"session_id": SID, "file": "tool.exe"}),
+        )
+        .unwrap();
+        assert_eq!(out.structured.unwrap()["put_file_id"], "pf1");
+        let body = env.calls_to("RTR_CreatePut_FilesV2")[0]
+            .body
+            .clone()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains(aerie_sdk::multipart::BOUNDARY));
+        assert_eq!(
+            env.calls_to("RTR_ExecuteAdminCommand")[0]
+                .body_json()
+                .unwrap()["command_string"],
+            "put tool.exe"
+        );
+        assert!(matches!(
+            call(
+                &env,
+                "rtr_upload_file",
+                json!({"session_id": SID, "file": "../etc/passwd"})
+            ),
+            Err(ToolError::InvalidArguments(_))
+        ));
+    }
+}
