@@ -42,6 +42,9 @@ pub struct Operation {
     /// Optional guard.
     #[serde(default)]
     pub guard: Option<Guard>,
+    /// Request body type when not `application/json` (multipart uploads).
+    #[serde(default, rename = "content-type")]
+    pub content_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -155,6 +158,7 @@ mod tests {
             scope: "s".into(),
             access: Access::Read,
             guard: None,
+            content_type: None,
         }
     }
 

@@ -115,7 +115,8 @@ impl Egress {
                 rb = rb.query(&req.query);
             }
             if let Some(body) = &req.body {
-                rb = rb.header("content-type", "application/json").body(body.clone());
+                let ct = op.content_type.as_deref().unwrap_or("application/json");
+                rb = rb.header("content-type", ct).body(body.clone());
             }
             let can_retry = op.access == Access::Read && retries + 1 < self.config.read_attempts;
             let resp = match rb.send().await {
@@ -163,7 +164,8 @@ impl Egress {
                 .iter()
                 .filter(|(k, _)| PASS_HEADERS.contains(&k.as_str()))
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .collect();
+                .chain((status == 403).then(|| ("x-aerie-required-scope".to_string(), op.scope.clone())))
+                .collect::<Vec<_>>();
             break match read_capped(resp, self.config.max_response_bytes).await {
                 Ok(body) => Ok(falcon::Response { status, headers, body }),
                 Err(e) => Err(e),

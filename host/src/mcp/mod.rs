@@ -40,12 +40,14 @@ impl Handler {
 /// The MCP description of a registry tool.
 pub fn mcp_tool(t: &registry::Tool) -> Tool {
     let d = &t.desc;
+    // Hints that equal the MCP defaults are left out (an agent pays for every byte of
+    // tools/list): openWorldHint defaults to true, and destructive/idempotent only mean
+    // something when readOnlyHint is false.
     let read_only = d.tier == tools::Tier::Read;
-    let annotations = ToolAnnotations::new()
-        .read_only(read_only)
-        .destructive(!read_only && d.destructive)
-        .idempotent(read_only || d.idempotent)
-        .open_world(true);
+    let mut annotations = ToolAnnotations::new().read_only(read_only);
+    if !read_only {
+        annotations = annotations.destructive(d.destructive).idempotent(d.idempotent);
+    }
     Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
         .with_title(d.title.clone())
         .with_annotations(annotations)
