@@ -9,8 +9,8 @@ use support::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_triage_flow() {
     let work = tempfile::tempdir().unwrap();
-    let cache = work.path().join("cache");
-    let args = ["demo", "--cache-dir", cache.to_str().unwrap()];
+    let cache = shared_cache();
+    let args = ["demo", "--cache-dir", cache.as_str()];
     let client = stdio_client(&args, &[], &work.path().join("stderr.log")).await;
 
     let tools = client.list_all_tools().await.unwrap();

@@ -14,5 +14,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use aerie::plugin::{falcon, files, host};
-pub use exports::aerie::plugin::tools;
+pub use self::aerie::plugin::{falcon, files, host};
+pub use self::exports::aerie::plugin::tools;

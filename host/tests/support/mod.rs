@@ -16,6 +16,11 @@ pub fn aerie() -> &'static str {
     env!("CARGO_BIN_EXE_aerie")
 }
 
+/// A compile cache shared by the tests that do not test caching itself.
+pub fn shared_cache() -> String {
+    format!("{}/compile-cache", env!("CARGO_TARGET_TMPDIR"))
+}
+
 /// Path of a built fixture component.
 pub fn fixture(name: &str) -> PathBuf {
     let p = Path::new(env!("AERIE_FIXTURES_DIR")).join(format!("fixture_{name}.wasm"));
