@@ -5,33 +5,50 @@ fn main() {
     let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest.parent().unwrap().to_path_buf();
     println!("cargo:rerun-if-changed=catalogue/operations.toml");
-    let dirs = [workspace.join("plugins"), workspace.join("tests").join("fixtures")];
+    let dirs = [
+        workspace.join("plugins"),
+        workspace.join("tests").join("fixtures"),
+    ];
     let mut built = build_wasm_crates(&workspace, &dirs).into_iter();
     let plugins = built.next().unwrap_or_default();
     let fixtures = built.next().unwrap_or_default();
-    let mut code = String::from("/// (package name, component bytes) of every embedded plugin.\npub static PLUGINS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// (package name, component bytes) of every embedded plugin.\npub static PLUGINS: &[(&str, &[u8])] = &[\n",
+    );
     for (name, path) in plugins {
-        code.push_str(&format!("    ({name:?}, include_bytes!({:?})),\n", path.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("embedded.rs");
     std::fs::write(out, code).unwrap();
     // The end-to-end tests find fixture components here.
-    let fixtures_dir = fixtures.first().and_then(|(_, p)| p.parent().map(|d| d.display().to_string())).unwrap_or_default();
+    let fixtures_dir = fixtures
+        .first()
+        .and_then(|(_, p)| p.parent().map(|d| d.display().to_string()))
+        .unwrap_or_default();
     println!("cargo:rustc-env=AERIE_FIXTURES_DIR={fixtures_dir}");
 }
 
 /// Build the crates under `crates_dirs` (each a directory with a Cargo.toml) for wasm32-wasip2
 /// with a nested cargo in its own target directory (so the outer build's lock is never
 /// contended), and return (package name, path of its .wasm) pairs per directory.
-fn build_wasm_crates(workspace: &std::path::Path, crates_dirs: &[std::path::PathBuf]) -> Vec<Vec<(String, std::path::PathBuf)>> {
+fn build_wasm_crates(
+    workspace: &std::path::Path,
+    crates_dirs: &[std::path::PathBuf],
+) -> Vec<Vec<(String, std::path::PathBuf)>> {
     let mut groups: Vec<Vec<String>> = Vec::new();
     for crates_dir in crates_dirs {
         groups.push(crate_names(crates_dir));
     }
     let names: Vec<String> = groups.iter().flatten().cloned().collect();
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
     println!("cargo:rerun-if-env-changed=AERIE_SKIP_WASM");
     if names.is_empty() || std::env::var_os("AERIE_SKIP_WASM").is_some() {
@@ -40,7 +57,14 @@ fn build_wasm_crates(workspace: &std::path::Path, crates_dirs: &[std::path::Path
     let out = run_cargo(workspace, &names);
     groups
         .into_iter()
-        .map(|g| g.into_iter().map(|n| { let f = out.join(format!("{}.wasm", n.replace('-', "_"))); (n, f) }).collect())
+        .map(|g| {
+            g.into_iter()
+                .map(|n| {
+                    let f = out.join(format!("{}.wasm", n.replace('-', "_")));
+                    (n, f)
+                })
+                .collect()
+        })
         .collect()
 }
 
@@ -54,12 +78,19 @@ fn crate_names(crates_dir: &std::path::Path) -> Vec<String> {
     dirs.sort();
     for dir in dirs {
         let manifest = dir.join("Cargo.toml");
-        let Ok(text) = std::fs::read_to_string(&manifest) else { continue };
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
         println!("cargo:rerun-if-changed={}", manifest.display());
-        let name = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("name").map(|r| r.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string()));
+        let name = text.lines().find_map(|l| {
+            l.trim().strip_prefix("name").map(|r| {
+                r.trim_start_matches([' ', '='])
+                    .trim()
+                    .trim_matches('"')
+                    .to_string()
+            })
+        });
         if let Some(n) = name {
             names.push(n);
         }
@@ -72,7 +103,15 @@ fn run_cargo(workspace: &std::path::Path, names: &[String]) -> std::path::PathBu
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "plugin", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "plugin",
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for n in names {
         cmd.args(["-p", n]);
@@ -80,11 +119,17 @@ fn run_cargo(workspace: &std::path::Path, names: &[String]) -> std::path::PathBu
     // The outer build's settings are for the host target; don't leak them into the guest build.
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_NET_OFFLINE" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER" || k == "RUSTC_WORKSPACE_WRAPPER" {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" && k != "CARGO_NET_OFFLINE"
+            || k == "RUSTFLAGS"
+            || k == "RUSTC_WRAPPER"
+            || k == "RUSTC_WORKSPACE_WRAPPER"
+        {
             cmd.env_remove(&k);
         }
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("cannot run cargo for the wasm plugins: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo for the wasm plugins: {e}"));
     if !status.success() {
         panic!(
             "building the WebAssembly plugins failed (see above). If the target is missing: `rustup target add wasm32-wasip2`"

@@ -51,10 +51,19 @@ impl HostServices {
 }
 
 impl Services for HostServices {
-    fn falcon(&self, who: &CallInfo, req: falcon::Request) -> BoxFuture<'static, Result<falcon::Response, falcon::Error>> {
+    fn falcon(
+        &self,
+        who: &CallInfo,
+        req: falcon::Request,
+    ) -> BoxFuture<'static, Result<falcon::Response, falcon::Error>> {
         let op_id = req.operation.clone();
         let Some(op) = Catalogue::builtin().get(&op_id) else {
-            return futures::future::ready(Err(self.deny(who, &op_id, format!("unknown operation `{op_id}`")))).boxed();
+            return futures::future::ready(Err(self.deny(
+                who,
+                &op_id,
+                format!("unknown operation `{op_id}`"),
+            )))
+            .boxed();
         };
         // The grant is looked up in the current snapshot: a plugin replaced mid-call is held
         // to the policy of what is being served now, never to something wider.
@@ -95,7 +104,9 @@ impl Services for HostServices {
             )));
         }
         let Some(dir) = &self.files else {
-            return Err(files::Error::Denied("no files directory configured (start with --files-dir DIR)".into()));
+            return Err(files::Error::Denied(
+                "no files directory configured (start with --files-dir DIR)".into(),
+            ));
         };
         let reply = match op {
             FilesOp::Read(n) => dir.read(&n).map(FilesReply::Contents),
@@ -103,11 +114,19 @@ impl Services for HostServices {
             FilesOp::List => dir.list().map(FilesReply::Listing),
             FilesOp::Stat(n) => dir.stat(&n).map(FilesReply::Info),
         };
-        self.audit.record("files", json!({"plugin": &*who.plugin, "tool": &*who.tool, "ok": reply.is_ok()}));
+        self.audit.record(
+            "files",
+            json!({"plugin": &*who.plugin, "tool": &*who.tool, "ok": reply.is_ok()}),
+        );
         reply
     }
 
     fn config(&self, who: &CallInfo, key: &str) -> Option<String> {
-        self.policy.plugins.get(&*who.plugin)?.config.get(key).cloned()
+        self.policy
+            .plugins
+            .get(&*who.plugin)?
+            .config
+            .get(key)
+            .cloned()
     }
 }

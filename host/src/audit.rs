@@ -23,7 +23,9 @@ impl Audit {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        Ok(Audit { file: Some(Mutex::new(opts.open(path)?)) })
+        Ok(Audit {
+            file: Some(Mutex::new(opts.open(path)?)),
+        })
     }
 
     /// Whether records are being written.
@@ -51,7 +53,9 @@ impl Audit {
 
 /// Current UTC time as RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
@@ -96,7 +100,10 @@ mod tests {
         a.record("tool_call", json!({"tool": "x"}));
         a.record("egress", json!({"status": 200}));
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["kind"], "tool_call");
         assert_eq!(lines[1]["status"], 200);

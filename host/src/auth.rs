@@ -100,7 +100,13 @@ impl CredentialSource {
         };
         let raw = self.base_url.unwrap_or_else(|| "US1".into());
         let (base_url, from_alias) = parse_base_url(&raw)?;
-        Ok(Some(Credentials { client_id: id, client_secret: secret, base_url, from_alias, member_cid: self.member_cid }))
+        Ok(Some(Credentials {
+            client_id: id,
+            client_secret: secret,
+            base_url,
+            from_alias,
+            member_cid: self.member_cid,
+        }))
     }
 }
 
@@ -122,13 +128,23 @@ pub fn parse_base_url(raw: &str) -> Result<(Url, bool), String> {
         return Ok((Url::parse(u).map_err(|e| e.to_string())?, true));
     }
     let url = Url::parse(raw).map_err(|_| {
-        format!("FALCON_BASE_URL `{raw}` is neither a URL nor a region (US1, US2, EU1, USGOV1, USGOV2)")
+        format!(
+            "FALCON_BASE_URL `{raw}` is neither a URL nor a region (US1, US2, EU1, USGOV1, USGOV2)"
+        )
     })?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
-        "http" => return Err(format!("FALCON_BASE_URL `{raw}` uses plain HTTP; only https is allowed except to loopback")),
-        s => return Err(format!("FALCON_BASE_URL `{raw}` has unsupported scheme `{s}`; use https")),
+        "http" => {
+            return Err(format!(
+                "FALCON_BASE_URL `{raw}` uses plain HTTP; only https is allowed except to loopback"
+            ));
+        }
+        s => {
+            return Err(format!(
+                "FALCON_BASE_URL `{raw}` has unsupported scheme `{s}`; use https"
+            ));
+        }
     }
     if url.host_str().is_none() {
         return Err(format!("FALCON_BASE_URL `{raw}` has no host"));
@@ -149,7 +165,9 @@ fn is_loopback(url: &Url) -> bool {
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum AuthError {
     /// Falcon refused the credentials.
-    #[error("Falcon refused the API client credentials (HTTP {status}: {message}); check FALCON_CLIENT_ID, FALCON_CLIENT_SECRET and FALCON_BASE_URL")]
+    #[error(
+        "Falcon refused the API client credentials (HTTP {status}: {message}); check FALCON_CLIENT_ID, FALCON_CLIENT_SECRET and FALCON_BASE_URL"
+    )]
     Rejected {
         /// HTTP status.
         status: u16,
@@ -185,12 +203,20 @@ impl Session {
     /// A session for `creds`; no request is made until a token is needed.
     pub fn new(creds: Credentials, http: reqwest::Client) -> Session {
         let base = std::sync::RwLock::new(creds.base_url.clone());
-        Session { creds, http, base, token: Mutex::new(None) }
+        Session {
+            creds,
+            http,
+            base,
+            token: Mutex::new(None),
+        }
     }
 
     /// The API base URL in use (it may follow the token's region hint).
     pub fn base_url(&self) -> Url {
-        self.base.read().map(|u| u.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.base
+            .read()
+            .map(|u| u.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// A valid bearer token. Concurrent callers share one fetch.
@@ -215,8 +241,14 @@ impl Session {
     }
 
     async fn fetch(&self) -> Result<Token, AuthError> {
-        let url = self.base_url().join("/oauth2/token").map_err(|e| AuthError::Unreachable(e.to_string()))?;
-        let mut form = vec![("client_id", self.creds.client_id.as_str()), ("client_secret", self.creds.client_secret.expose())];
+        let url = self
+            .base_url()
+            .join("/oauth2/token")
+            .map_err(|e| AuthError::Unreachable(e.to_string()))?;
+        let mut form = vec![
+            ("client_id", self.creds.client_id.as_str()),
+            ("client_secret", self.creds.client_secret.expose()),
+        ];
         if let Some(cid) = &self.creds.member_cid {
             form.push(("member_cid", cid));
         }
@@ -229,20 +261,35 @@ impl Session {
             .await
             .map_err(|e| AuthError::Unreachable(format!("{url}: {}", e.without_url())))?;
         let status = resp.status().as_u16();
-        let region = resp.headers().get("x-cs-region").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = resp.bytes().await.map_err(|e| AuthError::Unreachable(e.without_url().to_string()))?;
+        let region = resp
+            .headers()
+            .get("x-cs-region")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| AuthError::Unreachable(e.without_url().to_string()))?;
         if status != 201 && status != 200 {
-            return Err(AuthError::Rejected { status, message: crate::egress::first_error_message(&body) });
+            return Err(AuthError::Rejected {
+                status,
+                message: crate::egress::first_error_message(&body),
+            });
         }
-        let reply: TokenReply = serde_json::from_slice(&body)
-            .map_err(|_| AuthError::Rejected { status, message: "token response was not understood".into() })?;
+        let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| AuthError::Rejected {
+            status,
+            message: "token response was not understood".into(),
+        })?;
         if let Some(region) = region {
             self.follow_region(&region);
         }
         let ttl = Duration::from_secs(reply.expires_in);
         let renew_at = Instant::now() + ttl.saturating_sub(RENEW_WINDOW.min(ttl / 4));
         tracing::debug!(expires_in = reply.expires_in, "Falcon token issued");
-        Ok(Token { value: reply.access_token, renew_at })
+        Ok(Token {
+            value: reply.access_token,
+            renew_at,
+        })
     }
 
     /// Autodiscovery: a token issued for a tenant in another commercial region says where it
@@ -251,7 +298,9 @@ impl Session {
         if !self.creds.from_alias {
             return;
         }
-        let Some(target) = region_url(region).and_then(|u| Url::parse(u).ok()) else { return };
+        let Some(target) = region_url(region).and_then(|u| Url::parse(u).ok()) else {
+            return;
+        };
         if region.to_ascii_lowercase().contains("gov") {
             return;
         }
@@ -265,13 +314,23 @@ impl Session {
 
     /// Revoke the current token (at shutdown). Failures are logged, not fatal.
     pub async fn revoke(&self) {
-        let Some(t) = self.token.lock().await.take() else { return };
-        let Ok(url) = self.base_url().join("/oauth2/revoke") else { return };
+        let Some(t) = self.token.lock().await.take() else {
+            return;
+        };
+        let Ok(url) = self.base_url().join("/oauth2/revoke") else {
+            return;
+        };
         let res = self
             .http
             .post(url)
-            .basic_auth(&self.creds.client_id, Some(self.creds.client_secret.expose()))
-            .form(&[("token", t.value.expose()), ("client_id", self.creds.client_id.as_str())])
+            .basic_auth(
+                &self.creds.client_id,
+                Some(self.creds.client_secret.expose()),
+            )
+            .form(&[
+                ("token", t.value.expose()),
+                ("client_id", self.creds.client_id.as_str()),
+            ])
             .timeout(Duration::from_secs(5))
             .send()
             .await;
@@ -289,18 +348,31 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        assert_eq!(parse_base_url("eu-1").unwrap().0.as_str(), "https://api.eu-1.crowdstrike.com/");
-        assert_eq!(parse_base_url("USGOV1").unwrap().0.as_str(), "https://api.laggar.gcw.crowdstrike.com/");
+        assert_eq!(
+            parse_base_url("eu-1").unwrap().0.as_str(),
+            "https://api.eu-1.crowdstrike.com/"
+        );
+        assert_eq!(
+            parse_base_url("USGOV1").unwrap().0.as_str(),
+            "https://api.laggar.gcw.crowdstrike.com/"
+        );
         assert!(parse_base_url("http://127.0.0.1:9000").is_ok());
         assert!(parse_base_url("http://localhost:9000").is_ok());
-        assert!(parse_base_url("http://api.crowdstrike.com").unwrap_err().contains("plain HTTP"));
+        assert!(
+            parse_base_url("http://api.crowdstrike.com")
+                .unwrap_err()
+                .contains("plain HTTP")
+        );
         assert!(parse_base_url("ftp://x").unwrap_err().contains("scheme"));
         assert!(parse_base_url("mars").unwrap_err().contains("region"));
     }
 
     #[test]
     fn partial_credentials_say_what_is_missing_and_never_the_secret() {
-        let s = CredentialSource { client_secret: Some(Secret::new("hunter2")), ..Default::default() };
+        let s = CredentialSource {
+            client_secret: Some(Secret::new("hunter2")),
+            ..Default::default()
+        };
         let e = s.resolve().unwrap_err();
         assert!(e.contains("FALCON_CLIENT_ID") && !e.contains("hunter2"));
         assert_eq!(format!("{:?}", Secret::new("hunter2")), "[redacted]");

@@ -167,7 +167,14 @@ mod tests {
         let c = Catalogue::builtin();
         assert!(c.get("QueryDevicesByFilter").is_some());
         for op in c.iter() {
-            assert!(matches!(op.method.as_str(), "GET" | "POST" | "PATCH" | "PUT" | "DELETE"), "{}", op.id);
+            assert!(
+                matches!(
+                    op.method.as_str(),
+                    "GET" | "POST" | "PATCH" | "PUT" | "DELETE"
+                ),
+                "{}",
+                op.id
+            );
         }
     }
 
@@ -175,14 +182,26 @@ mod tests {
     fn path_values_are_encoded_and_cannot_escape() {
         let o = op("/humio/api/v1/repositories/{repository}/queryjobs/{id}");
         let p = o
-            .render_path(&[("repository".into(), "search-all".into()), ("id".into(), "../../x?y#z".into())])
+            .render_path(&[
+                ("repository".into(), "search-all".into()),
+                ("id".into(), "../../x?y#z".into()),
+            ])
             .unwrap();
-        assert_eq!(p, "/humio/api/v1/repositories/search-all/queryjobs/..%2F..%2Fx%3Fy%23z");
         assert_eq!(
-            o.render_path(&[("repository".into(), "a".into()), ("id".into(), "..".into())]),
+            p,
+            "/humio/api/v1/repositories/search-all/queryjobs/..%2F..%2Fx%3Fy%23z"
+        );
+        assert_eq!(
+            o.render_path(&[
+                ("repository".into(), "a".into()),
+                ("id".into(), "..".into())
+            ]),
             Err(PathError::Missing("id".into()))
         );
-        assert_eq!(o.render_path(&[("repository".into(), "a".into())]), Err(PathError::Missing("id".into())));
+        assert_eq!(
+            o.render_path(&[("repository".into(), "a".into())]),
+            Err(PathError::Missing("id".into()))
+        );
         assert_eq!(
             op("/a").render_path(&[("x".into(), "1".into())]),
             Err(PathError::Unknown("x".into()))
@@ -192,6 +211,10 @@ mod tests {
     #[test]
     fn duplicates_are_refused() {
         let t = "[[operation]]\nid='A'\nmethod='GET'\npath='/a'\nscope='s'\naccess='read'\n";
-        assert!(Catalogue::parse(&format!("{t}{t}")).unwrap_err().contains("twice"));
+        assert!(
+            Catalogue::parse(&format!("{t}{t}"))
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 }

@@ -78,16 +78,22 @@ impl FileConfig {
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(FileConfig::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(FileConfig::default());
+            }
             Err(e) => return Err(format!("cannot read config {}: {e}", path.display())),
         };
-        let cfg: FileConfig = toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
+        let cfg: FileConfig =
+            toml::from_str(&text).map_err(|e| format!("config {}: {e}", path.display()))?;
         if let Some(l) = &cfg.limits {
-            l.validate().map_err(|e| format!("config {}: [limits] {e}", path.display()))?;
+            l.validate()
+                .map_err(|e| format!("config {}: [limits] {e}", path.display()))?;
         }
         for (name, p) in &cfg.plugins {
             if let Some(l) = &p.limits {
-                l.validate().map_err(|e| format!("config {}: [plugins.{name}.limits] {e}", path.display()))?;
+                l.validate().map_err(|e| {
+                    format!("config {}: [plugins.{name}.limits] {e}", path.display())
+                })?;
             }
         }
         Ok(cfg)
@@ -98,7 +104,12 @@ impl FileConfig {
         let modules = modules.map(|m| m.to_vec()).or_else(|| self.modules.clone());
         Policy {
             allow_writes: allow_writes || self.allow_writes,
-            modules: modules.map(|m| m.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect::<BTreeSet<_>>()),
+            modules: modules.map(|m| {
+                m.into_iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect::<BTreeSet<_>>()
+            }),
             plugins: self.plugins.clone(),
             default_limits: self.limits.unwrap_or_default(),
             rtr: self.rtr.clone(),
@@ -112,10 +123,19 @@ impl FileConfig {
         EgressConfig {
             requests_per_minute: e.requests_per_minute.unwrap_or(d.requests_per_minute),
             max_concurrency: e.max_concurrency.unwrap_or(d.max_concurrency),
-            request_timeout: e.timeout_secs.map(std::time::Duration::from_secs).unwrap_or(d.request_timeout),
-            max_rate_limit_wait: e.max_rate_limit_wait_secs.map(std::time::Duration::from_secs).unwrap_or(d.max_rate_limit_wait),
+            request_timeout: e
+                .timeout_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.request_timeout),
+            max_rate_limit_wait: e
+                .max_rate_limit_wait_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.max_rate_limit_wait),
             read_attempts: d.read_attempts,
-            max_response_bytes: e.max_response_mib.map(|m| m << 20).unwrap_or(d.max_response_bytes),
+            max_response_bytes: e
+                .max_response_mib
+                .map(|m| m << 20)
+                .unwrap_or(d.max_response_bytes),
         }
     }
 }
@@ -129,15 +149,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("aerie.toml");
         std::fs::write(&p, "allow_write = true\n").unwrap();
-        assert!(FileConfig::load(Some(&p)).unwrap_err().contains("allow_write"));
+        assert!(
+            FileConfig::load(Some(&p))
+                .unwrap_err()
+                .contains("allow_write")
+        );
         std::fs::write(&p, "[plugins.hosts]\noperations = ['QueryDevicesByFilter']\n[plugins.hosts.limits]\nmemory_mib = 0\n").unwrap();
-        assert!(FileConfig::load(Some(&p)).unwrap_err().contains("memory_mib"));
+        assert!(
+            FileConfig::load(Some(&p))
+                .unwrap_err()
+                .contains("memory_mib")
+        );
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
     }
 
     #[test]
     fn flags_override_file() {
-        let cfg: FileConfig = toml::from_str("modules = ['a']\n[rtr]\nmax_tier = 'active-responder'\nblocked = ['rm']\n").unwrap();
+        let cfg: FileConfig = toml::from_str(
+            "modules = ['a']\n[rtr]\nmax_tier = 'active-responder'\nblocked = ['rm']\n",
+        )
+        .unwrap();
         let p = cfg.policy(true, Some(&["b".into()]));
         assert!(p.allow_writes && p.loads("b") && !p.loads("a"));
         assert_eq!(p.rtr.blocked, vec!["rm".to_string()]);

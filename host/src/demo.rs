@@ -8,7 +8,10 @@ use crate::server::{self, Options};
 
 /// Run the demo until shutdown.
 pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> anyhow::Result<()> {
-    let config = falcon_sim::SimConfig { seed, ..Default::default() };
+    let config = falcon_sim::SimConfig {
+        seed,
+        ..Default::default()
+    };
     let sim = falcon_sim::Simulator::start(config).await?;
     let base = sim.base_url();
     opts.credentials = CredentialSource {
@@ -19,8 +22,12 @@ pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> any
     }
     .resolve()
     .map_err(anyhow::Error::msg)?;
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "aerie".into());
-    eprintln!("aerie demo: simulated Falcon tenant (seed {seed}) at {base}; nothing leaves this machine.");
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "aerie".into());
+    eprintln!(
+        "aerie demo: simulated Falcon tenant (seed {seed}) at {base}; nothing leaves this machine."
+    );
     match &http {
         Some(h) => eprintln!(
             "aerie demo: MCP over HTTP at http://{}/mcp\n  Claude Code:     claude mcp add --transport http aerie http://{}/mcp\n  MCP Inspector:   npx @modelcontextprotocol/inspector  (Transport: Streamable HTTP, URL above)",
@@ -33,7 +40,9 @@ pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> any
     if opts.allow_writes {
         eprintln!("aerie demo: writes are enabled (they change only the simulated tenant).");
     } else {
-        eprintln!("aerie demo: read-only; add --allow-writes to try containment, status changes and IOCs.");
+        eprintln!(
+            "aerie demo: read-only; add --allow-writes to try containment, status changes and IOCs."
+        );
     }
     let shutdown = server::shutdown_signal();
     let app = server::build(opts).await?;

@@ -78,10 +78,16 @@ pub fn http_client() -> reqwest::Client {
 
 impl Egress {
     /// An egress for `session`.
-    pub fn new(session: Session, http: reqwest::Client, config: EgressConfig, audit: Arc<Audit>) -> Egress {
+    pub fn new(
+        session: Session,
+        http: reqwest::Client,
+        config: EgressConfig,
+        audit: Arc<Audit>,
+    ) -> Egress {
         let per_min = NonZeroU32::new(config.requests_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         // Burst of a few seconds' worth, so a hydrate fan-out isn't serialised.
-        let burst = NonZeroU32::new((config.requests_per_minute / 12).max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst =
+            NonZeroU32::new((config.requests_per_minute / 12).max(1)).unwrap_or(NonZeroU32::MIN);
         Egress {
             session,
             http,
@@ -98,19 +104,39 @@ impl Egress {
     }
 
     /// Perform `op` for `plugin`. The caller has already checked the grant.
-    pub async fn perform(&self, plugin: &str, op: &Operation, req: &falcon::Request) -> Result<falcon::Response, falcon::Error> {
-        let path = op.render_path(&req.path_params).map_err(|e| falcon::Error::Denied(format!("{}: {e}", op.id)))?;
+    pub async fn perform(
+        &self,
+        plugin: &str,
+        op: &Operation,
+        req: &falcon::Request,
+    ) -> Result<falcon::Response, falcon::Error> {
+        let path = op
+            .render_path(&req.path_params)
+            .map_err(|e| falcon::Error::Denied(format!("{}: {e}", op.id)))?;
         let started = Instant::now();
         let mut retries = 0u32;
         let mut refreshed = false;
         let mut waited = Duration::ZERO;
-        let method = reqwest::Method::from_bytes(op.method.as_bytes()).map_err(|e| falcon::Error::Transport(e.to_string()))?;
+        let method = reqwest::Method::from_bytes(op.method.as_bytes())
+            .map_err(|e| falcon::Error::Transport(e.to_string()))?;
         let outcome = loop {
             self.limiter.until_ready().await;
-            let _permit = self.inflight.acquire().await.map_err(|e| falcon::Error::Transport(e.to_string()))?;
+            let _permit = self
+                .inflight
+                .acquire()
+                .await
+                .map_err(|e| falcon::Error::Transport(e.to_string()))?;
             let token = self.session.token().await.map_err(auth_error)?;
-            let url = self.session.base_url().join(&path).map_err(|e| falcon::Error::Transport(e.to_string()))?;
-            let mut rb = self.http.request(method.clone(), url).bearer_auth(token.expose()).timeout(self.config.request_timeout);
+            let url = self
+                .session
+                .base_url()
+                .join(&path)
+                .map_err(|e| falcon::Error::Transport(e.to_string()))?;
+            let mut rb = self
+                .http
+                .request(method.clone(), url)
+                .bearer_auth(token.expose())
+                .timeout(self.config.request_timeout);
             if !req.query.is_empty() {
                 rb = rb.query(&req.query);
             }
@@ -164,10 +190,17 @@ impl Egress {
                 .iter()
                 .filter(|(k, _)| PASS_HEADERS.contains(&k.as_str()))
                 .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-                .chain((status == 403).then(|| ("x-aerie-required-scope".to_string(), op.scope.clone())))
+                .chain(
+                    (status == 403)
+                        .then(|| ("x-aerie-required-scope".to_string(), op.scope.clone())),
+                )
                 .collect::<Vec<_>>();
             break match read_capped(resp, self.config.max_response_bytes).await {
-                Ok(body) => Ok(falcon::Response { status, headers, body }),
+                Ok(body) => Ok(falcon::Response {
+                    status,
+                    headers,
+                    body,
+                }),
                 Err(e) => Err(e),
             };
         };
@@ -211,7 +244,10 @@ fn backoff(attempt: u32) -> Duration {
 
 /// `X-RateLimit-RetryAfter` is a Unix epoch second; wait until then (at least 1 s).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     headers
         .get("x-ratelimit-retryafter")
         .and_then(|v| v.to_str().ok())
@@ -225,7 +261,11 @@ async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>,
         return Err(falcon::Error::TooLarge(cap as u64));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| falcon::Error::Transport(e.without_url().to_string()))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| falcon::Error::Transport(e.without_url().to_string()))?
+    {
         if body.len() + chunk.len() > cap {
             return Err(falcon::Error::TooLarge(cap as u64));
         }
@@ -240,5 +280,7 @@ pub fn first_error_message(body: &[u8]) -> String {
     v["errors"][0]["message"]
         .as_str()
         .map(str::to_string)
-        .unwrap_or_else(|| crate::runtime::truncate_str(&String::from_utf8_lossy(body), 200).to_string())
+        .unwrap_or_else(|| {
+            crate::runtime::truncate_str(&String::from_utf8_lossy(body), 200).to_string()
+        })
 }

@@ -21,7 +21,9 @@ pub struct FilesDir {
 impl FilesDir {
     /// Open `path`, which must exist and be a directory.
     pub fn open(path: &Path) -> std::io::Result<FilesDir> {
-        Ok(FilesDir { dir: Dir::open_ambient_dir(path, ambient_authority())? })
+        Ok(FilesDir {
+            dir: Dir::open_ambient_dir(path, ambient_authority())?,
+        })
     }
 
     fn check(name: &str) -> Result<(), Error> {
@@ -51,7 +53,9 @@ impl FilesDir {
             return Err(Error::TooLarge(MAX_FILE_BYTES));
         }
         let mut buf = Vec::with_capacity(meta.len() as usize);
-        f.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).map_err(|e| io_error(name, e))?;
+        f.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| io_error(name, e))?;
         Ok(buf)
     }
 
@@ -63,8 +67,12 @@ impl FilesDir {
         }
         let tmp = format!(".{name}.partial");
         let mut f = self.dir.create(&tmp).map_err(|e| io_error(name, e))?;
-        f.write_all(contents).and_then(|_| f.sync_all()).map_err(|e| io_error(name, e))?;
-        self.dir.rename(&tmp, &self.dir, name).map_err(|e| io_error(name, e))?;
+        f.write_all(contents)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| io_error(name, e))?;
+        self.dir
+            .rename(&tmp, &self.dir, name)
+            .map_err(|e| io_error(name, e))?;
         Ok(hex::encode(Sha256::digest(contents)))
     }
 
@@ -79,7 +87,10 @@ impl FilesDir {
             }
             if let Ok(meta) = entry.metadata() {
                 if meta.is_file() {
-                    out.push(FileInfo { name, size: meta.len() });
+                    out.push(FileInfo {
+                        name,
+                        size: meta.len(),
+                    });
                 }
             }
         }
@@ -91,7 +102,10 @@ impl FilesDir {
     pub fn stat(&self, name: &str) -> Result<FileInfo, Error> {
         Self::check(name)?;
         let meta = self.dir.metadata(name).map_err(|e| io_error(name, e))?;
-        Ok(FileInfo { name: name.to_string(), size: meta.len() })
+        Ok(FileInfo {
+            name: name.to_string(),
+            size: meta.len(),
+        })
     }
 }
 
@@ -122,9 +136,17 @@ mod tests {
         // cap-std refuses to follow a symlink out of the directory.
         assert!(d.read("link").is_err());
         let digest = d.write("out.bin", b"hello").unwrap();
-        assert_eq!(digest, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            digest,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(d.read("out.bin").unwrap(), b"hello");
-        assert!(d.list().unwrap().iter().any(|f| f.name == "out.bin" && f.size == 5));
+        assert!(
+            d.list()
+                .unwrap()
+                .iter()
+                .any(|f| f.name == "out.bin" && f.size == 5)
+        );
         assert!(matches!(d.read("missing"), Err(Error::NotFound(_))));
     }
 }

@@ -12,9 +12,9 @@ pub mod files;
 pub mod mcp;
 pub mod policy;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 pub mod server;
-pub mod report;
 
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -52,7 +52,13 @@ enum Command {
 #[derive(Subcommand)]
 enum PluginsCmd {
     /// List plugins with their versions, tools, tiers and granted operations.
-    List(CommonArgs),
+    List {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Print the README's tool table (Markdown) instead.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -106,7 +112,12 @@ struct TransportArgs {
     #[arg(long, default_value_t = 8000)]
     port: u16,
     /// API key clients must send (Authorization: Bearer KEY or X-API-Key). Repeatable.
-    #[arg(long = "api-key", env = "AERIE_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        env = "AERIE_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     api_keys: Vec<String>,
     /// Extra Host header value to accept (e.g. behind a reverse proxy). Repeatable.
     #[arg(long = "allowed-host")]
@@ -178,12 +189,18 @@ impl CommonArgs {
         let cache_dir = if self.no_cache {
             None
         } else {
-            self.cache_dir.clone().or_else(|| file.cache_dir.clone()).or_else(server::default_cache_dir)
+            self.cache_dir
+                .clone()
+                .or_else(|| file.cache_dir.clone())
+                .or_else(server::default_cache_dir)
         };
         Ok(Options {
             allow_writes: self.allow_writes,
             modules: self.modules.clone(),
-            plugins_dir: self.plugins_dir.clone().or_else(|| file.plugins_dir.clone()),
+            plugins_dir: self
+                .plugins_dir
+                .clone()
+                .or_else(|| file.plugins_dir.clone()),
             files_dir: self.files_dir.clone().or_else(|| file.files_dir.clone()),
             audit_log: self.audit_log.clone().or_else(|| file.audit_log.clone()),
             cache_dir,
@@ -212,7 +229,11 @@ impl CredArgs {
             Some(p) => CredentialSource::from_file(&p).map_err(anyhow::Error::msg)?,
             None => CredentialSource::default(),
         };
-        flags.or(from_file).or(file.falcon.clone()).resolve().map_err(anyhow::Error::msg)
+        flags
+            .or(from_file)
+            .or(file.falcon.clone())
+            .resolve()
+            .map_err(anyhow::Error::msg)
     }
 }
 
@@ -221,15 +242,29 @@ impl TransportArgs {
         Ok(HttpOptions {
             addr: SocketAddr::new(self.host, self.port),
             keys: ApiKeys::new(&self.api_keys, &file.http.api_keys).map_err(anyhow::Error::msg)?,
-            allowed_hosts: self.allowed_hosts.iter().chain(&file.http.allowed_hosts).cloned().collect(),
-            allowed_origins: self.allowed_origins.iter().chain(&file.http.allowed_origins).cloned().collect(),
+            allowed_hosts: self
+                .allowed_hosts
+                .iter()
+                .chain(&file.http.allowed_hosts)
+                .cloned()
+                .collect(),
+            allowed_origins: self
+                .allowed_origins
+                .iter()
+                .chain(&file.http.allowed_origins)
+                .cloned()
+                .collect(),
         })
     }
 }
 
 fn init_logging(level: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -237,7 +272,11 @@ fn init_logging(level: &str, format: LogFormat) {
 }
 
 async fn serve(transport: &TransportArgs, opts: Options) -> anyhow::Result<()> {
-    let http = if transport.transport == Transport::Http { Some(transport.http(&opts.file)?) } else { None };
+    let http = if transport.transport == Transport::Http {
+        Some(transport.http(&opts.file)?)
+    } else {
+        None
+    };
     if let Some(h) = &http {
         if !h.addr.ip().is_loopback() && h.keys.is_empty() {
             anyhow::bail!(
@@ -279,22 +318,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         #[cfg(feature = "demo")]
         Command::Demo(a) => {
             let opts = a.common.options(None)?;
-            let http = if a.transport.transport == Transport::Http { Some(a.transport.http(&opts.file)?) } else { None };
+            let http = if a.transport.transport == Transport::Http {
+                Some(a.transport.http(&opts.file)?)
+            } else {
+                None
+            };
             aerie::demo::run(a.seed, opts, http).await
         }
-        Command::Plugins(PluginsCmd::List(common)) => {
+        Command::Plugins(PluginsCmd::List { common, markdown }) => {
             let app = server::build(common.options(None)?).await?;
-            print!("{}", aerie::report::plugins(&app));
+            if markdown {
+                print!("{}", aerie::report::tools_markdown(&app));
+            } else {
+                print!("{}", aerie::report::plugins(&app));
+            }
             Ok(())
         }
-        Command::Config(ConfigCmd::Check { common, creds, login }) => {
+        Command::Config(ConfigCmd::Check {
+            common,
+            creds,
+            login,
+        }) => {
             let file = FileConfig::load(common.config.as_deref()).map_err(anyhow::Error::msg)?;
             let creds = creds.resolve(&file).context("credentials")?;
             let mut opts = common.options(creds.clone())?;
             opts.auth_at_start = login;
             match &creds {
                 Some(c) => println!("credentials: client id {} at {}", c.client_id, c.base_url),
-                None => println!("credentials: none configured (set FALCON_CLIENT_ID and FALCON_CLIENT_SECRET)"),
+                None => println!(
+                    "credentials: none configured (set FALCON_CLIENT_ID and FALCON_CLIENT_SECRET)"
+                ),
             }
             let app = server::build(opts).await?;
             if login {

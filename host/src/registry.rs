@@ -119,7 +119,9 @@ pub struct Registry {
 impl Registry {
     /// A registry serving `snapshot`.
     pub fn new(snapshot: Snapshot) -> Registry {
-        Registry { current: ArcSwap::from_pointee(snapshot) }
+        Registry {
+            current: ArcSwap::from_pointee(snapshot),
+        }
     }
 
     /// The snapshot to serve a request with.
@@ -143,24 +145,39 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in paths {
         let bytes = std::fs::read(&p)?;
-        out.push(Source { origin: Origin::File(p), bytes: bytes.into() });
+        out.push(Source {
+            origin: Origin::File(p),
+            bytes: bytes.into(),
+        });
     }
     Ok(out)
 }
 
 fn valid_name(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Check a descriptor and build its tools; every error names what to fix.
-fn build_tools(policy: &Policy, catalogue: &Catalogue, d: &tools::Descriptor) -> Result<Vec<Tool>, String> {
+fn build_tools(
+    policy: &Policy,
+    catalogue: &Catalogue,
+    d: &tools::Descriptor,
+) -> Result<Vec<Tool>, String> {
     if !valid_name(&d.name) {
-        return Err(format!("plugin name `{}` must match ^[a-z0-9_]{{1,64}}$", d.name));
+        return Err(format!(
+            "plugin name `{}` must match ^[a-z0-9_]{{1,64}}$",
+            d.name
+        ));
     }
     let mut out: Vec<Tool> = Vec::new();
     for t in &d.tools {
         if !valid_name(&t.name) {
-            return Err(format!("tool name `{}` must match ^[a-z0-9_]{{1,64}}$", t.name));
+            return Err(format!(
+                "tool name `{}` must match ^[a-z0-9_]{{1,64}}$",
+                t.name
+            ));
         }
         if out.iter().any(|o| o.desc.name == t.name) {
             return Err(format!("tool `{}` is declared twice", t.name));
@@ -168,22 +185,49 @@ fn build_tools(policy: &Policy, catalogue: &Catalogue, d: &tools::Descriptor) ->
         let schema: Value = serde_json::from_str(&t.input_schema)
             .map_err(|e| format!("tool `{}`: input schema is not JSON: {e}", t.name))?;
         let Value::Object(obj) = &schema else {
-            return Err(format!("tool `{}`: input schema must be a JSON object", t.name));
+            return Err(format!(
+                "tool `{}`: input schema must be a JSON object",
+                t.name
+            ));
         };
         if obj.get("type").and_then(Value::as_str) != Some("object") {
-            return Err(format!("tool `{}`: input schema must have \"type\": \"object\"", t.name));
+            return Err(format!(
+                "tool `{}`: input schema must have \"type\": \"object\"",
+                t.name
+            ));
         }
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| format!("tool `{}`: input schema is not valid JSON Schema: {e}", t.name))?;
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            format!(
+                "tool `{}`: input schema is not valid JSON Schema: {e}",
+                t.name
+            )
+        })?;
         if let Some(op) = t.operations.iter().find(|op| catalogue.get(op).is_none()) {
-            return Err(format!("tool `{}` declares unknown operation `{op}` (not in the catalogue)", t.name));
+            return Err(format!(
+                "tool `{}` declares unknown operation `{op}` (not in the catalogue)",
+                t.name
+            ));
         }
-        let grant = policy.grant(catalogue, &d.name, &t.name, t.tier == tools::Tier::Write, &t.operations);
-        out.push(Tool { desc: t.clone(), schema: Arc::new(obj.clone()), validator, grant });
+        let grant = policy.grant(
+            catalogue,
+            &d.name,
+            &t.name,
+            t.tier == tools::Tier::Write,
+            &t.operations,
+        );
+        out.push(Tool {
+            desc: t.clone(),
+            schema: Arc::new(obj.clone()),
+            validator,
+            grant,
+        });
     }
     for r in &d.resources {
         if r.uri.is_empty() || !r.uri.contains("://") {
-            return Err(format!("resource URI `{}` must be absolute, e.g. falcon://fql/hosts", r.uri));
+            return Err(format!(
+                "resource URI `{}` must be absolute, e.g. falcon://fql/hosts",
+                r.uri
+            ));
         }
     }
     Ok(out)
@@ -196,10 +240,20 @@ pub async fn load_one(
     services: Arc<dyn Services>,
     source: &Source,
 ) -> Result<Plugin, Refusal> {
-    let refuse = |name: Option<String>, reason: String| Refusal { origin: source.origin.clone(), name, reason };
-    let compiled = runtime.compile(&source.bytes).map_err(|e: LoadError| refuse(None, e.to_string()))?;
-    let d = runtime.describe(&compiled, services).await.map_err(|e| refuse(None, e.to_string()))?;
-    let tools = build_tools(policy, Catalogue::builtin(), &d).map_err(|r| refuse(Some(d.name.clone()), r))?;
+    let refuse = |name: Option<String>, reason: String| Refusal {
+        origin: source.origin.clone(),
+        name,
+        reason,
+    };
+    let compiled = runtime
+        .compile(&source.bytes)
+        .map_err(|e: LoadError| refuse(None, e.to_string()))?;
+    let d = runtime
+        .describe(&compiled, services)
+        .await
+        .map_err(|e| refuse(None, e.to_string()))?;
+    let tools = build_tools(policy, Catalogue::builtin(), &d)
+        .map_err(|r| refuse(Some(d.name.clone()), r))?;
     let limits = policy.limits(&d.name);
     Ok(Plugin {
         name: d.name,
@@ -244,17 +298,33 @@ pub async fn load_all(
     }
     let mut snap = Snapshot::default();
     for name in order {
-        let Some(p) = plugins.remove(&name) else { continue };
+        let Some(p) = plugins.remove(&name) else {
+            continue;
+        };
         let clash = p.tools.iter().find_map(|t| {
-            snap.tools.get(&t.desc.name).map(|(o, _)| format!("tool `{}` is already provided by plugin `{}`", t.desc.name, o.name))
+            snap.tools.get(&t.desc.name).map(|(o, _)| {
+                format!(
+                    "tool `{}` is already provided by plugin `{}`",
+                    t.desc.name, o.name
+                )
+            })
         });
         let clash = clash.or_else(|| {
             p.resources.iter().find_map(|r| {
-                snap.resources.get(&r.uri).map(|(o, _)| format!("resource `{}` is already provided by plugin `{}`", r.uri, o.name))
+                snap.resources.get(&r.uri).map(|(o, _)| {
+                    format!(
+                        "resource `{}` is already provided by plugin `{}`",
+                        r.uri, o.name
+                    )
+                })
             })
         });
         if let Some(reason) = clash {
-            refusals.push(Refusal { origin: p.origin.clone(), name: Some(p.name.clone()), reason });
+            refusals.push(Refusal {
+                origin: p.origin.clone(),
+                name: Some(p.name.clone()),
+                reason,
+            });
             continue;
         }
         let p = Arc::new(p);

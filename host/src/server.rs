@@ -52,11 +52,15 @@ pub fn sources(opts: &Options) -> anyhow::Result<Vec<Source>> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
         for (_, bytes) in crate::embedded::PLUGINS {
-            out.push(Source { origin: Origin::Embedded, bytes: Arc::from(*bytes) });
+            out.push(Source {
+                origin: Origin::Embedded,
+                bytes: Arc::from(*bytes),
+            });
         }
     }
     if let Some(dir) = &opts.plugins_dir {
-        let found = registry::read_dir(dir).with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
+        let found = registry::read_dir(dir)
+            .with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
         out.extend(found);
     }
     Ok(out)
@@ -66,7 +70,9 @@ pub fn sources(opts: &Options) -> anyhow::Result<Vec<Source>> {
 pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
     let policy = opts.file.policy(opts.allow_writes, opts.modules.as_deref());
     let audit = Arc::new(match &opts.audit_log {
-        Some(p) => Audit::open(p).with_context(|| format!("cannot open audit log {}", p.display()))?,
+        Some(p) => {
+            Audit::open(p).with_context(|| format!("cannot open audit log {}", p.display()))?
+        }
         None => Audit::default(),
     });
     let egress = match opts.credentials.clone() {
@@ -74,9 +80,17 @@ pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
             let http = http_client();
             let session = Session::new(creds, http.clone());
             if opts.auth_at_start {
-                session.token().await.context("Falcon authentication failed at start")?;
+                session
+                    .token()
+                    .await
+                    .context("Falcon authentication failed at start")?;
             }
-            Some(Arc::new(Egress::new(session, http, opts.file.egress(), audit.clone())))
+            Some(Arc::new(Egress::new(
+                session,
+                http,
+                opts.file.egress(),
+                audit.clone(),
+            )))
         }
         None => {
             tracing::warn!(
@@ -86,19 +100,33 @@ pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
         }
     };
     let files = match &opts.files_dir {
-        Some(d) => Some(FilesDir::open(d).with_context(|| format!("cannot open --files-dir {}", d.display()))?),
+        Some(d) => Some(
+            FilesDir::open(d)
+                .with_context(|| format!("cannot open --files-dir {}", d.display()))?,
+        ),
         None => None,
     };
     let runtime = Runtime::new(opts.cache_dir.as_deref())?;
     let registry = Arc::new(Registry::new(Snapshot::default()));
-    let services = Arc::new(HostServices { policy, egress, files, audit, registry: registry.clone() });
+    let services = Arc::new(HostServices {
+        policy,
+        egress,
+        files,
+        audit,
+        registry: registry.clone(),
+    });
     let sources = sources(&opts)?;
     let started = std::time::Instant::now();
-    let (snapshot, refusals) = registry::load_all(&runtime, &services.policy, services.clone(), &sources).await;
+    let (snapshot, refusals) =
+        registry::load_all(&runtime, &services.policy, services.clone(), &sources).await;
     for r in &refusals {
         tracing::error!("{r}");
     }
-    let tools = snapshot.tools.values().filter(|(p, i)| p.tools[*i].grant.enabled).count();
+    let tools = snapshot
+        .tools
+        .values()
+        .filter(|(p, i)| p.tools[*i].grant.enabled)
+        .count();
     tracing::info!(
         plugins = snapshot.plugins.len(),
         tools,
@@ -106,7 +134,11 @@ pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
         "plugins loaded"
     );
     registry.publish(snapshot);
-    Ok(Arc::new(App { runtime, registry, services }))
+    Ok(Arc::new(App {
+        runtime,
+        registry,
+        services,
+    }))
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.
@@ -116,10 +148,11 @@ pub fn shutdown_signal() -> CancellationToken {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -135,7 +168,9 @@ pub fn shutdown_signal() -> CancellationToken {
 /// Serve over stdio until the client disconnects or a signal arrives.
 pub async fn serve_stdio(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
     tracing::info!("serving MCP over stdio");
-    let service = Handler::new(app.clone()).serve(rmcp::transport::stdio()).await?;
+    let service = Handler::new(app.clone())
+        .serve(rmcp::transport::stdio())
+        .await?;
     let ct = service.cancellation_token();
     tokio::select! {
         r = service.waiting() => { r?; }
@@ -146,7 +181,11 @@ pub async fn serve_stdio(app: Arc<App>, shutdown: CancellationToken) -> anyhow::
 }
 
 /// Serve over streamable HTTP until a signal arrives.
-pub async fn serve_http(app: Arc<App>, opts: http::HttpOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve_http(
+    app: Arc<App>,
+    opts: http::HttpOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let r = http::serve(Handler::new(app.clone()), opts, shutdown).await;
     finish(&app).await;
     r

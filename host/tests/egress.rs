@@ -15,7 +15,10 @@ use serde_json::json;
 use support::*;
 
 async fn sim() -> Simulator {
-    let config = SimConfig { unauthenticated_limit_per_minute: 10_000, ..Default::default() };
+    let config = SimConfig {
+        unauthenticated_limit_per_minute: 10_000,
+        ..Default::default()
+    };
     Simulator::start(config).await.unwrap()
 }
 
@@ -30,8 +33,16 @@ fn egress(sim: &Simulator) -> Arc<Egress> {
     .unwrap()
     .unwrap();
     let http = http_client();
-    let config = EgressConfig { max_rate_limit_wait: std::time::Duration::from_secs(10), ..Default::default() };
-    Arc::new(Egress::new(Session::new(creds, http.clone()), http, config, Arc::new(Audit::default())))
+    let config = EgressConfig {
+        max_rate_limit_wait: std::time::Duration::from_secs(10),
+        ..Default::default()
+    };
+    Arc::new(Egress::new(
+        Session::new(creds, http.clone()),
+        http,
+        config,
+        Arc::new(Audit::default()),
+    ))
 }
 
 fn query_hosts() -> falcon::Request {
@@ -49,7 +60,10 @@ async fn perform(e: &Egress, req: &falcon::Request) -> Result<falcon::Response, 
 }
 
 fn count(sim: &Simulator, path_part: &str, status: u16) -> usize {
-    sim.requests().iter().filter(|r| r.path.contains(path_part) && r.status == status).count()
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.contains(path_part) && r.status == status)
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,7 +82,11 @@ async fn expired_token_with_50_concurrent_calls_refreshes_once() {
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().status, 200);
     }
-    assert_eq!(sim.token_requests(), 2, "exactly one refresh for 50 concurrent calls");
+    assert_eq!(
+        sim.token_requests(),
+        2,
+        "exactly one refresh for 50 concurrent calls"
+    );
     sim.shutdown().await;
 }
 
@@ -92,7 +110,10 @@ async fn rate_limit_bursts_are_waited_out() {
     let sim = sim().await;
     let e = egress(&sim);
     perform(&e, &query_hosts()).await.unwrap();
-    sim.set_faults(Faults { status_429_burst: 2, ..Default::default() });
+    sim.set_faults(Faults {
+        status_429_burst: 2,
+        ..Default::default()
+    });
     let r = perform(&e, &query_hosts()).await.unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(count(&sim, "/devices/queries/devices/v1", 429), 2);
@@ -104,37 +125,37 @@ async fn server_errors_are_retried_for_reads_only() {
     let sim = sim().await;
     let e = egress(&sim);
     perform(&e, &query_hosts()).await.unwrap();
-    sim.set_faults(Faults { status_5xx_burst: 1, ..Default::default() });
+    sim.set_faults(Faults {
+        status_5xx_burst: 1,
+        ..Default::default()
+    });
     assert_eq!(perform(&e, &query_hosts()).await.unwrap().status, 200);
     assert_eq!(count(&sim, "/devices/queries/devices/v1", 200), 2);
 
     sim.clear_requests();
-    sim.set_faults(Faults { status_5xx_burst: 1, ..Default::default() });
+    sim.set_faults(Faults {
+        status_5xx_burst: 1,
+        ..Default::default()
+    });
     let write = falcon::Request {
         operation: "PerformActionV2".into(),
         path_params: vec![],
         query: vec![("action_name".into(), "contain".into())],
-        body: Some(json!({"ids": ["0123456789abcdef0123456789abcdef"]}).to_string().into_bytes()),
+        body: Some(
+            json!({"ids": ["0123456789abcdef0123456789abcdef"]})
+                .to_string()
+                .into_bytes(),
+        ),
     };
     let r = perform(&e, &write).await.unwrap();
     assert!(r.status >= 500, "the write's 5xx is returned, not retried");
-    let writes = sim.requests().iter().filter(|r| r.path.contains("devices-actions")).count();
+    let writes = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("devices-actions"))
+        .count();
     assert_eq!(writes, 1, "a write is never repeated");
     sim.shutdown().await;
-}
-
-/// `aerie serve` against a simulator the test owns, so its request log is visible.
-async fn serve_against(sim: &Simulator, extra: &[&str], work: &std::path::Path) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
-    let base = sim.base_url();
-    let cache = shared_cache();
-    let mut args = vec!["serve", "--cache-dir", cache.as_str()];
-    args.extend_from_slice(extra);
-    let envs = [
-        ("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID),
-        ("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET),
-        ("FALCON_BASE_URL", base.as_str()),
-    ];
-    stdio_client(&args, &envs, &work.join("stderr.log")).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,7 +167,14 @@ async fn refused_commands_and_writes_never_reach_falcon() {
     let audit = work.path().join("audit.jsonl");
     let client = serve_against(
         &sim,
-        &["--config", config.to_str().unwrap(), "--audit-log", audit.to_str().unwrap(), "--log-level", "debug"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ],
         work.path(),
     )
     .await;
@@ -154,36 +182,79 @@ async fn refused_commands_and_writes_never_reach_falcon() {
     // A host to open a session on.
     let r = call(&client, "hosts_search", json!({"limit": 1})).await;
     assert!(!is_error(&r), "{}", text(&r));
-    let aid = r.structured_content.as_ref().unwrap()["results"][0]["device_id"].as_str().unwrap().to_string();
+    let aid = r.structured_content.as_ref().unwrap()["results"][0]["device_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = call(&client, "rtr_init_session", json!({"host_id": aid})).await;
     assert!(!is_error(&r), "{}", text(&r));
-    let session = r.structured_content.as_ref().unwrap()["session_id"].as_str().unwrap().to_string();
+    let session = r.structured_content.as_ref().unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // `ls` is blocked by the operator: the host refuses it before any request.
-    let r = call(&client, "rtr_run_command", json!({"session_id": session, "command": "ls C:\\"})).await;
+    let r = call(
+        &client,
+        "rtr_run_command",
+        json!({"session_id": session, "command": "ls C:\\"}),
+    )
+    .await;
     assert!(is_error(&r) && text(&r).contains("blocked"), "{}", text(&r));
     // `ps` is allowed and runs.
-    let r = call(&client, "rtr_run_command", json!({"session_id": session, "command": "ps"})).await;
+    let r = call(
+        &client,
+        "rtr_run_command",
+        json!({"session_id": session, "command": "ps"}),
+    )
+    .await;
     assert!(!is_error(&r), "{}", text(&r));
-    let commands: Vec<String> = sim.requests().iter().filter(|r| r.path.ends_with("/entities/command/v1") && r.method == "POST").map(|r| r.body.clone()).collect();
+    let commands: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/entities/command/v1") && r.method == "POST")
+        .map(|r| r.body.clone())
+        .collect();
     assert_eq!(commands.len(), 1, "{commands:?}");
     assert!(commands[0].contains("\"ps\""), "{commands:?}");
 
     // Writes are disabled: the contain tool is not served and nothing reaches Falcon.
-    let r = call(&client, "hosts_contain", json!({"ids": [aid], "confirm": true})).await;
-    assert!(is_error(&r) && text(&r).contains("writes are disabled"), "{}", text(&r));
-    assert!(!sim.requests().iter().any(|r| r.path.contains("devices-actions")));
+    let r = call(
+        &client,
+        "hosts_contain",
+        json!({"ids": [aid], "confirm": true}),
+    )
+    .await;
+    assert!(
+        is_error(&r) && text(&r).contains("writes are disabled"),
+        "{}",
+        text(&r)
+    );
+    assert!(
+        !sim.requests()
+            .iter()
+            .any(|r| r.path.contains("devices-actions"))
+    );
     client.cancel().await.unwrap();
 
     // Neither the secret nor any token appears in the logs or the audit file.
     let log = std::fs::read_to_string(work.path().join("stderr.log")).unwrap();
     let audit = std::fs::read_to_string(&audit).unwrap();
-    assert!(audit.contains("\"kind\":\"denied\"") && audit.contains("blocked"), "{audit}");
+    assert!(
+        audit.contains("\"kind\":\"denied\"") && audit.contains("blocked"),
+        "{audit}"
+    );
     assert!(audit.contains("\"kind\":\"egress\"") && audit.contains("\"kind\":\"tool_call\""));
     for text in [&log, &audit] {
         assert!(!text.contains(falcon_sim::DEMO_CLIENT_SECRET));
-        assert!(!text.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."), "a token leaked");
-        assert!(!text.to_ascii_lowercase().contains("bearer "), "an authorization header leaked");
+        assert!(
+            !text.contains("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9."),
+            "a token leaked"
+        );
+        assert!(
+            !text.to_ascii_lowercase().contains("bearer "),
+            "an authorization header leaked"
+        );
     }
     sim.shutdown().await;
 }

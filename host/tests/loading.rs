@@ -9,39 +9,75 @@ use support::*;
 
 fn plugins_list(dir: &std::path::Path) -> (String, String) {
     let out = Command::new(aerie())
-        .args(["plugins", "list", "--no-embedded", "--no-cache", "--plugins-dir"])
+        .args([
+            "plugins",
+            "list",
+            "--no-embedded",
+            "--no-cache",
+            "--plugins-dir",
+        ])
         .arg(dir)
         .env("HOME", "/nonexistent")
         .output()
         .unwrap();
-    assert!(out.status.success(), "plugins list failed: {}", String::from_utf8_lossy(&out.stderr));
-    (String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    assert!(
+        out.status.success(),
+        "plugins list failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn bad_plugins_are_refused_and_good_ones_load() {
-    let dir = plugins_dir(&["adversary", "hello", "bad_name", "bad_schema", "clash", "unknown_op", "wrong_world"]);
+    let dir = plugins_dir(&[
+        "adversary",
+        "hello",
+        "bad_name",
+        "bad_schema",
+        "clash",
+        "unknown_op",
+        "wrong_world",
+    ]);
     std::fs::write(dir.path().join("not_a_component.wasm"), b"\0asm\x01\0\0\0").unwrap();
     std::fs::write(dir.path().join("garbage.wasm"), b"this is not wasm").unwrap();
     let truncated = std::fs::read(fixture("hello")).unwrap();
-    std::fs::write(dir.path().join("truncated.wasm"), &truncated[..truncated.len() / 2]).unwrap();
+    std::fs::write(
+        dir.path().join("truncated.wasm"),
+        &truncated[..truncated.len() / 2],
+    )
+    .unwrap();
 
     let (stdout, stderr) = plugins_list(dir.path());
-    assert!(stdout.contains("adversary 1.0.0") && stdout.contains("hello 0.1.0"), "{stdout}");
+    assert!(
+        stdout.contains("adversary 1.0.0") && stdout.contains("hello 0.1.0"),
+        "{stdout}"
+    );
     assert!(stdout.contains("hello_greet"));
     for (what, expect) in [
         ("bad_name", "tool name `Bad-Name` must match"),
         ("bad_schema", "must have \"type\": \"object\""),
-        ("clash", "tool `echo` is already provided by plugin `adversary`"),
+        (
+            "clash",
+            "tool `echo` is already provided by plugin `adversary`",
+        ),
         ("unknown_op", "unknown operation `NoSuchOperationXyz`"),
         ("wrong_world", "does not match the aerie:plugin/tool-group"),
         ("not_a_component", "not a valid WebAssembly component"),
         ("garbage", "not a valid WebAssembly component"),
         ("truncated", "not a valid WebAssembly component"),
     ] {
-        let line = stderr.lines().find(|l| l.contains(&format!("{what}.wasm")) || l.contains(&format!("`{what}`")));
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("{what}.wasm")) || l.contains(&format!("`{what}`")));
         let line = line.unwrap_or_else(|| panic!("no refusal for {what} in:\n{stderr}"));
-        assert!(line.contains(expect), "{what}: expected {expect:?} in {line}");
+        assert!(
+            line.contains(expect),
+            "{what}: expected {expect:?} in {line}"
+        );
     }
 }
 

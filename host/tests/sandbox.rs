@@ -49,9 +49,17 @@ async fn adversarial_plugins_are_contained() {
         let started = Instant::now();
         let r = call(&client, tool, args.clone()).await;
         assert!(is_error(&r), "{tool} should fail, got {:?}", text(&r));
-        assert!(text(&r).contains(expect), "{tool}: expected {expect:?} in {:?}", text(&r));
+        assert!(
+            text(&r).contains(expect),
+            "{tool}: expected {expect:?} in {:?}",
+            text(&r)
+        );
         // Every limit here is at most the 4 s deadline; leave room for a slow CI machine.
-        assert!(started.elapsed() < Duration::from_secs(15), "{tool} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{tool} took {:?}",
+            started.elapsed()
+        );
         let ok = call(&client, "echo", json!({"text": "still here"})).await;
         assert!(!is_error(&ok), "echo after {tool} failed: {}", text(&ok));
         assert_eq!(text(&ok), "still here");
@@ -59,8 +67,15 @@ async fn adversarial_plugins_are_contained() {
 
     // The denied operation never left the host, and the refusal is audited.
     let log = std::fs::read_to_string(&audit).unwrap();
-    assert!(log.lines().any(|l| l.contains("\"kind\":\"denied\"") && l.contains("PerformActionV2")), "{log}");
-    assert!(!log.contains("\"kind\":\"egress\""), "no request should have been made: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"kind\":\"denied\"") && l.contains("PerformActionV2")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("\"kind\":\"egress\""),
+        "no request should have been made: {log}"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -68,12 +83,26 @@ async fn adversarial_plugins_are_contained() {
 async fn arguments_are_validated_before_the_plugin_runs() {
     let dir = plugins_dir(&["adversary"]);
     let work = tempfile::tempdir().unwrap();
-    let args = ["serve", "--no-embedded", "--no-cache", "--plugins-dir", dir.path().to_str().unwrap()];
+    let args = [
+        "serve",
+        "--no-embedded",
+        "--no-cache",
+        "--plugins-dir",
+        dir.path().to_str().unwrap(),
+    ];
     let client = stdio_client(&args, &[], &work.path().join("stderr.log")).await;
     let r = call(&client, "echo", json!({"text": 5})).await;
     assert!(is_error(&r));
-    assert!(text(&r).contains("Invalid arguments") && text(&r).contains("/text"), "{}", text(&r));
+    assert!(
+        text(&r).contains("Invalid arguments") && text(&r).contains("/text"),
+        "{}",
+        text(&r)
+    );
     let r = call(&client, "no_such_tool", json!({})).await;
-    assert!(is_error(&r) && text(&r).contains("Unknown tool"), "{}", text(&r));
+    assert!(
+        is_error(&r) && text(&r).contains("Unknown tool"),
+        "{}",
+        text(&r)
+    );
     client.cancel().await.unwrap();
 }

@@ -14,9 +14,15 @@ use support::*;
 
 async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) {
     let info = client.peer_info().expect("initialized");
-    assert_eq!(info.server_info.as_ref().map(|s| s.name.as_str()), Some("aerie"));
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("aerie")
+    );
     let tools = client.list_all_tools().await.unwrap();
-    let greet = tools.iter().find(|t| t.name == "hello_greet").expect("hello_greet listed");
+    let greet = tools
+        .iter()
+        .find(|t| t.name == "hello_greet")
+        .expect("hello_greet listed");
     let ann = greet.annotations.as_ref().expect("annotations");
     assert_eq!(ann.read_only_hint, Some(true));
     assert!(greet.title.is_some());
@@ -25,17 +31,31 @@ async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ()>) 
     assert_eq!(text(&r), "Hello, analyst!");
     let res = client.list_all_resources().await.unwrap();
     assert!(res.iter().any(|r| r.uri == "falcon://hello/guide"));
-    let read = client.read_resource(ReadResourceRequestParams::new("falcon://hello/guide")).await.unwrap();
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("falcon://hello/guide"))
+        .await
+        .unwrap();
     let body = serde_json::to_string(&read).unwrap();
     assert!(body.contains("Hello guide"), "{body}");
-    assert!(client.read_resource(ReadResourceRequestParams::new("falcon://nope")).await.is_err());
+    assert!(
+        client
+            .read_resource(ReadResourceRequestParams::new("falcon://nope"))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stdio_end_to_end() {
     let dir = plugins_dir(&["hello"]);
     let work = tempfile::tempdir().unwrap();
-    let args = ["serve", "--no-embedded", "--no-cache", "--plugins-dir", dir.path().to_str().unwrap()];
+    let args = [
+        "serve",
+        "--no-embedded",
+        "--no-cache",
+        "--plugins-dir",
+        dir.path().to_str().unwrap(),
+    ];
     let client = stdio_client(&args, &[], &work.path().join("stderr.log")).await;
     exercise(&client).await;
     client.cancel().await.unwrap();
@@ -51,13 +71,26 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_http(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
     let port = free_port();
     let child = std::process::Command::new(aerie())
-        .args(["serve", "--transport", "http", "--port", &port.to_string(), "--no-embedded", "--no-cache", "--plugins-dir"])
+        .args([
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            &port.to_string(),
+            "--no-embedded",
+            "--no-cache",
+            "--plugins-dir",
+        ])
         .arg(dir)
         .args(extra)
         .env("HOME", "/nonexistent")
@@ -67,7 +100,10 @@ async fn start_http(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
     let server = Server(child);
     let health = format!("http://127.0.0.1:{port}/healthz");
     for _ in 0..100 {
-        if reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(&health)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return (server, port);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -85,7 +121,10 @@ async fn http_end_to_end_with_api_key() {
     let http = reqwest::Client::new();
     let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}});
     for auth in [None, Some("Bearer wrong")] {
-        let mut rb = http.post(&url).header("accept", "application/json, text/event-stream").json(&init);
+        let mut rb = http
+            .post(&url)
+            .header("accept", "application/json, text/event-stream")
+            .json(&init);
         if let Some(a) = auth {
             rb = rb.header("authorization", a);
         }
@@ -105,8 +144,12 @@ async fn http_end_to_end_with_api_key() {
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
 
-    let config = StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header("s3cret-key");
-    let client = ().serve(StreamableHttpClientTransport::from_config(config)).await.expect("client connects");
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(url.clone()).auth_header("s3cret-key");
+    let client =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client connects");
     exercise(&client).await;
     client.cancel().await.unwrap();
 }
@@ -114,12 +157,25 @@ async fn http_end_to_end_with_api_key() {
 #[test]
 fn http_refuses_a_public_bind_without_keys() {
     let out = std::process::Command::new(aerie())
-        .args(["serve", "--transport", "http", "--host", "0.0.0.0", "--port", "0", "--no-embedded", "--no-cache"])
+        .args([
+            "serve",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--no-embedded",
+            "--no-cache",
+        ])
         .env("HOME", "/nonexistent")
         .env_remove("AERIE_API_KEYS")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without API keys") && err.contains("--api-key"), "{err}");
+    assert!(
+        err.contains("without API keys") && err.contains("--api-key"),
+        "{err}"
+    );
 }

@@ -36,7 +36,11 @@ impl std::fmt::Debug for ApiKeys {
 impl ApiKeys {
     /// Keys from plain values (flags, environment) and `sha256:<hex>` digests (config file).
     pub fn new(plain: &[String], hashed: &[String]) -> Result<ApiKeys, String> {
-        let mut digests: Vec<[u8; 32]> = plain.iter().filter(|k| !k.is_empty()).map(|k| Sha256::digest(k.as_bytes()).into()).collect();
+        let mut digests: Vec<[u8; 32]> = plain
+            .iter()
+            .filter(|k| !k.is_empty())
+            .map(|k| Sha256::digest(k.as_bytes()).into())
+            .collect();
         for h in hashed {
             let hex = h.strip_prefix("sha256:").unwrap_or(h);
             let bytes = hex::decode(hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
@@ -55,7 +59,10 @@ impl ApiKeys {
     /// Whether `presented` is one of the keys. Every digest is compared, in constant time.
     pub fn accepts(&self, presented: &str) -> bool {
         let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.digests.iter().fold(subtle::Choice::from(0), |acc, k| acc | k.ct_eq(&d)).into()
+        self.digests
+            .iter()
+            .fold(subtle::Choice::from(0), |acc, k| acc | k.ct_eq(&d))
+            .into()
     }
 }
 
@@ -80,7 +87,10 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next)
     let presented = h
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()));
     match presented {
         Some(k) if keys.accepts(k.trim()) => next.run(req).await,
@@ -92,8 +102,17 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next)
 /// The router: `/mcp` and `/healthz`.
 pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken) -> Router {
     let port = opts.addr.port();
-    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into(), "[::1]".into()];
-    hosts.extend([format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".into(),
+        "::1".into(),
+        "[::1]".into(),
+    ];
+    hosts.extend([
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+    ]);
     if !opts.addr.ip().is_unspecified() {
         hosts.push(opts.addr.ip().to_string());
         hosts.push(opts.addr.to_string());
@@ -111,7 +130,11 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown);
-    let service = StreamableHttpService::new(move || Ok(handler.clone()), Arc::new(LocalSessionManager::default()), config);
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
     let keys = Arc::new(opts.keys.clone());
     Router::new()
         .nest_service("/mcp", service)
@@ -120,7 +143,11 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
 }
 
 /// Serve until `shutdown` is cancelled. Refuses a non-loopback bind without API keys.
-pub async fn serve(handler: Handler, opts: HttpOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    handler: Handler,
+    opts: HttpOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     if !opts.addr.ip().is_loopback() && opts.keys.is_empty() {
         anyhow::bail!(
             "refusing to serve on {} without API keys: pass --api-key KEY (or AERIE_API_KEYS), or bind to 127.0.0.1",
@@ -132,8 +159,17 @@ pub async fn serve(handler: Handler, opts: HttpOptions, shutdown: CancellationTo
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.addr))?;
     let local = listener.local_addr()?;
     tracing::info!(url = %format!("http://{local}/mcp"), "serving MCP over streamable HTTP");
-    let app = router(handler, &HttpOptions { addr: local, ..opts }, shutdown.clone());
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await?;
+    let app = router(
+        handler,
+        &HttpOptions {
+            addr: local,
+            ..opts
+        },
+        shutdown.clone(),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await?;
     Ok(())
 }
 
@@ -147,6 +183,10 @@ mod tests {
         let keys = ApiKeys::new(&["k1".into()], &[format!("sha256:{digest}")]).unwrap();
         assert!(keys.accepts("k1") && keys.accepts("k2"));
         assert!(!keys.accepts("k3") && !keys.accepts(""));
-        assert!(ApiKeys::new(&[], &["sha256:zz".into()]).unwrap_err().contains("sha256"));
+        assert!(
+            ApiKeys::new(&[], &["sha256:zz".into()])
+                .unwrap_err()
+                .contains("sha256")
+        );
     }
 }

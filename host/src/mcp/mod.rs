@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content, Implementation, ListResourcesResult,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
-    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
+    Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -46,7 +46,9 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
     let read_only = d.tier == tools::Tier::Read;
     let mut annotations = ToolAnnotations::new().read_only(read_only);
     if !read_only {
-        annotations = annotations.destructive(d.destructive).idempotent(d.idempotent);
+        annotations = annotations
+            .destructive(d.destructive)
+            .idempotent(d.idempotent);
     }
     Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
         .with_title(d.title.clone())
@@ -63,7 +65,9 @@ fn failure_message(plugin: &str, f: CallFailure) -> String {
         CallFailure::Tool(e) => match e {
             tools::CallError::InvalidArguments(m) => format!("Invalid arguments: {m}"),
             tools::CallError::NotFound(m) => format!("Not found: {m}"),
-            tools::CallError::Upstream(u) => format!("Falcon returned HTTP {}: {}", u.status, u.message),
+            tools::CallError::Upstream(u) => {
+                format!("Falcon returned HTTP {}: {}", u.status, u.message)
+            }
             tools::CallError::Denied(m) => format!("Denied by aerie's policy: {m}"),
             tools::CallError::Internal(m) => format!("Plugin `{plugin}` failed: {m}"),
         },
@@ -82,7 +86,8 @@ fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
     tokio::spawn(async move {
         while let Some((done, total, message)) = rx.recv().await {
-            let mut p = ProgressNotificationParam::new(token.clone(), done as f64).with_message(message);
+            let mut p =
+                ProgressNotificationParam::new(token.clone(), done as f64).with_message(message);
             if let Some(t) = total {
                 p = p.with_total(t as f64);
             }
@@ -98,7 +103,11 @@ fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
 
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
-        let caps = ServerCapabilities::builder().enable_tools().enable_tool_list_changed().enable_resources().build();
+        let caps = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .enable_resources()
+            .build();
         ServerConfig::new(caps)
             .with_server_info(
                 Implementation::new("aerie", env!("CARGO_PKG_VERSION")).with_title("aerie — CrowdStrike Falcon MCP server"),
@@ -116,7 +125,12 @@ impl ServerHandler for Handler {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let snap = self.app.registry.snapshot();
-        let tools = snap.tools.keys().filter_map(|name| snap.tool(name)).map(|(_, t)| mcp_tool(t)).collect();
+        let tools = snap
+            .tools
+            .keys()
+            .filter_map(|name| snap.tool(name))
+            .map(|(_, t)| mcp_tool(t))
+            .collect();
         Ok(ListToolsResult::with_all_items(tools))
     }
 
@@ -154,15 +168,26 @@ impl ServerHandler for Handler {
             .take(5)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         if !errors.is_empty() {
             audit("invalid_arguments");
-            return Ok(tool_error(format!("Invalid arguments for `{name}`: {}. Check the tool's input schema.", errors.join("; "))).into());
+            return Ok(tool_error(format!(
+                "Invalid arguments for `{name}`: {}. Check the tool's input schema.",
+                errors.join("; ")
+            ))
+            .into());
         }
         let args_json = args.to_string();
-        let who = CallInfo { plugin: plugin.name.as_str().into(), tool: name.as_str().into() };
+        let who = CallInfo {
+            plugin: plugin.name.as_str().into(),
+            tool: name.as_str().into(),
+        };
         let call = self.app.runtime.call(
             &plugin.instance,
             who,
@@ -203,7 +228,9 @@ impl ServerHandler for Handler {
             match serde_json::from_str::<Value>(&s) {
                 Ok(v @ Value::Object(_)) => result.structured_content = Some(v),
                 Ok(other) => result.structured_content = Some(json!({ "result": other })),
-                Err(_) => tracing::warn!(tool = %name, "plugin returned structured content that is not JSON; dropped"),
+                Err(_) => {
+                    tracing::warn!(tool = %name, "plugin returned structured content that is not JSON; dropped")
+                }
             }
         }
         Ok(result.into())
@@ -241,7 +268,8 @@ impl ServerHandler for Handler {
             ));
         };
         let r = &p.resources[*i];
-        let contents = ResourceContents::text(r.text.clone(), r.uri.clone()).with_mime_type(r.mime_type.clone());
+        let contents = ResourceContents::text(r.text.clone(), r.uri.clone())
+            .with_mime_type(r.mime_type.clone());
         Ok(ReadResourceResult::new(vec![contents]).into())
     }
 }

@@ -69,17 +69,31 @@ impl Policy {
 
     /// Limits for a plugin.
     pub fn limits(&self, name: &str) -> Limits {
-        self.plugins.get(name).and_then(|p| p.limits).unwrap_or(self.default_limits)
+        self.plugins
+            .get(name)
+            .and_then(|p| p.limits)
+            .unwrap_or(self.default_limits)
     }
 
     /// Grant for a tool: its declared operations ∩ the plugin's allowed operations ∩ reads
     /// (plus writes when writes are enabled and the tool is write tier).
-    pub fn grant(&self, catalogue: &Catalogue, plugin: &str, tool: &str, write_tier: bool, declared: &[String]) -> ToolGrant {
+    pub fn grant(
+        &self,
+        catalogue: &Catalogue,
+        plugin: &str,
+        tool: &str,
+        write_tier: bool,
+        declared: &[String],
+    ) -> ToolGrant {
         let pp = self.plugins.get(plugin);
-        let mut g = ToolGrant { enabled: true, ..Default::default() };
+        let mut g = ToolGrant {
+            enabled: true,
+            ..Default::default()
+        };
         if write_tier && !self.allow_writes {
             g.enabled = false;
-            g.disabled_reason = Some("write tool; writes are disabled (start with --allow-writes)".into());
+            g.disabled_reason =
+                Some("write tool; writes are disabled (start with --allow-writes)".into());
         }
         if pp.is_some_and(|p| p.disabled_tools.iter().any(|t| t == tool)) {
             g.enabled = false;
@@ -88,7 +102,11 @@ impl Policy {
         for op in declared {
             let reason = match catalogue.get(op) {
                 None => Some("not in the operation catalogue".to_string()),
-                Some(_) if pp.and_then(|p| p.operations.as_ref()).is_some_and(|ops| !ops.contains(op)) => {
+                Some(_)
+                    if pp
+                        .and_then(|p| p.operations.as_ref())
+                        .is_some_and(|ops| !ops.contains(op)) =>
+                {
                     Some(format!("not in [plugins.{plugin}] operations"))
                 }
                 Some(o) if o.access == Access::Write && !write_tier => {
@@ -131,7 +149,10 @@ mod tests {
         let g = p.grant(&cat(), "x", "t", true, &ops);
         assert!(!g.enabled);
         assert_eq!(g.granted, BTreeSet::from(["R".to_string()]));
-        let p = Policy { allow_writes: true, ..Default::default() };
+        let p = Policy {
+            allow_writes: true,
+            ..Default::default()
+        };
         let g = p.grant(&cat(), "x", "t", true, &ops);
         assert!(g.enabled);
         assert_eq!(g.granted.len(), 2);
@@ -143,8 +164,20 @@ mod tests {
     #[test]
     fn operator_can_narrow_a_plugin() {
         let mut p = Policy::default();
-        p.plugins.insert("x".into(), PluginPolicy { operations: Some(vec![]), ..Default::default() });
-        let g = p.grant(&cat(), "x", "t", false, &["R".to_string(), "Nope".to_string()]);
+        p.plugins.insert(
+            "x".into(),
+            PluginPolicy {
+                operations: Some(vec![]),
+                ..Default::default()
+            },
+        );
+        let g = p.grant(
+            &cat(),
+            "x",
+            "t",
+            false,
+            &["R".to_string(), "Nope".to_string()],
+        );
         assert!(g.granted.is_empty());
         assert!(g.withheld["R"].contains("[plugins.x]"));
         assert!(g.withheld["Nope"].contains("catalogue"));

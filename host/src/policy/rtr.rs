@@ -27,17 +27,20 @@ pub struct RtrPolicy {
 
 impl Default for RtrPolicy {
     fn default() -> Self {
-        RtrPolicy { max_tier: Tier::ReadOnly, blocked: Vec::new() }
+        RtrPolicy {
+            max_tier: Tier::ReadOnly,
+            blocked: Vec::new(),
+        }
     }
 }
 
 const READ_ONLY: &[&str] = &[
-    "cat", "cd", "clear", "csrutil", "env", "eventlog", "filehash", "getsid", "help", "history", "ifconfig",
-    "ipconfig", "ls", "mount", "netstat", "ps", "pwd", "users",
+    "cat", "cd", "clear", "csrutil", "env", "eventlog", "filehash", "getsid", "help", "history",
+    "ifconfig", "ipconfig", "ls", "mount", "netstat", "ps", "pwd", "users",
 ];
 const ACTIVE_RESPONDER: &[&str] = &[
-    "cp", "encrypt", "get", "kill", "map", "memdump", "mkdir", "mv", "restart", "rm", "shutdown", "umount", "unmap",
-    "xmemdump", "zip",
+    "cp", "encrypt", "get", "kill", "map", "memdump", "mkdir", "mv", "restart", "rm", "shutdown",
+    "umount", "unmap", "xmemdump", "zip",
 ];
 const ADMIN: &[&str] = &["put", "put-and-run", "run", "runscript", "falconscript"];
 
@@ -85,38 +88,62 @@ struct Body {
 impl RtrPolicy {
     /// Check an RTR execute request. `Err` carries the reason given to the plugin and audit.
     pub fn check(&self, operation: &str, body: Option<&[u8]>) -> Result<(), String> {
-        let body: Body = body
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .ok_or("RTR command request must have a JSON body with base_command and command_string")?;
+        let body: Body = body.and_then(|b| serde_json::from_slice(b).ok()).ok_or(
+            "RTR command request must have a JSON body with base_command and command_string",
+        )?;
         let base = body.base_command.unwrap_or_default();
         let line = body.command_string.unwrap_or_default();
         // Only plain printable ASCII: no look-alike letters, no control characters or newlines.
-        if let Some(c) = base.chars().chain(line.chars()).find(|c| !(c.is_ascii_graphic() || *c == ' ')) {
-            return Err(format!("RTR command contains a disallowed character {c:?}; use plain ASCII"));
+        if let Some(c) = base
+            .chars()
+            .chain(line.chars())
+            .find(|c| !(c.is_ascii_graphic() || *c == ' '))
+        {
+            return Err(format!(
+                "RTR command contains a disallowed character {c:?}; use plain ASCII"
+            ));
         }
         if line.contains([';', '|', '&', '`', '>', '<']) || line.contains("$(") {
-            return Err("RTR command contains a command separator or redirection; send one command".into());
+            return Err(
+                "RTR command contains a command separator or redirection; send one command".into(),
+            );
         }
         let mut tokens = line.split_whitespace();
-        let first = tokens.next().unwrap_or_default().trim_matches(['"', '\'']).to_ascii_lowercase();
+        let first = tokens
+            .next()
+            .unwrap_or_default()
+            .trim_matches(['"', '\''])
+            .to_ascii_lowercase();
         let base = base.to_ascii_lowercase();
         if first != base {
             return Err(format!(
                 "base_command `{base}` does not match the command string's first word `{first}`"
             ));
         }
-        let sub = tokens.next().map(|t| t.trim_matches(['"', '\'']).to_ascii_lowercase());
+        let sub = tokens
+            .next()
+            .map(|t| t.trim_matches(['"', '\'']).to_ascii_lowercase());
         let full = match &sub {
             Some(s) if base == "reg" => format!("reg {s}"),
             _ => base.clone(),
         };
-        if self.blocked.iter().any(|b| b.eq_ignore_ascii_case(&base) || b.eq_ignore_ascii_case(&full)) {
-            return Err(format!("RTR command `{full}` is blocked by the operator's policy"));
+        if self
+            .blocked
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(&base) || b.eq_ignore_ascii_case(&full))
+        {
+            return Err(format!(
+                "RTR command `{full}` is blocked by the operator's policy"
+            ));
         }
-        let needed = tier_of(&base, sub.as_deref()).ok_or_else(|| format!("unknown RTR command `{full}`"))?;
-        let op_tier = operation_tier(operation).ok_or_else(|| format!("{operation} is not an RTR execute operation"))?;
+        let needed = tier_of(&base, sub.as_deref())
+            .ok_or_else(|| format!("unknown RTR command `{full}`"))?;
+        let op_tier = operation_tier(operation)
+            .ok_or_else(|| format!("{operation} is not an RTR execute operation"))?;
         if needed > op_tier {
-            return Err(format!("RTR command `{full}` needs the {needed:?} tier; {operation} runs only {op_tier:?} commands"));
+            return Err(format!(
+                "RTR command `{full}` needs the {needed:?} tier; {operation} runs only {op_tier:?} commands"
+            ));
         }
         if needed > self.max_tier {
             return Err(format!(
@@ -133,7 +160,9 @@ mod tests {
     use super::*;
 
     fn body(base: &str, line: &str) -> Vec<u8> {
-        serde_json::json!({"base_command": base, "command_string": line, "session_id": "s"}).to_string().into_bytes()
+        serde_json::json!({"base_command": base, "command_string": line, "session_id": "s"})
+            .to_string()
+            .into_bytes()
     }
 
     fn check(p: &RtrPolicy, op: &str, base: &str, line: &str) -> Result<(), String> {
@@ -150,41 +179,117 @@ mod tests {
 
     #[test]
     fn base_command_must_be_the_first_token() {
-        let p = RtrPolicy { max_tier: Tier::Admin, blocked: vec![] };
-        assert!(check(&p, "RTR_ExecuteAdminCommand", "ls", "rm -rf /").unwrap_err().contains("does not match"));
+        let p = RtrPolicy {
+            max_tier: Tier::Admin,
+            blocked: vec![],
+        };
+        assert!(
+            check(&p, "RTR_ExecuteAdminCommand", "ls", "rm -rf /")
+                .unwrap_err()
+                .contains("does not match")
+        );
         // `lsblk` is not `ls`.
-        assert!(check(&p, "RTR_ExecuteCommand", "ls", "lsblk").unwrap_err().contains("does not match"));
-        assert!(check(&p, "RTR_ExecuteCommand", "lsblk", "lsblk").unwrap_err().contains("unknown"));
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "ls", "lsblk")
+                .unwrap_err()
+                .contains("does not match")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "lsblk", "lsblk")
+                .unwrap_err()
+                .contains("unknown")
+        );
     }
 
     #[test]
     fn separators_lookalikes_and_case_do_not_bypass() {
-        let p = RtrPolicy { max_tier: Tier::Admin, blocked: vec!["rm".into()] };
-        assert!(check(&p, "RTR_ExecuteCommand", "ls", "ls; rm x").unwrap_err().contains("separator"));
-        assert!(check(&p, "RTR_ExecuteCommand", "ls", "ls && rm x").unwrap_err().contains("separator"));
-        assert!(check(&p, "RTR_ExecuteCommand", "ls", "ls\nrm x").unwrap_err().contains("character"));
-        assert!(check(&p, "RTR_ExecuteActiveResponderCommand", "RM", "RM x").unwrap_err().contains("blocked"));
-        assert!(check(&p, "RTR_ExecuteActiveResponderCommand", "rm", "\"rm\" x").unwrap_err().contains("blocked"));
+        let p = RtrPolicy {
+            max_tier: Tier::Admin,
+            blocked: vec!["rm".into()],
+        };
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "ls", "ls; rm x")
+                .unwrap_err()
+                .contains("separator")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "ls", "ls && rm x")
+                .unwrap_err()
+                .contains("separator")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "ls", "ls\nrm x")
+                .unwrap_err()
+                .contains("character")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteActiveResponderCommand", "RM", "RM x")
+                .unwrap_err()
+                .contains("blocked")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteActiveResponderCommand", "rm", "\"rm\" x")
+                .unwrap_err()
+                .contains("blocked")
+        );
         // Cyrillic "м" in place of "m".
-        assert!(check(&p, "RTR_ExecuteActiveResponderCommand", "rм", "rм x").unwrap_err().contains("character"));
+        assert!(
+            check(&p, "RTR_ExecuteActiveResponderCommand", "rм", "rм x")
+                .unwrap_err()
+                .contains("character")
+        );
     }
 
     #[test]
     fn tiers_are_enforced_by_operation_and_policy() {
         let p = RtrPolicy::default();
-        assert!(check(&p, "RTR_ExecuteCommand", "kill", "kill 4").unwrap_err().contains("tier"));
-        assert!(check(&p, "RTR_ExecuteActiveResponderCommand", "kill", "kill 4").unwrap_err().contains("max_tier"));
-        let ar = RtrPolicy { max_tier: Tier::ActiveResponder, blocked: vec![] };
+        assert!(
+            check(&p, "RTR_ExecuteCommand", "kill", "kill 4")
+                .unwrap_err()
+                .contains("tier")
+        );
+        assert!(
+            check(&p, "RTR_ExecuteActiveResponderCommand", "kill", "kill 4")
+                .unwrap_err()
+                .contains("max_tier")
+        );
+        let ar = RtrPolicy {
+            max_tier: Tier::ActiveResponder,
+            blocked: vec![],
+        };
         assert!(check(&ar, "RTR_ExecuteActiveResponderCommand", "kill", "kill 4").is_ok());
-        assert!(check(&ar, "RTR_ExecuteCommand", "reg", "reg set HKLM\\x").unwrap_err().contains("tier"));
-        assert!(check(&ar, "RTR_ExecuteAdminCommand", "run", "run x.exe").unwrap_err().contains("max_tier"));
-        let blocked = RtrPolicy { max_tier: Tier::Admin, blocked: vec!["reg query".into()] };
-        assert!(check(&blocked, "RTR_ExecuteCommand", "reg", "reg query HKLM").unwrap_err().contains("blocked"));
+        assert!(
+            check(&ar, "RTR_ExecuteCommand", "reg", "reg set HKLM\\x")
+                .unwrap_err()
+                .contains("tier")
+        );
+        assert!(
+            check(&ar, "RTR_ExecuteAdminCommand", "run", "run x.exe")
+                .unwrap_err()
+                .contains("max_tier")
+        );
+        let blocked = RtrPolicy {
+            max_tier: Tier::Admin,
+            blocked: vec!["reg query".into()],
+        };
+        assert!(
+            check(&blocked, "RTR_ExecuteCommand", "reg", "reg query HKLM")
+                .unwrap_err()
+                .contains("blocked")
+        );
     }
 
     #[test]
     fn missing_body_is_refused() {
-        assert!(RtrPolicy::default().check("RTR_ExecuteCommand", None).is_err());
-        assert!(RtrPolicy::default().check("RTR_ExecuteCommand", Some(b"not json")).is_err());
+        assert!(
+            RtrPolicy::default()
+                .check("RTR_ExecuteCommand", None)
+                .is_err()
+        );
+        assert!(
+            RtrPolicy::default()
+                .check("RTR_ExecuteCommand", Some(b"not json"))
+                .is_err()
+        );
     }
 }

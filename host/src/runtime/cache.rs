@@ -43,7 +43,10 @@ impl CompileCache {
         let mut h = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = hex::encode(&h.0.finalize()[..8]);
-        Ok(CompileCache { dir: dir.to_path_buf(), engine_key })
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+            engine_key,
+        })
     }
 
     fn entry(&self, digest: &str) -> PathBuf {
@@ -52,7 +55,12 @@ impl CompileCache {
 
     /// The compiled component for `bytes` (whose SHA-256 is `digest`), from the cache or freshly
     /// compiled and then stored. A corrupt or stale entry is replaced.
-    pub fn load_or_compile(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> wasmtime::Result<(Component, bool)> {
+    pub fn load_or_compile(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, bool)> {
         let path = self.entry(digest);
         if path.exists() {
             // SAFETY: entries are written only by `store` below, into a directory this host

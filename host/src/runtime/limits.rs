@@ -20,7 +20,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_mib: 64, cpu_ms: 10_000, deadline_secs: 60, concurrency: 16 }
+        Limits {
+            memory_mib: 64,
+            cpu_ms: 10_000,
+            deadline_secs: 60,
+            concurrency: 16,
+        }
     }
 }
 
@@ -62,12 +67,20 @@ pub struct MemoryLimiter {
 impl MemoryLimiter {
     /// A limiter allowing `max_bytes` of linear memory per memory.
     pub fn new(max_bytes: usize) -> Self {
-        MemoryLimiter { max_bytes, hit: false }
+        MemoryLimiter {
+            max_bytes,
+            hit: false,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_bytes {
             self.hit = true;
             // An error traps the guest at once; a plain `false` would let a Rust guest abort
@@ -77,7 +90,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 }

@@ -22,7 +22,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 pub use bindings::{falcon, files, host, tools};
 pub use cache::{CompileCache, sha256_hex};
 pub use limits::Limits;
-pub use state::{truncate as truncate_str, CallInfo, FilesOp, FilesReply, ProgressSink, Services};
+pub use state::{CallInfo, FilesOp, FilesReply, ProgressSink, Services, truncate as truncate_str};
 
 use bindings::{ToolGroup, ToolGroupPre};
 use limits::MemoryLimiter;
@@ -134,14 +134,21 @@ impl Runtime {
             None => None,
         };
         let ticker = engine.weak();
-        std::thread::Builder::new().name("aerie-epoch".into()).spawn(move || {
-            while let Some(engine) = ticker.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })?;
-        Ok(Runtime { engine, linker, cache, pool: Arc::new(Semaphore::new(POOL_INSTANCES as usize)) })
+        std::thread::Builder::new()
+            .name("aerie-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            pool: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
+        })
     }
 
     /// Compile (or load from cache) and link a component. Checks that it is a component and
@@ -149,7 +156,8 @@ impl Runtime {
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
         if !wasmparser_is_component(bytes) {
             return Err(LoadError::NotAComponent(
-                "missing the component header (a core module, or a truncated or foreign file)".into(),
+                "missing the component header (a core module, or a truncated or foreign file)"
+                    .into(),
             ));
         }
         let digest = sha256_hex(bytes);
@@ -158,15 +166,32 @@ impl Runtime {
             None => Component::new(&self.engine, bytes).map(|c| (c, false)),
         }
         .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let pre = ToolGroupPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        Ok(Compiled { pre, digest, from_cache })
+        Ok(Compiled {
+            pre,
+            digest,
+            from_cache,
+        })
     }
 
     /// Call `describe()` on a compiled plugin.
-    pub async fn describe(&self, compiled: &Compiled, services: Arc<dyn Services>) -> Result<tools::Descriptor, LoadError> {
-        let who = CallInfo { plugin: "(loading)".into(), tool: "".into() };
-        let limits = Limits { deadline_secs: DESCRIBE_DEADLINE.as_secs(), ..Limits::default() };
+    pub async fn describe(
+        &self,
+        compiled: &Compiled,
+        services: Arc<dyn Services>,
+    ) -> Result<tools::Descriptor, LoadError> {
+        let who = CallInfo {
+            plugin: "(loading)".into(),
+            tool: "".into(),
+        };
+        let limits = Limits {
+            deadline_secs: DESCRIBE_DEADLINE.as_secs(),
+            ..Limits::default()
+        };
         let run = self.run(compiled, &limits, who, services, None, |g, store| {
             Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
         });
@@ -176,7 +201,11 @@ impl Runtime {
     /// Make a compiled plugin callable under `limits`.
     pub fn instance(&self, compiled: Compiled, limits: Limits) -> Instance {
         let slots = Arc::new(Semaphore::new(limits.concurrency as usize));
-        Instance { compiled, limits, slots }
+        Instance {
+            compiled,
+            limits,
+            slots,
+        }
     }
 
     /// Run `tool` with JSON `arguments` in a fresh store.
@@ -202,9 +231,20 @@ impl Runtime {
         };
         let (tool, arguments) = (tool.to_string(), arguments.to_string());
         let result = self
-            .run(&instance.compiled, &limits, who, services, progress, move |g, store| {
-                Box::pin(async move { g.aerie_plugin_tools().call_call(store, &tool, &arguments).await })
-            })
+            .run(
+                &instance.compiled,
+                &limits,
+                who,
+                services,
+                progress,
+                move |g, store| {
+                    Box::pin(async move {
+                        g.aerie_plugin_tools()
+                            .call_call(store, &tool, &arguments)
+                            .await
+                    })
+                },
+            )
             .await?;
         result.map_err(CallFailure::Tool)
     }
@@ -221,13 +261,23 @@ impl Runtime {
         f: impl for<'a> FnOnce(
             &'a ToolGroup,
             &'a mut Store<CallState>,
-        ) -> std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
+        >,
     ) -> Result<R, CallFailure> {
-        let _pool = self.pool.clone().acquire_owned().await.map_err(|e| CallFailure::Internal(e.to_string()))?;
+        let _pool = self
+            .pool
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| CallFailure::Internal(e.to_string()))?;
         let deadline = limits.deadline();
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
-        let wasi = WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let plugin = who.plugin.clone();
         let state = CallState {
             wasi,
@@ -269,7 +319,12 @@ impl Runtime {
 }
 
 /// Turn a trap into the failure a model can understand.
-fn classify(e: wasmtime::Error, state: &CallState, limits: &Limits, stderr: &MemoryOutputPipe) -> CallFailure {
+fn classify(
+    e: wasmtime::Error,
+    state: &CallState,
+    limits: &Limits,
+    stderr: &MemoryOutputPipe,
+) -> CallFailure {
     if state.limiter.hit {
         return CallFailure::Memory(limits.memory_mib);
     }
@@ -303,7 +358,10 @@ fn classify(e: wasmtime::Error, state: &CallState, limits: &Limits, stderr: &Mem
 fn flush_stdio(plugin: &str, stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) {
     for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
         let bytes = pipe.contents();
-        for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+        for line in String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
             tracing::info!(plugin, stream, "{}", state::truncate(line, 2048));
         }
     }

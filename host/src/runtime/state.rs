@@ -81,14 +81,19 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl falcon::Host for CallState {
     async fn call(&mut self, req: falcon::Request) -> Result<falcon::Response, falcon::Error> {
         if self.who.tool.is_empty() {
-            return Err(falcon::Error::Denied("Falcon calls are not allowed during describe()".into()));
+            return Err(falcon::Error::Denied(
+                "Falcon calls are not allowed during describe()".into(),
+            ));
         }
         self.services.falcon(&self.who, req).await
     }
@@ -133,31 +138,47 @@ impl host::Host for CallState {
 
 impl files::Host for CallState {
     fn read(&mut self, name: String) -> wasmtime::Result<Result<Vec<u8>, files::Error>> {
-        Ok(self.services.files(&self.who, FilesOp::Read(name)).and_then(|r| match r {
-            FilesReply::Contents(c) => Ok(c),
-            other => Err(unexpected(other)),
-        }))
+        Ok(self
+            .services
+            .files(&self.who, FilesOp::Read(name))
+            .and_then(|r| match r {
+                FilesReply::Contents(c) => Ok(c),
+                other => Err(unexpected(other)),
+            }))
     }
 
-    fn write(&mut self, name: String, contents: Vec<u8>) -> wasmtime::Result<Result<String, files::Error>> {
-        Ok(self.services.files(&self.who, FilesOp::Write(name, contents)).and_then(|r| match r {
-            FilesReply::Written(d) => Ok(d),
-            other => Err(unexpected(other)),
-        }))
+    fn write(
+        &mut self,
+        name: String,
+        contents: Vec<u8>,
+    ) -> wasmtime::Result<Result<String, files::Error>> {
+        Ok(self
+            .services
+            .files(&self.who, FilesOp::Write(name, contents))
+            .and_then(|r| match r {
+                FilesReply::Written(d) => Ok(d),
+                other => Err(unexpected(other)),
+            }))
     }
 
     fn list(&mut self) -> wasmtime::Result<Result<Vec<files::FileInfo>, files::Error>> {
-        Ok(self.services.files(&self.who, FilesOp::List).and_then(|r| match r {
-            FilesReply::Listing(l) => Ok(l),
-            other => Err(unexpected(other)),
-        }))
+        Ok(self
+            .services
+            .files(&self.who, FilesOp::List)
+            .and_then(|r| match r {
+                FilesReply::Listing(l) => Ok(l),
+                other => Err(unexpected(other)),
+            }))
     }
 
     fn stat(&mut self, name: String) -> wasmtime::Result<Result<files::FileInfo, files::Error>> {
-        Ok(self.services.files(&self.who, FilesOp::Stat(name)).and_then(|r| match r {
-            FilesReply::Info(i) => Ok(i),
-            other => Err(unexpected(other)),
-        }))
+        Ok(self
+            .services
+            .files(&self.who, FilesOp::Stat(name))
+            .and_then(|r| match r {
+                FilesReply::Info(i) => Ok(i),
+                other => Err(unexpected(other)),
+            }))
     }
 }
 
