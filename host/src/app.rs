@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_json::json;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::audit::Audit;
 use crate::catalogue::{Catalogue, Guard};
@@ -13,7 +16,10 @@ use crate::egress::Egress;
 use crate::files::FilesDir;
 use crate::policy::Policy;
 use crate::registry::Registry;
-use crate::runtime::{CallInfo, FilesOp, FilesReply, Runtime, Services, falcon, files};
+use crate::runtime::{
+    CallFailure, CallInfo, FilesOp, FilesReply, ProgressSink, Runtime, Services, falcon, files,
+    tools,
+};
 
 /// Shared state of a running server.
 pub struct App {
@@ -23,6 +29,153 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Host-side services plugins call into.
     pub services: Arc<HostServices>,
+    /// Where plugins come from (for reloads).
+    pub sources: crate::hotswap::SourceConfig,
+    /// Connected clients (for list-changed notifications).
+    pub peers: crate::hotswap::Peers,
+    /// Serialises reloads.
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+/// Largest tool result passed to a client, in bytes.
+pub const MAX_RESULT_BYTES: usize = 4 << 20;
+
+/// What a tool call produced, ready for any front end (MCP, the test harness, benchmarks).
+#[derive(Debug, Clone)]
+pub struct ToolOutcome {
+    /// Text for the model.
+    pub text: String,
+    /// Structured JSON, if any.
+    pub structured: Option<Value>,
+    /// Whether this is a tool error.
+    pub is_error: bool,
+}
+
+impl ToolOutcome {
+    fn error(text: String) -> ToolOutcome {
+        ToolOutcome {
+            text,
+            structured: None,
+            is_error: true,
+        }
+    }
+}
+
+impl App {
+    /// Run tool `name` with `args`: look it up in the current snapshot, validate the arguments
+    /// against its schema, run it in the sandbox, cap the result, and audit the call. Every
+    /// failure is a [`ToolOutcome`] with a message a model can act on.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        args: Value,
+        progress: Option<ProgressSink>,
+    ) -> ToolOutcome {
+        let started = Instant::now();
+        // The snapshot is held for the whole call: a hot swap mid-call does not affect it.
+        let snap = self.registry.snapshot();
+        let Some((plugin, tool)) = snap.tool(name) else {
+            let hint = if snap.tools.contains_key(name) {
+                "it is a write tool and writes are disabled (the operator can start aerie with --allow-writes)"
+            } else {
+                "call tools/list for the available tools"
+            };
+            return ToolOutcome::error(format!("Unknown tool `{name}`: {hint}."));
+        };
+        let digest = hex::encode(Sha256::digest(args.to_string().as_bytes()));
+        let audit = |outcome: &str| {
+            self.services.audit.record(
+                "tool_call",
+                json!({
+                    "tool": name, "plugin": plugin.name, "version": plugin.version, "args_sha256": digest,
+                    "outcome": outcome, "duration_ms": started.elapsed().as_millis() as u64,
+                }),
+            );
+        };
+        let errors: Vec<String> = tool
+            .validator
+            .iter_errors(&args)
+            .take(5)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if !errors.is_empty() {
+            audit("invalid_arguments");
+            return ToolOutcome::error(format!(
+                "Invalid arguments for `{name}`: {}. Check the tool's input schema.",
+                errors.join("; ")
+            ));
+        }
+        let who = CallInfo {
+            plugin: plugin.name.as_str().into(),
+            tool: name.into(),
+        };
+        let result = self
+            .runtime
+            .call(
+                &plugin.instance,
+                who,
+                self.services.clone(),
+                progress,
+                name,
+                &args.to_string(),
+            )
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(f) => {
+                audit(if matches!(f, CallFailure::Tool(_)) {
+                    "tool_error"
+                } else {
+                    "sandbox_error"
+                });
+                return ToolOutcome::error(failure_message(&plugin.name, f));
+            }
+        };
+        let size = out.text.len() + out.structured.as_ref().map_or(0, String::len);
+        if size > MAX_RESULT_BYTES {
+            audit("too_large");
+            return ToolOutcome::error(format!(
+                "The result is too large ({size} bytes; the limit is {MAX_RESULT_BYTES}). Narrow the query or lower its limit."
+            ));
+        }
+        audit("ok");
+        let structured = out.structured.and_then(|s| match serde_json::from_str::<Value>(&s) {
+            Ok(v @ Value::Object(_)) => Some(v),
+            Ok(other) => Some(json!({ "result": other })),
+            Err(_) => {
+                tracing::warn!(tool = %name, "plugin returned structured content that is not JSON; dropped");
+                None
+            }
+        });
+        ToolOutcome {
+            text: out.text,
+            structured,
+            is_error: false,
+        }
+    }
+}
+
+/// Turn a failed call into the message a model can act on.
+fn failure_message(plugin: &str, f: CallFailure) -> String {
+    match f {
+        CallFailure::Tool(e) => match e {
+            tools::CallError::InvalidArguments(m) => format!("Invalid arguments: {m}"),
+            tools::CallError::NotFound(m) => format!("Not found: {m}"),
+            tools::CallError::Upstream(u) => {
+                format!("Falcon returned HTTP {}: {}", u.status, u.message)
+            }
+            tools::CallError::Denied(m) => format!("Denied by aerie's policy: {m}"),
+            tools::CallError::Internal(m) => format!("Plugin `{plugin}` failed: {m}"),
+        },
+        other => format!("Plugin `{plugin}`: {other}"),
+    }
 }
 
 /// The [`Services`] implementation: every plugin request passes through here.

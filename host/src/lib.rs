@@ -9,6 +9,7 @@ pub mod config;
 pub mod egress;
 pub mod embedded;
 pub mod files;
+pub mod hotswap;
 pub mod mcp;
 pub mod policy;
 pub mod registry;
@@ -18,3 +19,5 @@ pub mod server;
 
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "demo")]
+pub mod testing;

@@ -270,31 +270,60 @@ pub async fn load_one(
 /// Load `sources` in order (embedded first, then the directory) into a snapshot. A later
 /// plugin with the same name replaces an earlier one; a tool or resource clash refuses the
 /// later plugin. Refused plugins are returned, the rest still load.
+///
+/// With `previous` (a hot reload), a component whose bytes are unchanged is reused without
+/// compiling or describing it again, and a file that is now refused keeps serving the version
+/// that was good before: a bad new version never replaces a good one.
 pub async fn load_all(
     runtime: &Runtime,
     policy: &Policy,
     services: Arc<dyn Services>,
     sources: &[Source],
+    previous: Option<&Snapshot>,
 ) -> (Snapshot, Vec<Refusal>) {
     let mut refusals = Vec::new();
-    let mut plugins: BTreeMap<String, Plugin> = BTreeMap::new();
+    let mut plugins: BTreeMap<String, Arc<Plugin>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
+    let prior = |pred: &dyn Fn(&Plugin) -> bool| {
+        previous.and_then(|s| s.plugins.values().find(|p| pred(p)).cloned())
+    };
     for source in sources {
-        match load_one(runtime, policy, services.clone(), source).await {
-            Ok(p) => {
-                if !policy.loads(&p.name) {
-                    tracing::debug!(plugin = %p.name, "not loaded: not in --modules");
-                    continue;
+        let digest = crate::runtime::sha256_hex(&source.bytes);
+        let loaded = match prior(&|p| p.digest == digest && p.origin == source.origin) {
+            Some(p) => Ok(p),
+            None => load_one(runtime, policy, services.clone(), source)
+                .await
+                .map(Arc::new),
+        };
+        let p = match loaded {
+            Ok(p) => p,
+            Err(r) => {
+                let kept = prior(&|p| p.origin == source.origin);
+                if let Some(k) = &kept {
+                    tracing::warn!(plugin = %k.name, version = %k.version, "keeping the previous version: {r}");
                 }
-                if let Some(old) = plugins.get(&p.name) {
-                    tracing::info!(plugin = %p.name, replaced = %old.origin, by = %p.origin, "plugin overridden");
-                } else {
-                    order.push(p.name.clone());
+                refusals.push(r);
+                match kept {
+                    Some(k) => k,
+                    None => continue,
                 }
-                plugins.insert(p.name.clone(), p);
             }
-            Err(r) => refusals.push(r),
+        };
+        if !policy.loads(&p.name) {
+            tracing::debug!(plugin = %p.name, "not loaded: not in --modules");
+            continue;
         }
+        if let Some(old) = plugins.get(&p.name) {
+            tracing::info!(plugin = %p.name, replaced = %old.origin, by = %p.origin, "plugin overridden");
+        } else {
+            order.push(p.name.clone());
+        }
+        plugins.insert(p.name.clone(), p);
+    }
+    // On a reload, plugins already serving claim their tools first: a newcomer that clashes
+    // with them is refused, rather than displacing what clients are using.
+    if let Some(prev) = previous {
+        order.sort_by_key(|n| !prev.plugins.contains_key(n));
     }
     let mut snap = Snapshot::default();
     for name in order {
@@ -327,7 +356,6 @@ pub async fn load_all(
             });
             continue;
         }
-        let p = Arc::new(p);
         for (i, t) in p.tools.iter().enumerate() {
             snap.tools.insert(t.desc.name.clone(), (p.clone(), i));
         }
@@ -337,4 +365,16 @@ pub async fn load_all(
         snap.plugins.insert(p.name.clone(), p);
     }
     (snap, refusals)
+}
+
+impl Snapshot {
+    /// Whether `other` serves the same plugins (by content) as this one.
+    pub fn same_plugins(&self, other: &Snapshot) -> bool {
+        self.plugins.len() == other.plugins.len()
+            && self
+                .plugins
+                .iter()
+                .zip(&other.plugins)
+                .all(|((a, pa), (b, pb))| a == b && pa.digest == pb.digest)
+    }
 }

@@ -14,6 +14,7 @@ use crate::auth::{Credentials, Session};
 use crate::config::FileConfig;
 use crate::egress::{Egress, http_client};
 use crate::files::FilesDir;
+use crate::hotswap::{self, SourceConfig};
 use crate::mcp::{Handler, http};
 use crate::registry::{self, Origin, Registry, Snapshot, Source};
 use crate::runtime::Runtime;
@@ -48,7 +49,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 }
 
 /// Embedded plugins, then every `*.wasm` in the plugins directory.
-pub fn sources(opts: &Options) -> anyhow::Result<Vec<Source>> {
+pub fn sources(opts: &SourceConfig) -> anyhow::Result<Vec<Source>> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
         for (_, bytes) in crate::embedded::PLUGINS {
@@ -68,6 +69,11 @@ pub fn sources(opts: &Options) -> anyhow::Result<Vec<Source>> {
 
 /// Build the application and load its plugins. Refused plugins are logged; the rest serve.
 pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
+    Ok(build_checked(opts).await?.0)
+}
+
+/// [`build`], also returning the refused plugins.
+pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<registry::Refusal>)> {
     let policy = opts.file.policy(opts.allow_writes, opts.modules.as_deref());
     let audit = Arc::new(match &opts.audit_log {
         Some(p) => {
@@ -115,10 +121,14 @@ pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
         audit,
         registry: registry.clone(),
     });
-    let sources = sources(&opts)?;
+    let source_config = SourceConfig {
+        embedded: opts.embedded,
+        plugins_dir: opts.plugins_dir.clone(),
+    };
+    let sources = sources(&source_config)?;
     let started = std::time::Instant::now();
     let (snapshot, refusals) =
-        registry::load_all(&runtime, &services.policy, services.clone(), &sources).await;
+        registry::load_all(&runtime, &services.policy, services.clone(), &sources, None).await;
     for r in &refusals {
         tracing::error!("{r}");
     }
@@ -134,11 +144,15 @@ pub async fn build(opts: Options) -> anyhow::Result<Arc<App>> {
         "plugins loaded"
     );
     registry.publish(snapshot);
-    Ok(Arc::new(App {
+    let app = App {
         runtime,
         registry,
         services,
-    }))
+        sources: source_config,
+        peers: Default::default(),
+        reload_lock: Default::default(),
+    };
+    Ok((Arc::new(app), refusals))
 }
 
 /// A token cancelled on Ctrl-C or SIGTERM.
@@ -167,6 +181,7 @@ pub fn shutdown_signal() -> CancellationToken {
 
 /// Serve over stdio until the client disconnects or a signal arrives.
 pub async fn serve_stdio(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
+    hotswap::spawn(app.clone())?;
     tracing::info!("serving MCP over stdio");
     let service = Handler::new(app.clone())
         .serve(rmcp::transport::stdio())

@@ -4,7 +4,6 @@
 pub mod http;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
@@ -14,15 +13,11 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::registry;
-use crate::runtime::{CallFailure, CallInfo, ProgressSink, tools};
-
-/// Largest tool result passed to a client, in bytes.
-pub const MAX_RESULT_BYTES: usize = 4 << 20;
+use crate::runtime::{ProgressSink, tools};
 
 /// The rmcp handler. Cheap to clone: one per connection or HTTP session.
 #[derive(Clone)]
@@ -57,26 +52,6 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
 
 fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![Content::text(message.into())])
-}
-
-/// Turn a failed call into the message a model can act on.
-fn failure_message(plugin: &str, f: CallFailure) -> String {
-    match f {
-        CallFailure::Tool(e) => match e {
-            tools::CallError::InvalidArguments(m) => format!("Invalid arguments: {m}"),
-            tools::CallError::NotFound(m) => format!("Not found: {m}"),
-            tools::CallError::Upstream(u) => {
-                format!("Falcon returned HTTP {}: {}", u.status, u.message)
-            }
-            tools::CallError::Denied(m) => format!("Denied by aerie's policy: {m}"),
-            tools::CallError::Internal(m) => format!("Plugin `{plugin}` failed: {m}"),
-        },
-        other => format!("Plugin `{plugin}`: {other}"),
-    }
-}
-
-fn args_digest(args: &Value) -> String {
-    hex::encode(Sha256::digest(args.to_string().as_bytes()))
 }
 
 /// Progress from the plugin, forwarded in order as MCP progress notifications.
@@ -119,6 +94,10 @@ impl ServerHandler for Handler {
             )
     }
 
+    async fn on_initialized(&self, ctx: rmcp::service::NotificationContext<RoleServer>) {
+        self.app.peers.add(ctx.peer);
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
@@ -139,100 +118,20 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let started = Instant::now();
-        // The snapshot is held for the whole call: a hot swap mid-call does not affect it.
-        let snap = self.app.registry.snapshot();
-        let name = request.name.to_string();
-        let Some((plugin, tool)) = snap.tool(&name) else {
-            let hint = if snap.tools.contains_key(&name) {
-                "it is a write tool and writes are disabled (the operator can start aerie with --allow-writes)"
-            } else {
-                "call tools/list for the available tools"
-            };
-            return Ok(tool_error(format!("Unknown tool `{name}`: {hint}.")).into());
-        };
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let digest = args_digest(&args);
-        let audit = |outcome: &str| {
-            self.app.services.audit.record(
-                "tool_call",
-                json!({
-                    "tool": name, "plugin": plugin.name, "version": plugin.version, "args_sha256": digest,
-                    "outcome": outcome, "duration_ms": started.elapsed().as_millis() as u64,
-                }),
-            );
-        };
-        let errors: Vec<String> = tool
-            .validator
-            .iter_errors(&args)
-            .take(5)
-            .map(|e| {
-                let at = e.instance_path.to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect();
-        if !errors.is_empty() {
-            audit("invalid_arguments");
-            return Ok(tool_error(format!(
-                "Invalid arguments for `{name}`: {}. Check the tool's input schema.",
-                errors.join("; ")
-            ))
-            .into());
-        }
-        let args_json = args.to_string();
-        let who = CallInfo {
-            plugin: plugin.name.as_str().into(),
-            tool: name.as_str().into(),
-        };
-        let call = self.app.runtime.call(
-            &plugin.instance,
-            who,
-            self.app.services.clone(),
-            progress_sink(&ctx),
-            &name,
-            &args_json,
-        );
-        let result = tokio::select! {
-            r = call => r,
+        let call = self.app.call_tool(&request.name, args, progress_sink(&ctx));
+        let outcome = tokio::select! {
+            o = call => o,
             _ = ctx.ct.cancelled() => {
-                audit("cancelled");
                 return Ok(tool_error("The call was cancelled.").into());
             }
         };
-        let out = match result {
-            Ok(out) => out,
-            Err(f) => {
-                let kind = match &f {
-                    CallFailure::Tool(_) => "tool_error",
-                    _ => "sandbox_error",
-                };
-                audit(kind);
-                return Ok(tool_error(failure_message(&plugin.name, f)).into());
-            }
+        let mut result = if outcome.is_error {
+            CallToolResult::error(vec![Content::text(outcome.text)])
+        } else {
+            CallToolResult::success(vec![Content::text(outcome.text)])
         };
-        let size = out.text.len() + out.structured.as_ref().map_or(0, String::len);
-        if size > MAX_RESULT_BYTES {
-            audit("too_large");
-            return Ok(tool_error(format!(
-                "The result is too large ({size} bytes; the limit is {MAX_RESULT_BYTES}). Narrow the query or lower its limit."
-            ))
-            .into());
-        }
-        audit("ok");
-        let mut result = CallToolResult::success(vec![Content::text(out.text)]);
-        if let Some(s) = out.structured {
-            match serde_json::from_str::<Value>(&s) {
-                Ok(v @ Value::Object(_)) => result.structured_content = Some(v),
-                Ok(other) => result.structured_content = Some(json!({ "result": other })),
-                Err(_) => {
-                    tracing::warn!(tool = %name, "plugin returned structured content that is not JSON; dropped")
-                }
-            }
-        }
+        result.structured_content = outcome.structured;
         Ok(result.into())
     }
 

@@ -106,3 +106,100 @@ pub async fn serve_against(
     ];
     stdio_client(&args, &envs, &work.join("stderr.log")).await
 }
+
+/// Client id of the narrow API client that [`sim_with_limited_client`] adds.
+pub const LIMITED_CLIENT_ID: &str = "limitedclient000000000000000000a";
+/// Secret of that client.
+pub const LIMITED_CLIENT_SECRET: &str = "limited-client-secret-for-tests-only-0000";
+
+/// A simulator holding the demo client plus [`LIMITED_CLIENT_ID`] with only `scopes`; RTR
+/// commands and NG-SIEM jobs complete on their first poll so tool tests do not sleep.
+pub async fn sim_with_limited_client(
+    scopes: &[&str],
+    tweak: impl FnOnce(&mut falcon_sim::SimConfig),
+) -> falcon_sim::Simulator {
+    let mut config = falcon_sim::SimConfig {
+        clients: vec![
+            falcon_sim::ApiClient::demo(),
+            falcon_sim::ApiClient::new(LIMITED_CLIENT_ID, LIMITED_CLIENT_SECRET, scopes),
+        ],
+        unauthenticated_limit_per_minute: 10_000,
+        rtr_command_polls: 0,
+        ngsiem_polls_until_done: 0,
+        ..Default::default()
+    };
+    tweak(&mut config);
+    falcon_sim::Simulator::start(config).await.unwrap()
+}
+
+/// `aerie serve` against `sim` as the API client `client_id` / `secret`; logs go to
+/// `work/stderr-<client_id>.log` so several servers can share one work directory.
+pub async fn serve_as(
+    sim: &falcon_sim::Simulator,
+    extra: &[&str],
+    work: &std::path::Path,
+    client_id: &str,
+    secret: &str,
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    let base = sim.base_url();
+    let cache = shared_cache();
+    let mut args = vec!["serve", "--cache-dir", cache.as_str()];
+    args.extend_from_slice(extra);
+    let envs = [
+        ("FALCON_CLIENT_ID", client_id),
+        ("FALCON_CLIENT_SECRET", secret),
+        ("FALCON_BASE_URL", base.as_str()),
+    ];
+    stdio_client(&args, &envs, &work.join(format!("stderr-{client_id}.log"))).await
+}
+
+/// The structured content of a successful result (panics with the text otherwise).
+pub fn ok_json(r: &CallToolResult) -> Value {
+    assert!(!is_error(r), "unexpected tool error: {}", text(r));
+    r.structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structured content: {}", text(r)))
+}
+
+/// The text of a tool error (panics if the call succeeded).
+pub fn err_text(r: &CallToolResult) -> String {
+    assert!(is_error(r), "expected a tool error, got: {}", text(r));
+    text(r)
+}
+
+/// Operation ids of the requests the simulator received, oldest first.
+pub fn operations(sim: &falcon_sim::Simulator) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter_map(|r| r.operation)
+        .collect()
+}
+
+/// How many requests for `operation` reached the simulator.
+pub fn count_op(sim: &falcon_sim::Simulator, operation: &str) -> usize {
+    operations(sim).iter().filter(|o| *o == operation).count()
+}
+
+/// Names of the tools the server lists.
+pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+/// The device id of the host named `hostname`, through `hosts_search`.
+pub async fn aid_of(client: &RunningService<RoleClient, ()>, hostname: &str) -> String {
+    let r = call(
+        client,
+        "hosts_search",
+        serde_json::json!({"hostname": hostname}),
+    )
+    .await;
+    let s = ok_json(&r);
+    assert_eq!(s["total"], 1, "{s}");
+    s["results"][0]["device_id"].as_str().unwrap().to_string()
+}
