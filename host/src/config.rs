@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub plugins: BTreeMap<String, PluginPolicy>,
     /// RTR command guard.
     pub rtr: RtrPolicy,
+    /// Plugin signing.
+    pub signing: crate::signing::SigningPolicy,
     /// Egress tuning.
     pub egress: EgressFile,
     /// HTTP transport.
@@ -89,6 +91,9 @@ impl FileConfig {
             l.validate()
                 .map_err(|e| format!("config {}: [limits] {e}", path.display()))?;
         }
+        cfg.signing
+            .validate()
+            .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
         for (name, p) in &cfg.plugins {
             if let Some(l) = &p.limits {
                 l.validate().map_err(|e| {
@@ -113,6 +118,7 @@ impl FileConfig {
             plugins: self.plugins.clone(),
             default_limits: self.limits.unwrap_or_default(),
             rtr: self.rtr.clone(),
+            signing: self.signing.clone(),
         }
     }
 

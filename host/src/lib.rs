@@ -16,6 +16,7 @@ pub mod registry;
 pub mod report;
 pub mod runtime;
 pub mod server;
+pub mod signing;
 
 #[cfg(feature = "demo")]
 pub mod demo;

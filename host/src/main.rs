@@ -44,6 +44,9 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCmd),
+    /// Author, sign and check plugins.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -58,6 +61,32 @@ enum PluginsCmd {
         /// Print the README's tool table (Markdown) instead.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCmd {
+    /// Create an Ed25519 signing key (KEY, owner-only) and its public key (KEY.pub).
+    Keygen {
+        /// Where to write the private key.
+        #[arg(long, default_value = "aerie-signing.key")]
+        out: PathBuf,
+    },
+    /// Sign a component: writes FILE.sig, a detached signature over its SHA-256.
+    Sign {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Private key from `aerie plugin keygen`.
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Validate a component (world, descriptor, names, schemas, operations, signature) and
+    /// print what it would be granted under the current policy.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+        #[command(flatten)]
+        common: CommonArgs,
     },
 }
 
@@ -261,9 +290,11 @@ impl TransportArgs {
 fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     match format {
         LogFormat::Text => builder.init(),
@@ -333,6 +364,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", aerie::report::plugins(&app));
             }
             Ok(())
+        }
+        Command::Plugin(PluginCmd::Keygen { out }) => {
+            let public = aerie::signing::keygen(&out)?;
+            println!("private key: {} (keep it secret)", out.display());
+            println!("public key:  {public}");
+            println!("trust it in aerie.toml:\n  [signing]\n  trusted_keys = [\"{public}\"]");
+            Ok(())
+        }
+        Command::Plugin(PluginCmd::Sign { file, key }) => {
+            let sig = aerie::signing::sign(&file, &key)?;
+            println!("wrote {}", sig.display());
+            Ok(())
+        }
+        Command::Plugin(PluginCmd::Check { file, common }) => {
+            let opts = common.options(None)?;
+            match aerie::report::check_component(&file, opts).await? {
+                (report, true) => {
+                    print!("{report}");
+                    Ok(())
+                }
+                (report, false) => anyhow::bail!("{report}"),
+            }
         }
         Command::Config(ConfigCmd::Check {
             common,

@@ -37,6 +37,8 @@ pub struct Source {
     pub origin: Origin,
     /// The component.
     pub bytes: Arc<[u8]>,
+    /// Its detached signature file, if one sits beside it.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// A tool ready to serve.
@@ -145,9 +147,11 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in paths {
         let bytes = std::fs::read(&p)?;
+        let signature = std::fs::read(crate::signing::signature_path(&p)).ok();
         out.push(Source {
             origin: Origin::File(p),
             bytes: bytes.into(),
+            signature,
         });
     }
     Ok(out)
@@ -233,7 +237,23 @@ fn build_tools(
     Ok(out)
 }
 
-/// Compile, describe and validate one source.
+/// Check a directory plugin's signature or pin against the policy. Embedded plugins are part
+/// of the binary and need none.
+fn verify(policy: &Policy, source: &Source) -> Result<(), Refusal> {
+    if source.origin == Origin::Embedded {
+        return Ok(());
+    }
+    policy
+        .signing
+        .check(&source.bytes, source.signature.as_deref())
+        .map_err(|reason| Refusal {
+            origin: source.origin.clone(),
+            name: None,
+            reason,
+        })
+}
+
+/// Compile, describe and validate one source (signatures are checked by the caller).
 pub async fn load_one(
     runtime: &Runtime,
     policy: &Policy,
@@ -289,11 +309,14 @@ pub async fn load_all(
     };
     for source in sources {
         let digest = crate::runtime::sha256_hex(&source.bytes);
-        let loaded = match prior(&|p| p.digest == digest && p.origin == source.origin) {
-            Some(p) => Ok(p),
-            None => load_one(runtime, policy, services.clone(), source)
-                .await
-                .map(Arc::new),
+        let loaded = match verify(policy, source) {
+            Err(r) => Err(r),
+            Ok(()) => match prior(&|p| p.digest == digest && p.origin == source.origin) {
+                Some(p) => Ok(p),
+                None => load_one(runtime, policy, services.clone(), source)
+                    .await
+                    .map(Arc::new),
+            },
         };
         let p = match loaded {
             Ok(p) => p,

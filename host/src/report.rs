@@ -1,9 +1,17 @@
 //! Human-readable reports for `aerie plugins list` and `aerie config check`.
 
 use std::fmt::Write;
+use std::path::Path;
+use std::sync::Arc;
 
-use crate::app::App;
+use crate::app::{App, HostServices};
+use crate::audit::Audit;
+use crate::policy::Policy;
+use crate::registry::{Origin, Plugin, Registry, Source, load_all};
+use crate::runtime::Runtime;
 use crate::runtime::tools::Tier;
+use crate::server::Options;
+use crate::signing;
 
 /// Plugins, versions, tools, tiers and granted operations.
 pub fn plugins(app: &App) -> String {
@@ -96,39 +104,106 @@ pub fn policy(app: &App) -> String {
         "rtr: max tier {:?}, blocked {:?}",
         policy.rtr.max_tier, policy.rtr.blocked
     );
+    let _ = writeln!(
+        out,
+        "signing: {}",
+        if policy.signing.require_signed {
+            "required"
+        } else {
+            "optional"
+        }
+    );
     for p in snap.plugins.values() {
-        let limits = policy.limits(&p.name);
-        let _ = writeln!(
-            out,
-            "\n[{}] {} — memory {} MiB, cpu {} ms, deadline {} s, concurrency {}, files {}",
-            p.name,
-            p.version,
-            limits.memory_mib,
-            limits.cpu_ms,
-            limits.deadline_secs,
-            limits.concurrency,
-            if policy.plugin(&p.name).files {
-                "yes"
-            } else {
-                "no"
+        out.push_str(&grants(p, policy));
+    }
+    out
+}
+
+/// One plugin's limits and, per tool, granted and withheld operations.
+pub fn grants(p: &Plugin, policy: &Policy) -> String {
+    let mut out = String::new();
+    let limits = policy.limits(&p.name);
+    let _ = writeln!(
+        out,
+        "\n[{}] {} ({}) — memory {} MiB, cpu {} ms, deadline {} s, concurrency {}, files {}",
+        p.name,
+        p.version,
+        p.origin,
+        limits.memory_mib,
+        limits.cpu_ms,
+        limits.deadline_secs,
+        limits.concurrency,
+        if policy.plugin(&p.name).files {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    for t in &p.tools {
+        match &t.grant.disabled_reason {
+            Some(r) => {
+                let _ = writeln!(out, "  {} — not served: {r}", t.desc.name);
             }
-        );
-        for t in &p.tools {
-            match &t.grant.disabled_reason {
-                Some(r) => {
-                    let _ = writeln!(out, "  {} — not served: {r}", t.desc.name);
-                }
-                None => {
-                    let _ = writeln!(out, "  {}", t.desc.name);
-                }
+            None => {
+                let _ = writeln!(out, "  {}", t.desc.name);
             }
-            for op in &t.grant.granted {
-                let _ = writeln!(out, "    + {op}");
-            }
-            for (op, why) in &t.grant.withheld {
-                let _ = writeln!(out, "    - {op}: {why}");
-            }
+        }
+        for op in &t.grant.granted {
+            let _ = writeln!(out, "    + {op}");
+        }
+        for (op, why) in &t.grant.withheld {
+            let _ = writeln!(out, "    - {op}: {why}");
         }
     }
     out
+}
+
+/// `aerie plugin check`: load one component as the server would (signature, world, descriptor,
+/// names, schemas, operations) and report its grants. Returns the report and whether it passed.
+pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(String, bool)> {
+    let policy = opts.file.policy(opts.allow_writes, opts.modules.as_deref());
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let signature = std::fs::read(signing::signature_path(path)).ok();
+    let source = Source {
+        origin: Origin::File(path.to_path_buf()),
+        bytes: bytes.into(),
+        signature,
+    };
+    let runtime = Runtime::new(opts.cache_dir.as_deref())?;
+    let registry = Arc::new(Registry::new(Default::default()));
+    let services = Arc::new(HostServices {
+        policy: policy.clone(),
+        egress: None,
+        files: None,
+        audit: Arc::new(Audit::default()),
+        registry,
+    });
+    let (snap, refusals) = load_all(
+        &runtime,
+        &policy,
+        services,
+        std::slice::from_ref(&source),
+        None,
+    )
+    .await;
+    if let Some(r) = refusals.first() {
+        return Ok((r.to_string(), false));
+    }
+    let Some(p) = snap.plugins.values().next() else {
+        return Ok((
+            format!("{}: not loaded (excluded by --modules?)", path.display()),
+            false,
+        ));
+    };
+    let mut out = format!(
+        "{}: ok — plugin {} {}, {} tools, sha256 {}\n",
+        path.display(),
+        p.name,
+        p.version,
+        p.tools.len(),
+        p.digest
+    );
+    out.push_str(&grants(p, &policy));
+    Ok((out, true))
 }

@@ -56,6 +56,7 @@ pub fn sources(opts: &SourceConfig) -> anyhow::Result<Vec<Source>> {
             out.push(Source {
                 origin: Origin::Embedded,
                 bytes: Arc::from(*bytes),
+                signature: None,
             });
         }
     }
@@ -201,6 +202,7 @@ pub async fn serve_http(
     opts: http::HttpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    hotswap::spawn(app.clone())?;
     let r = http::serve(Handler::new(app.clone()), opts, shutdown).await;
     finish(&app).await;
     r

@@ -41,6 +41,8 @@ pub struct Policy {
     pub default_limits: Limits,
     /// RTR command guard.
     pub rtr: RtrPolicy,
+    /// Plugin signature requirements.
+    pub signing: crate::signing::SigningPolicy,
 }
 
 /// The result of applying the policy to one tool.

@@ -283,7 +283,14 @@ fn query_ip(ctx: &Ctx<'_>, a: IpArgs) -> Result<Output, ToolError> {
     };
     let filter = Fql::new()
         .eq_any_field(
-            &["device.local_ip", "device.external_ip", "ioc_value"],
+            // An alert names the address as its host's, as the IOC that fired, or as a
+            // connection the process made (C2 beacons carry it only there).
+            &[
+                "device.local_ip",
+                "device.external_ip",
+                "ioc_value",
+                "network_accesses.remote_address",
+            ],
             ip.as_str(),
         )
         .build();

@@ -40,7 +40,8 @@ struct QueryArgs {
 }
 
 /// Rewrite what models write but CQL lacks, and tidy layout:
-/// `Field IN ["a", "b"]` → `Field=/^(a|b)$/` (values regex-escaped); blank lines and trailing
+/// `Field IN ["a", "b"]` → `Field=/^(a|b)$/` (values regex-escaped); over-escaped regex
+/// metacharacters (`/a\\.exe/` → `/a\.exe/`, see [`fix_regex_escapes`]); blank lines and trailing
 /// spaces removed.
 fn normalise(q: &str) -> Result<String, ToolError> {
     let lines: Vec<&str> = q
@@ -48,7 +49,7 @@ fn normalise(q: &str) -> Result<String, ToolError> {
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty())
         .collect();
-    let mut s = lines.join("\n");
+    let mut s = fix_regex_escapes(&lines.join("\n"));
     while let Some((start, end, replacement)) = find_in_clause(&s)? {
         s.replace_range(start..end, &replacement);
     }
@@ -56,6 +57,77 @@ fn normalise(q: &str) -> Result<String, ToolError> {
         return Err(ToolError::invalid("query is empty"));
     }
     Ok(s)
+}
+
+/// Regex metacharacters a model means literally when it writes them after a doubled backslash.
+const REGEX_META: &[char] = &[
+    '.', '*', '+', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$',
+];
+
+/// Inside `/.../` regex literals (outside string literals), turn `\\` followed by a regex
+/// metacharacter into a single `\`: models escape for JSON and then again for the regex, so
+/// `/comsvcs\\.dll/` (a literal backslash, then any character) was meant as `/comsvcs\.dll/`.
+/// A doubled backslash before anything else (`C:\\Windows`) is a literal backslash and stays.
+fn fix_regex_escapes(q: &str) -> String {
+    let chars: Vec<char> = q.chars().collect();
+    let mut out = String::with_capacity(q.len());
+    let mut i = 0;
+    let mut in_quote = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_quote {
+            out.push(c);
+            if c == '\\' && i + 1 < chars.len() {
+                out.push(chars[i + 1]);
+                i += 1;
+            } else if c == '"' {
+                in_quote = false;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '"' {
+            in_quote = true;
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        // A regex literal starts where a value or function argument is expected.
+        let prev = out.trim_end().chars().last();
+        if c == '/' && matches!(prev, None | Some('=' | '(' | ',' | '~' | '|')) {
+            out.push('/');
+            i += 1;
+            while i < chars.len() && chars[i] != '/' {
+                if chars[i] == '\\' {
+                    let next = chars.get(i + 1).copied();
+                    let after = chars.get(i + 2).copied();
+                    if next == Some('\\') && after.is_some_and(|a| REGEX_META.contains(&a)) {
+                        // `\\.` → `\.`
+                        out.push('\\');
+                        i += 2;
+                        continue;
+                    }
+                    // Keep any escape pair (including `\/`) intact.
+                    out.push('\\');
+                    if let Some(n) = next {
+                        out.push(n);
+                    }
+                    i += 2;
+                    continue;
+                }
+                out.push(chars[i]);
+                i += 1;
+            }
+            if i < chars.len() {
+                out.push('/');
+                i += 1;
+            }
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 /// Locate the first `Field IN [..]` outside quotes; returns its byte range and the rewrite.
@@ -490,5 +562,25 @@ mod tests {
             Err(ToolError::InvalidArguments(_))
         ));
         assert!(env.calls().is_empty());
+    }
+
+    #[test]
+    fn over_escaped_regex_metacharacters_are_fixed() {
+        assert_eq!(
+            normalise(r"CommandLine=/comsvcs\\.dll.*MiniDump/i | head(5)").unwrap(),
+            r"CommandLine=/comsvcs\.dll.*MiniDump/i | head(5)"
+        );
+        // A literal backslash before a letter (a Windows path) is kept.
+        assert_eq!(
+            normalise(r"ImageFileName=/C:\\Windows\\System32\\cmd\.exe/").unwrap(),
+            r"ImageFileName=/C:\\Windows\\System32\\cmd\.exe/"
+        );
+        // Strings and escaped slashes are untouched; two regexes are both fixed.
+        assert_eq!(
+            normalise(r#"a="x\\.y" b=/p\\.q/ c=/r\/s\\(t/"#).unwrap(),
+            r#"a="x\\.y" b=/p\.q/ c=/r\/s\(t/"#
+        );
+        // Division-like slashes outside a value position are not regexes.
+        assert_eq!(normalise(r"x := a / b").unwrap(), r"x := a / b");
     }
 }

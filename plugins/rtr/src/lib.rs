@@ -130,40 +130,60 @@ fn max_wait(ctx: &Ctx<'_>) -> u64 {
         .map_or(DEFAULT_MAX_WAIT_MS, |s| s.saturating_mul(1000))
 }
 
+/// Most stdout chunks read for one command (64 KiB each on the real service: 64 MiB), so a
+/// misbehaving upstream cannot keep a call looping.
+const MAX_CHUNKS: usize = 1024;
+
 /// Poll a command's status until `complete`, concatenating chunks; bounded by `max_wait`.
+///
+/// Long output arrives in chunks by `sequence_id`: chunk 0 with stdout but `complete: false`
+/// means more chunks follow (`complete` is true on the last one), while chunk 0 with neither is
+/// a command still running. Chunks are read back to back; only "still running" sleeps.
 fn wait_for(ctx: &Ctx<'_>, tier: Tier, cloud_request_id: &str) -> Result<Value, ToolError> {
     let spec = PollSpec {
         interval_ms: POLL_MS,
         max_wait_ms: max_wait(ctx),
         what: "RTR command".into(),
     };
-    let outcome = ctx.poll(&spec, |_| {
+    let status = |seq: usize| -> Result<Value, ToolError> {
         let env = ctx
             .op(tier.status_op())
             .query("cloud_request_id", cloud_request_id)
-            .query("sequence_id", 0)
+            .query("sequence_id", seq)
             .subject(format!("RTR command {cloud_request_id}"))
             .envelope()?;
-        let r = env.resources.into_iter().next().unwrap_or(Value::Null);
-        Ok(
-            if r.get("complete").and_then(Value::as_bool) == Some(true) {
-                aerie_sdk::Step::Done(r)
-            } else {
-                aerie_sdk::Step::Pending(r)
-            },
-        )
+        Ok(env.resources.into_iter().next().unwrap_or(Value::Null))
+    };
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let is_complete = |r: &Value| r.get("complete").and_then(Value::as_bool) == Some(true);
+    let mut stdout = String::new();
+    let mut next_seq = 0usize;
+    let outcome = ctx.poll(&spec, |_| {
+        loop {
+            let r = status(next_seq)?;
+            let chunk = text(&r, "stdout");
+            if is_complete(&r) {
+                stdout.push_str(&chunk);
+                return Ok(aerie_sdk::Step::Done(r));
+            }
+            if chunk.is_empty() || next_seq + 1 >= MAX_CHUNKS {
+                // Still running (or a later chunk is not there yet): wait and ask again.
+                return Ok(aerie_sdk::Step::Pending(r));
+            }
+            stdout.push_str(&chunk);
+            next_seq += 1;
+        }
     })?;
     let (complete, r) = match outcome {
         Polled::Done(r) => (true, r),
         Polled::TimedOut(r) => (false, r),
     };
-    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     Ok(json!({
         "cloud_request_id": cloud_request_id,
-        "base_command": s("base_command"),
+        "base_command": text(&r, "base_command"),
         "complete": complete,
-        "stdout": s("stdout"),
-        "stderr": s("stderr"),
+        "stdout": stdout,
+        "stderr": text(&r, "stderr"),
     }))
 }
 
@@ -1023,5 +1043,33 @@ mod tests {
             ),
             Err(ToolError::InvalidArguments(_))
         ));
+    }
+
+    #[test]
+    fn chunked_output_is_read_to_the_last_chunk() {
+        let chunk = |seq: u32, complete: bool, out: &str| json!({"resources": [{"complete": complete, "stdout": out, "stderr": "", "base_command": "ps", "sequence_id": seq}]});
+        let env = MockEnv::new()
+            .reply("RTR_ExecuteCommand", 201, submitted())
+            .reply("RTR_CheckCommandStatus", 200, chunk(0, false, ""))
+            .reply("RTR_CheckCommandStatus", 200, chunk(0, false, "one "))
+            .reply("RTR_CheckCommandStatus", 200, chunk(1, false, "two "))
+            .reply("RTR_CheckCommandStatus", 200, chunk(2, true, "three"));
+        let out = call(
+            &env,
+            "rtr_run_command",
+            json!({"session_id": SID, "command": "ps"}),
+        )
+        .unwrap();
+        let s = out.structured.unwrap();
+        assert_eq!(s["stdout"], "one two three");
+        assert_eq!(s["complete"], true);
+        let seqs: Vec<String> = env
+            .calls_to("RTR_CheckCommandStatus")
+            .iter()
+            .map(|c| c.query_value("sequence_id").unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(seqs, ["0", "0", "1", "2"]);
+        // Only the "still running" answer slept; the chunks were read back to back.
+        assert_eq!(env.elapsed_ms(), u64::from(POLL_MS));
     }
 }
