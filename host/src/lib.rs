@@ -15,6 +15,7 @@ pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod runtime;
+pub mod scaffold;
 pub mod server;
 pub mod signing;
 

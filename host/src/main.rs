@@ -66,6 +66,35 @@ enum PluginsCmd {
 
 #[derive(Subcommand)]
 enum PluginCmd {
+    /// Scaffold a plugin crate on aerie-sdk, with a test against the simulator.
+    New {
+        /// Plugin name (a-z, 0-9, _); also the crate name and the tools' prefix.
+        name: String,
+        /// Directory to create it in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The aerie sdk/ directory (default: the source tree aerie was built from).
+        #[arg(long)]
+        sdk_path: Option<PathBuf>,
+    },
+    /// Run one tool of a component against the built-in simulator and print its result.
+    /// Exits non-zero when the tool fails.
+    #[cfg(feature = "demo")]
+    Run {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Tool name.
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(default_value = "{}")]
+        args: String,
+        /// Enable write tools.
+        #[arg(long)]
+        allow_writes: bool,
+        /// `aerie.toml` to apply (policy, limits, plugin config).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Create an Ed25519 signing key (KEY, owner-only) and its public key (KEY.pub).
     Keygen {
         /// Where to write the private key.
@@ -362,6 +391,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", aerie::report::tools_markdown(&app));
             } else {
                 print!("{}", aerie::report::plugins(&app));
+            }
+            Ok(())
+        }
+        Command::Plugin(PluginCmd::New {
+            name,
+            dir,
+            sdk_path,
+        }) => {
+            let sdk = sdk_path
+                .or_else(aerie::scaffold::default_sdk_path)
+                .context("cannot find aerie-sdk; pass --sdk-path to the sdk/ directory of an aerie checkout")?;
+            let created = aerie::scaffold::create(&name, &dir, &sdk)?;
+            println!("created {}", created.display());
+            println!(
+                "next:\n  cd {}\n  AERIE={} cargo test",
+                created.display(),
+                std::env::current_exe()?.display()
+            );
+            Ok(())
+        }
+        #[cfg(feature = "demo")]
+        Command::Plugin(PluginCmd::Run {
+            file,
+            tool,
+            args,
+            allow_writes,
+            config,
+        }) => {
+            let args: serde_json::Value =
+                serde_json::from_str(&args).context("arguments must be a JSON object")?;
+            let toml = match config {
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+                None => String::new(),
+            };
+            let h = aerie::testing::Harness::builder()
+                .plugin_file(file)
+                .allow_writes(allow_writes)
+                .config(toml)
+                .start()
+                .await?;
+            let out = h.call(&tool, args).await;
+            let printed = serde_json::json!({"is_error": out.is_error, "text": out.text, "structured": out.structured});
+            println!("{}", serde_json::to_string_pretty(&printed)?);
+            h.sim.shutdown().await;
+            if out.is_error {
+                std::process::exit(1);
             }
             Ok(())
         }

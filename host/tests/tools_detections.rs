@@ -108,7 +108,10 @@ async fn read_tools_and_their_errors() {
     );
     let unknown = unknown_alert_id(&alert_id);
     let e = err_text(&call(&client, "detections_get", json!({"ids": [unknown]})).await);
-    assert!(e.to_lowercase().contains("not found") && e.contains(&unknown), "{e}");
+    assert!(
+        e.to_lowercase().contains("not found") && e.contains(&unknown),
+        "{e}"
+    );
 
     // detections_list_incidents: open incidents above a score, newest start first.
     let s = ok_json(
@@ -206,7 +209,10 @@ async fn read_tools_and_their_errors() {
     let e = err_text(&call(&client, "detections_analyze_alert", json!({"id": "1234"})).await);
     assert!(e.contains("`1234`"), "{e}");
     let e = err_text(&call(&client, "detections_analyze_alert", json!({"id": unknown})).await);
-    assert!(e.to_lowercase().contains("not found") && e.contains(&unknown), "{e}");
+    assert!(
+        e.to_lowercase().contains("not found") && e.contains(&unknown),
+        "{e}"
+    );
     let e = err_text(
         &call(
             &client,

@@ -99,7 +99,10 @@ async fn read_tools_and_their_errors() {
     let e = err_text(&call(&client, "hosts_get", json!({"ids": []})).await);
     assert!(e.contains("at least one host id"), "{e}");
     let e = err_text(&call(&client, "hosts_get", json!({"ids": [UNKNOWN_AID]})).await);
-    assert!(e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID), "{e}");
+    assert!(
+        e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID),
+        "{e}"
+    );
     // One known and one unknown: the unknown one is named.
     let e = err_text(&call(&client, "hosts_get", json!({"ids": [aid, UNKNOWN_AID]})).await);
     assert!(e.contains(UNKNOWN_AID) && !e.contains(&aid), "{e}");
@@ -351,7 +354,10 @@ async fn contain_and_lift_preview_then_confirm() {
             )
             .await,
         );
-        assert!(e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID), "{e}");
+        assert!(
+            e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID),
+            "{e}"
+        );
         let e = err_text(&call(&client, tool, json!({"ids": ["zz"], "confirm": true})).await);
         assert!(e.contains("`zz`"), "{e}");
         let e = err_text(&call(&client, tool, json!({"ids": [], "confirm": true})).await);

@@ -153,7 +153,10 @@ async fn read_tools_and_their_errors() {
         )
         .await,
     );
-    assert!(e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID), "{e}");
+    assert!(
+        e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID),
+        "{e}"
+    );
 
     // rtr_get_session: host and the commands run so far, newest first.
     let s = ok_json(
@@ -184,7 +187,10 @@ async fn read_tools_and_their_errors() {
         )
         .await,
     );
-    assert!(e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID), "{e}");
+    assert!(
+        e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID),
+        "{e}"
+    );
 
     // Writes disabled: not listed, refused, nothing sent.
     let names = tool_names(&client).await;
@@ -211,10 +217,10 @@ async fn read_tools_and_their_errors() {
     }
     assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
 
-    // rtr_close_session: closed, then unknown.
+    // rtr_close_session: the session is then reported deleted.
     let s = ok_json(&call(&client, "rtr_close_session", json!({"session_id": session})).await);
     assert_eq!(s["closed"], session.as_str());
-    let e = err_text(
+    let s = ok_json(
         &call(
             &client,
             "rtr_get_session",
@@ -222,7 +228,8 @@ async fn read_tools_and_their_errors() {
         )
         .await,
     );
-    assert!(e.contains(&session), "{e}");
+    assert!(s["sessions"][0]["deleted_at"].is_string(), "{s}");
+    assert_eq!(count_op(&sim, "RTR_DeleteSession"), 1);
     let e = err_text(&call(&client, "rtr_close_session", json!({"session_id": "nope"})).await);
     assert!(e.contains("`nope`"), "{e}");
     let e = err_text(
@@ -458,7 +465,10 @@ async fn upload_and_download_through_the_files_dir() {
         )
         .await,
     );
-    assert!(e.contains("missing.bin") && e.to_lowercase().contains("not found"), "{e}");
+    assert!(
+        e.contains("missing.bin") && e.to_lowercase().contains("not found"),
+        "{e}"
+    );
     let e = err_text(
         &call(
             &client,
