@@ -13,7 +13,10 @@ fn fixture(name: &str) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
     let install = |name: &str| {
@@ -23,24 +26,39 @@ fn bench(c: &mut Criterion) {
     };
     install("swap_a");
     let client = rt.block_on(async {
-        let transport = TokioChildProcess::new(tokio::process::Command::new(env!("CARGO_BIN_EXE_aerie")).configure(|c| {
-            c.args(["serve", "--no-embedded", "--log-level", "error", "--plugins-dir"])
+        let transport = TokioChildProcess::new(
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_aerie")).configure(|c| {
+                c.args([
+                    "serve",
+                    "--no-embedded",
+                    "--log-level",
+                    "error",
+                    "--plugins-dir",
+                ])
                 .arg(dir.path())
                 .arg("--cache-dir")
                 .arg(cache.path())
                 .env("HOME", "/nonexistent");
-        }))
+            }),
+        )
         .unwrap();
         ().serve(transport).await.unwrap()
     });
     let which = || async {
-        let r = client.call_tool(CallToolRequestParams::new("which")).await.unwrap();
+        let r = client
+            .call_tool(CallToolRequestParams::new("which"))
+            .await
+            .unwrap();
         r.content[0].as_text().unwrap().text.clone()
     };
     // Both versions compiled once, so the figure is the warm path operators see on redeploys.
     let mut next = "b";
     let mut swap_once = || {
-        let (name, want) = if next == "b" { ("swap_b", "b") } else { ("swap_a", "a") };
+        let (name, want) = if next == "b" {
+            ("swap_b", "b")
+        } else {
+            ("swap_a", "a")
+        };
         next = if next == "b" { "a" } else { "b" };
         let started = Instant::now();
         install(name);
@@ -55,7 +73,9 @@ fn bench(c: &mut Criterion) {
     swap_once();
     let mut g = c.benchmark_group("hot swap");
     g.sample_size(20);
-    g.bench_function("component landed → served", |b| b.iter_custom(|n| (0..n).map(|_| swap_once()).sum()));
+    g.bench_function("component landed → served", |b| {
+        b.iter_custom(|n| (0..n).map(|_| swap_once()).sum())
+    });
     g.finish();
 }
 

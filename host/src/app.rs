@@ -64,9 +64,11 @@ impl ToolOutcome {
 impl App {
     /// Run tool `name` with `args`: look it up in the current snapshot, validate the arguments
     /// against its schema, run it in the sandbox, cap the result, and audit the call. Every
-    /// failure is a [`ToolOutcome`] with a message a model can act on.
+    /// failure is a [`ToolOutcome`] with a message a model can act on. `client` names the caller
+    /// in the audit log.
     pub async fn call_tool(
         &self,
+        client: &str,
         name: &str,
         args: Value,
         progress: Option<ProgressSink>,
@@ -87,7 +89,7 @@ impl App {
             self.services.audit.record(
                 "tool_call",
                 json!({
-                    "tool": name, "plugin": plugin.name, "version": plugin.version, "args_sha256": digest,
+                    "client": client, "tool": name, "plugin": plugin.name, "version": plugin.version, "args_sha256": digest,
                     "outcome": outcome, "duration_ms": started.elapsed().as_millis() as u64,
                 }),
             );

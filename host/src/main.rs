@@ -21,7 +21,12 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Log level (error, warn, info, debug, trace) or a tracing filter. Logs go to stderr.
-    #[arg(long, global = true, env = "AERIE_LOG", default_value = "info")]
+    #[arg(
+        long,
+        global = true,
+        env = "AERIE_LOG",
+        default_value = "info,rmcp=warn"
+    )]
     log_level: String,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

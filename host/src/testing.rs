@@ -47,7 +47,7 @@ impl Harness {
 
     /// Call a tool as an MCP client would.
     pub async fn call(&self, tool: &str, args: Value) -> ToolOutcome {
-        self.app.call_tool(tool, args, None).await
+        self.app.call_tool("harness", tool, args, None).await
     }
 }
 

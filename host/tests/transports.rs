@@ -114,7 +114,18 @@ async fn start_http(dir: &std::path::Path, extra: &[&str]) -> (Server, u16) {
 #[tokio::test(flavor = "multi_thread")]
 async fn http_end_to_end_with_api_key() {
     let dir = plugins_dir(&["hello"]);
-    let (_server, port) = start_http(dir.path(), &["--api-key", "s3cret-key"]).await;
+    let work = tempfile::tempdir().unwrap();
+    let audit = work.path().join("audit.jsonl");
+    let (_server, port) = start_http(
+        dir.path(),
+        &[
+            "--api-key",
+            "s3cret-key",
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+    )
+    .await;
     let url = format!("http://127.0.0.1:{port}/mcp");
 
     // No key, wrong key: 401 without detail.
@@ -152,6 +163,14 @@ async fn http_end_to_end_with_api_key() {
             .expect("client connects");
     exercise(&client).await;
     client.cancel().await.unwrap();
+    // The audit log names which key called, without revealing it.
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let call = log
+        .lines()
+        .find(|l| l.contains("\"tool\":\"hello_greet\""))
+        .expect("tool call audited");
+    assert!(call.contains("\"client\":\"key:"), "{call}");
+    assert!(!log.contains("s3cret-key"));
 }
 
 #[test]

@@ -66,6 +66,20 @@ impl ApiKeys {
     }
 }
 
+/// Who is calling, for the audit log: `stdio`, `http`, or `key:<first 8 hex of the key's
+/// SHA-256>` — enough to tell keys apart, useless for recovering one.
+#[derive(Clone, Debug)]
+pub struct ClientId(pub String);
+
+impl ClientId {
+    fn for_key(key: &str) -> ClientId {
+        ClientId(format!(
+            "key:{}",
+            &hex::encode(Sha256::digest(key.as_bytes()))[..8]
+        ))
+    }
+}
+
 /// HTTP transport settings.
 #[derive(Clone)]
 pub struct HttpOptions {
@@ -79,8 +93,9 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
 }
 
-async fn require_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next) -> Response {
+async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: Next) -> Response {
     if keys.is_empty() {
+        req.extensions_mut().insert(ClientId("http".into()));
         return next.run(req).await;
     }
     let h = req.headers();
@@ -91,12 +106,15 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, req: Request, next: Next)
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()));
-    match presented {
-        Some(k) if keys.accepts(k.trim()) => next.run(req).await,
+        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim);
+    let id = match presented {
+        Some(k) if keys.accepts(k) => ClientId::for_key(k),
         // No detail: a caller without a key learns nothing about why.
-        _ => StatusCode::UNAUTHORIZED.into_response(),
-    }
+        _ => return StatusCode::UNAUTHORIZED.into_response(),
+    };
+    req.extensions_mut().insert(id);
+    next.run(req).await
 }
 
 /// The router: `/mcp` and `/healthz`.

@@ -119,7 +119,15 @@ impl ServerHandler for Handler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let call = self.app.call_tool(&request.name, args, progress_sink(&ctx));
+        let client = ctx
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|p| p.extensions.get::<http::ClientId>())
+            .map_or("stdio", |c| c.0.as_str())
+            .to_string();
+        let call = self
+            .app
+            .call_tool(&client, &request.name, args, progress_sink(&ctx));
         let outcome = tokio::select! {
             o = call => o,
             _ = ctx.ct.cancelled() => {
