@@ -235,10 +235,10 @@ impl Services for HostServices {
             );
             return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
         }
-        if op.guard == Some(Guard::RtrCommand) {
-            if let Err(reason) = self.policy.rtr.check(&op_id, req.body.as_deref()) {
-                return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
-            }
+        if op.guard == Some(Guard::RtrCommand)
+            && let Err(reason) = self.policy.rtr.check(&op_id, req.body.as_deref())
+        {
+            return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
         }
         let Some(egress) = self.egress.clone() else {
             return futures::future::ready(Err(falcon::Error::Auth(

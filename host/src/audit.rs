@@ -43,10 +43,10 @@ impl Audit {
         let mut line = rec.to_string();
         line.push('\n');
         // One write per record under the lock keeps lines whole with concurrent writers.
-        if let Ok(mut f) = file.lock() {
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                tracing::error!(error = %e, "audit write failed");
-            }
+        if let Ok(mut f) = file.lock()
+            && let Err(e) = f.write_all(line.as_bytes())
+        {
+            tracing::error!(error = %e, "audit write failed");
         }
     }
 }

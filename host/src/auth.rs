@@ -304,11 +304,11 @@ impl Session {
         if region.to_ascii_lowercase().contains("gov") {
             return;
         }
-        if let Ok(mut base) = self.base.write() {
-            if *base != target {
-                tracing::info!(region, base_url = %target, "following the token's region hint");
-                *base = target;
-            }
+        if let Ok(mut base) = self.base.write()
+            && *base != target
+        {
+            tracing::info!(region, base_url = %target, "following the token's region hint");
+            *base = target;
         }
     }
 

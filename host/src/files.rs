@@ -85,13 +85,13 @@ impl FilesDir {
             if name.starts_with('.') {
                 continue;
             }
-            if let Ok(meta) = entry.metadata() {
-                if meta.is_file() {
-                    out.push(FileInfo {
-                        name,
-                        size: meta.len(),
-                    });
-                }
+            if let Ok(meta) = entry.metadata()
+                && meta.is_file()
+            {
+                out.push(FileInfo {
+                    name,
+                    size: meta.len(),
+                });
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));

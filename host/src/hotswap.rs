@@ -44,15 +44,15 @@ impl Peers {
                 gone.push(i);
             }
         }
-        if !gone.is_empty() {
-            if let Ok(mut p) = self.peers.lock() {
-                let mut i = 0;
-                p.retain(|_| {
-                    let keep = !gone.contains(&i);
-                    i += 1;
-                    keep
-                });
-            }
+        if !gone.is_empty()
+            && let Ok(mut p) = self.peers.lock()
+        {
+            let mut i = 0;
+            p.retain(|_| {
+                let keep = !gone.contains(&i);
+                i += 1;
+                keep
+            });
         }
     }
 }

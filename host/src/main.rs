@@ -342,13 +342,9 @@ async fn serve(transport: &TransportArgs, opts: Options) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Fail before loading plugins, not after.
     if let Some(h) = &http {
-        if !h.addr.ip().is_loopback() && h.keys.is_empty() {
-            anyhow::bail!(
-                "refusing to serve on {} without API keys: pass --api-key KEY (or AERIE_API_KEYS), or bind to 127.0.0.1",
-                h.addr
-            );
-        }
+        h.check()?;
     }
     let shutdown = server::shutdown_signal();
     let app = server::build(opts).await?;

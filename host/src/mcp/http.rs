@@ -93,6 +93,19 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
 }
 
+impl HttpOptions {
+    /// Refuse a non-loopback bind without API keys.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.addr.ip().is_loopback() && self.keys.is_empty() {
+            anyhow::bail!(
+                "refusing to serve on {} without API keys: pass --api-key KEY (or AERIE_API_KEYS), or bind to 127.0.0.1",
+                self.addr
+            );
+        }
+        Ok(())
+    }
+}
+
 async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: Next) -> Response {
     if keys.is_empty() {
         req.extensions_mut().insert(ClientId("http".into()));
@@ -166,12 +179,7 @@ pub async fn serve(
     opts: HttpOptions,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if !opts.addr.ip().is_loopback() && opts.keys.is_empty() {
-        anyhow::bail!(
-            "refusing to serve on {} without API keys: pass --api-key KEY (or AERIE_API_KEYS), or bind to 127.0.0.1",
-            opts.addr
-        );
-    }
+    opts.check()?;
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.addr))?;
