@@ -355,16 +355,19 @@ async fn serve(transport: &TransportArgs, opts: Options) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() {
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
-    match run(cli).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match run(cli).await {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            1
         }
-    }
+    };
+    // Exit here rather than dropping the runtime: its drop would wait for the blocking thread
+    // still reading stdin, so a signal could never end a stdio server.
+    std::process::exit(code);
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -184,9 +184,14 @@ pub fn shutdown_signal() -> CancellationToken {
 pub async fn serve_stdio(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
     hotswap::spawn(app.clone())?;
     tracing::info!("serving MCP over stdio");
-    let service = Handler::new(app.clone())
-        .serve(rmcp::transport::stdio())
-        .await?;
+    // A signal must end the server even before a client has initialized.
+    let service = tokio::select! {
+        s = Handler::new(app.clone()).serve(rmcp::transport::stdio()) => s?,
+        _ = shutdown.cancelled() => {
+            finish(&app).await;
+            return Ok(());
+        }
+    };
     let ct = service.cancellation_token();
     tokio::select! {
         r = service.waiting() => { r?; }

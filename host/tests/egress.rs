@@ -258,3 +258,89 @@ async fn refused_commands_and_writes_never_reach_falcon() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_shuts_down_cleanly_and_revokes_the_token() {
+    let sim = sim().await;
+    let base = sim.base_url();
+    let cache = shared_cache();
+    let mut child = tokio::process::Command::new(aerie())
+        .args(["serve", "--cache-dir", &cache, "--modules", "hosts"])
+        .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
+        .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
+        .env("FALCON_BASE_URL", &base)
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let msgs = [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hosts_search","arguments":{"limit":1}}}"#,
+    ];
+    for m in msgs {
+        stdin.write_all(format!("{m}\n").as_bytes()).await.unwrap();
+    }
+    loop {
+        let line = lines.next_line().await.unwrap().expect("server answers");
+        if line.contains("\"id\":2") {
+            assert!(line.contains("device_id"), "{line}");
+            break;
+        }
+    }
+    // SIGTERM with the client still connected (stdin open).
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.path == "/oauth2/revoke" && r.status == 200),
+        "token revoked at shutdown"
+    );
+    drop(stdin);
+    sim.shutdown().await;
+}
+
+#[test]
+fn sigterm_ends_a_server_no_client_has_initialized() {
+    let mut child = std::process::Command::new(aerie())
+        .args(["serve", "--no-embedded", "--no-cache"])
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
