@@ -2,9 +2,22 @@
 //! it with demo credentials, served over stdio or HTTP. Anyone can try the whole product
 //! without a tenant.
 
-use crate::auth::{CredentialSource, Secret};
+use crate::auth::{CredentialSource, Credentials, Secret};
 use crate::mcp::http::HttpOptions;
 use crate::server::{self, Options};
+
+/// The simulator's demo API client at `base_url`.
+pub fn simulator_credentials(base_url: &str) -> anyhow::Result<Credentials> {
+    CredentialSource {
+        client_id: Some(falcon_sim::DEMO_CLIENT_ID.into()),
+        client_secret: Some(Secret::new(falcon_sim::DEMO_CLIENT_SECRET)),
+        base_url: Some(base_url.to_string()),
+        member_cid: None,
+    }
+    .resolve()
+    .map_err(anyhow::Error::msg)?
+    .ok_or_else(|| anyhow::anyhow!("demo credentials are incomplete"))
+}
 
 /// Run the demo until shutdown.
 pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> anyhow::Result<()> {
@@ -14,14 +27,7 @@ pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> any
     };
     let sim = falcon_sim::Simulator::start(config).await?;
     let base = sim.base_url();
-    opts.credentials = CredentialSource {
-        client_id: Some(falcon_sim::DEMO_CLIENT_ID.into()),
-        client_secret: Some(Secret::new(falcon_sim::DEMO_CLIENT_SECRET)),
-        base_url: Some(base.clone()),
-        member_cid: None,
-    }
-    .resolve()
-    .map_err(anyhow::Error::msg)?;
+    opts.credentials = Some(simulator_credentials(&base)?);
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "aerie".into());

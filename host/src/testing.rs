@@ -16,7 +16,6 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::app::{App, ToolOutcome};
-use crate::auth::{CredentialSource, Secret};
 use crate::config::FileConfig;
 use crate::server::{self, Options};
 
@@ -88,14 +87,7 @@ impl Builder {
     pub async fn start(self) -> anyhow::Result<Harness> {
         let file: FileConfig = toml::from_str(&self.config)?;
         let sim = falcon_sim::Simulator::start(self.sim).await?;
-        let credentials = CredentialSource {
-            client_id: Some(falcon_sim::DEMO_CLIENT_ID.into()),
-            client_secret: Some(Secret::new(falcon_sim::DEMO_CLIENT_SECRET)),
-            base_url: Some(sim.base_url()),
-            member_cid: None,
-        }
-        .resolve()
-        .map_err(anyhow::Error::msg)?;
+        let credentials = Some(crate::demo::simulator_credentials(&sim.base_url())?);
         let dir = tempfile_dir(&self.files)?;
         let opts = Options {
             file,

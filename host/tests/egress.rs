@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use aerie::audit::Audit;
-use aerie::auth::{CredentialSource, Secret, Session};
+use aerie::auth::Session;
 use aerie::catalogue::Catalogue;
 use aerie::egress::{Egress, EgressConfig, http_client};
 use aerie::runtime::falcon;
@@ -23,15 +23,7 @@ async fn sim() -> Simulator {
 }
 
 fn egress(sim: &Simulator) -> Arc<Egress> {
-    let creds = CredentialSource {
-        client_id: Some(falcon_sim::DEMO_CLIENT_ID.into()),
-        client_secret: Some(Secret::new(falcon_sim::DEMO_CLIENT_SECRET)),
-        base_url: Some(sim.base_url()),
-        member_cid: None,
-    }
-    .resolve()
-    .unwrap()
-    .unwrap();
+    let creds = aerie::demo::simulator_credentials(&sim.base_url()).unwrap();
     let http = http_client();
     let config = EgressConfig {
         max_rate_limit_wait: std::time::Duration::from_secs(10),
