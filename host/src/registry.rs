@@ -39,6 +39,9 @@ pub struct Source {
     pub bytes: Arc<[u8]>,
     /// Its detached signature file, if one sits beside it.
     pub signature: Option<Vec<u8>>,
+    /// The plugin name, when known before loading (embedded plugins), so `--modules` can skip
+    /// a plugin without compiling it.
+    pub name_hint: Option<String>,
 }
 
 /// A tool ready to serve.
@@ -152,6 +155,7 @@ pub fn read_dir(dir: &Path) -> std::io::Result<Vec<Source>> {
             origin: Origin::File(p),
             bytes: bytes.into(),
             signature,
+            name_hint: None,
         });
     }
     Ok(out)
@@ -308,6 +312,13 @@ pub async fn load_all(
         previous.and_then(|s| s.plugins.values().find(|p| pred(p)).cloned())
     };
     for source in sources {
+        if source
+            .name_hint
+            .as_deref()
+            .is_some_and(|n| !policy.loads(n))
+        {
+            continue;
+        }
         let digest = crate::runtime::sha256_hex(&source.bytes);
         let loaded = match verify(policy, source) {
             Err(r) => Err(r),

@@ -169,6 +169,7 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
         origin: Origin::File(path.to_path_buf()),
         bytes: bytes.into(),
         signature,
+        name_hint: None,
     };
     let runtime = Runtime::new(opts.cache_dir.as_deref())?;
     let registry = Arc::new(Registry::new(Default::default()));

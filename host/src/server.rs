@@ -52,11 +52,13 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn sources(opts: &SourceConfig) -> anyhow::Result<Vec<Source>> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
-        for (_, bytes) in crate::embedded::PLUGINS {
+        for (package, bytes) in crate::embedded::PLUGINS {
             out.push(Source {
                 origin: Origin::Embedded,
                 bytes: Arc::from(*bytes),
                 signature: None,
+                // First-party packages are named aerie-plugin-<plugin name>.
+                name_hint: package.strip_prefix("aerie-plugin-").map(str::to_string),
             });
         }
     }
