@@ -20,6 +20,8 @@ fn bench(c: &mut Criterion) {
             .plugin_file(fixture("adversary"))
             .embedded(true)
             .cache_dir(cache.path())
+            // The client-side limiter (5,000/min by default) would otherwise be what is measured.
+            .config("[egress]\nrequests_per_minute = 10000000\n")
             .start()
             .await
             .unwrap()

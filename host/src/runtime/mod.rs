@@ -154,7 +154,7 @@ impl Runtime {
     /// Compile (or load from cache) and link a component. Checks that it is a component and
     /// that it matches the `tool-group` world.
     pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
-        if !wasmparser_is_component(bytes) {
+        if !has_component_header(bytes) {
             return Err(LoadError::NotAComponent(
                 "missing the component header (a core module, or a truncated or foreign file)"
                     .into(),
@@ -342,13 +342,11 @@ fn classify(
         _ => {
             // A Rust guest prints its panic message to stderr before trapping.
             let err = String::from_utf8_lossy(&stderr.contents()).to_string();
-            let panic = err.lines().find_map(|l| l.split_once("panicked at ").map(|_| l.to_string()));
-            let detail = match panic {
-                Some(line) => {
-                    let msg: Vec<&str> = err.lines().skip_while(|l| *l != line).skip(1).take(3).collect();
-                    format!("panic: {}", msg.join(" ").trim())
-                }
-                None => format!("{}", e.root_cause()),
+            let lines: Vec<&str> = err.lines().collect();
+            let detail = match lines.iter().position(|l| l.contains("panicked at ")) {
+                // The message follows the "panicked at <location>:" line.
+                Some(i) => format!("panic: {}", lines[i + 1..].iter().take(3).copied().collect::<Vec<_>>().join(" ").trim()),
+                None => e.root_cause().to_string(),
             };
             CallFailure::Crashed(state::truncate(&detail, 500).to_string())
         }
@@ -368,7 +366,7 @@ fn flush_stdio(plugin: &str, stdout: &MemoryOutputPipe, stderr: &MemoryOutputPip
 }
 
 /// A component starts with the wasm magic and a layer-1 version field.
-fn wasmparser_is_component(bytes: &[u8]) -> bool {
+fn has_component_header(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [1, 0]
 }
 
