@@ -336,3 +336,50 @@ fn sigterm_ends_a_server_no_client_has_initialized() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_credentials_are_reported_with_what_to_set() {
+    let sim = sim().await;
+    let base = sim.base_url();
+    // Lazy start: the first tool call says which settings to check, never the secret.
+    let work = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let envs = [
+        ("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID),
+        ("FALCON_CLIENT_SECRET", "not-the-secret-xyz"),
+        ("FALCON_BASE_URL", base.as_str()),
+    ];
+    let client = stdio_client(
+        &["serve", "--modules", "hosts", "--cache-dir", &cache],
+        &envs,
+        &work.path().join("stderr.log"),
+    )
+    .await;
+    let r = call(&client, "hosts_search", json!({"limit": 1})).await;
+    assert!(is_error(&r));
+    assert!(
+        text(&r).contains("FALCON_CLIENT_SECRET") && text(&r).contains("403"),
+        "{}",
+        text(&r)
+    );
+    assert!(!text(&r).contains("not-the-secret-xyz"));
+    client.cancel().await.unwrap();
+
+    // --auth-at-start fails fast with the same guidance.
+    let out = std::process::Command::new(aerie())
+        .args(["serve", "--auth-at-start", "--no-embedded", "--no-cache"])
+        .envs(envs)
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Falcon refused the API client credentials")
+            && err.contains("FALCON_CLIENT_ID"),
+        "{err}"
+    );
+    assert!(!err.contains("not-the-secret-xyz"));
+    sim.shutdown().await;
+}
