@@ -65,8 +65,10 @@ async fn plugin_progress_becomes_mcp_progress() {
     while rec.progress.lock().unwrap().len() < 3 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let got = rec.progress.lock().unwrap().clone();
+    let mut got = rec.progress.lock().unwrap().clone();
     assert_eq!(got.len(), 3, "{got:?}");
+    // The client may hand notifications to its handler concurrently; order them to compare.
+    got.sort_by(|a, b| a.progress.total_cmp(&b.progress));
     // rmcp's client assigns its own token to the request; every notification must carry it.
     for (i, p) in got.iter().enumerate() {
         assert_eq!(p.progress_token, got[0].progress_token);
