@@ -106,3 +106,52 @@ async fn arguments_are_validated_before_the_plugin_runs() {
     );
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_concurrency_cap_holds_calls_back() {
+    let dir = plugins_dir(&["adversary"]);
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("aerie.toml");
+    // One slot, a 2 s deadline that includes waiting for the slot.
+    std::fs::write(
+        &config,
+        "[plugins.adversary.limits]\nconcurrency = 1\ndeadline_secs = 2\n",
+    )
+    .unwrap();
+    let cache = shared_cache();
+    let args = [
+        "serve",
+        "--no-embedded",
+        "--cache-dir",
+        &cache,
+        "--plugins-dir",
+        dir.path().to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let client =
+        std::sync::Arc::new(stdio_client(&args, &[], &work.path().join("stderr.log")).await);
+    let started = Instant::now();
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { call(&c, "slow", json!({"ms": 1500})).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for c in calls {
+        let r = c.await.unwrap();
+        if is_error(&r) {
+            let t = text(&r);
+            assert!(t.contains("busy") || t.contains("deadline"), "{t}");
+        } else {
+            assert_eq!(text(&r), "slept 1500");
+            ok += 1;
+        }
+    }
+    // With one slot, three 1.5 s calls cannot all finish inside a 2 s deadline.
+    assert_eq!(ok, 1, "exactly one call held the only slot in time");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let r = call(&client, "echo", json!({"text": "after"})).await;
+    assert_eq!(text(&r), "after");
+}

@@ -192,9 +192,16 @@ impl Runtime {
             deadline_secs: DESCRIBE_DEADLINE.as_secs(),
             ..Limits::default()
         };
-        let run = self.run(compiled, &limits, who, services, None, |g, store| {
-            Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
-        });
+        let deadline = Instant::now() + DESCRIBE_DEADLINE;
+        let run = self.run(
+            compiled,
+            &limits,
+            deadline,
+            who,
+            services,
+            None,
+            |g, store| Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await }),
+        );
         run.await.map_err(|e| LoadError::Describe(e.to_string()))
     }
 
@@ -218,22 +225,20 @@ impl Runtime {
         tool: &str,
         arguments: &str,
     ) -> Result<tools::Output, CallFailure> {
-        let started = Instant::now();
-        let deadline = instance.limits.deadline();
+        // The deadline covers waiting for a slot as well as running.
+        let deadline = Instant::now() + instance.limits.deadline();
         let plugin = who.plugin.to_string();
-        let _slot = tokio::time::timeout(deadline, instance.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| CallFailure::Busy(plugin, instance.limits.concurrency))?
-            .map_err(|e| CallFailure::Internal(e.to_string()))?;
-        let limits = Limits {
-            deadline_secs: deadline.saturating_sub(started.elapsed()).as_secs().max(1),
-            ..instance.limits
-        };
+        let _slot =
+            tokio::time::timeout_at(deadline.into(), instance.slots.clone().acquire_owned())
+                .await
+                .map_err(|_| CallFailure::Busy(plugin, instance.limits.concurrency))?
+                .map_err(|e| CallFailure::Internal(e.to_string()))?;
         let (tool, arguments) = (tool.to_string(), arguments.to_string());
         let result = self
             .run(
                 &instance.compiled,
-                &limits,
+                &instance.limits,
+                deadline,
                 who,
                 services,
                 progress,
@@ -255,6 +260,7 @@ impl Runtime {
         &self,
         compiled: &Compiled,
         limits: &Limits,
+        deadline: Instant,
         who: CallInfo,
         services: Arc<dyn Services>,
         progress: Option<ProgressSink>,
@@ -271,7 +277,6 @@ impl Runtime {
             .acquire_owned()
             .await
             .map_err(|e| CallFailure::Internal(e.to_string()))?;
-        let deadline = limits.deadline();
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
         let wasi = WasiCtxBuilder::new()
@@ -286,7 +291,7 @@ impl Runtime {
             who,
             services,
             progress,
-            deadline: Instant::now() + deadline,
+            deadline,
             cpu_ticks_left: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
             cpu_exhausted: false,
         };
@@ -304,14 +309,14 @@ impl Runtime {
             s.cpu_ticks_left -= 1;
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-        let outcome = tokio::time::timeout(deadline, async {
+        let outcome = tokio::time::timeout_at(deadline.into(), async {
             let group = compiled.pre.instantiate_async(&mut store).await?;
             f(&group, &mut store).await
         })
         .await;
         flush_stdio(&plugin, &stdout, &stderr);
         match outcome {
-            Err(_) => Err(CallFailure::Deadline(deadline.as_secs())),
+            Err(_) => Err(CallFailure::Deadline(limits.deadline_secs)),
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(classify(e, store.data(), limits, &stderr)),
         }
