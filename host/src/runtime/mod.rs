@@ -81,6 +81,13 @@ pub enum CallFailure {
     Internal(String),
 }
 
+/// Who a call runs for and what it may reach, moved into the call's store.
+struct Caller {
+    who: CallInfo,
+    services: Arc<dyn Services>,
+    progress: Option<ProgressSink>,
+}
+
 /// The engine and linker shared by every plugin.
 pub struct Runtime {
     engine: Engine,
@@ -193,15 +200,14 @@ impl Runtime {
             ..Limits::default()
         };
         let deadline = Instant::now() + DESCRIBE_DEADLINE;
-        let run = self.run(
-            compiled,
-            &limits,
-            deadline,
+        let caller = Caller {
             who,
             services,
-            None,
-            |g, store| Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await }),
-        );
+            progress: None,
+        };
+        let run = self.run(compiled, &limits, deadline, caller, |g, store| {
+            Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
+        });
         run.await.map_err(|e| LoadError::Describe(e.to_string()))
     }
 
@@ -239,9 +245,11 @@ impl Runtime {
                 &instance.compiled,
                 &instance.limits,
                 deadline,
-                who,
-                services,
-                progress,
+                Caller {
+                    who,
+                    services,
+                    progress,
+                },
                 move |g, store| {
                     Box::pin(async move {
                         g.aerie_plugin_tools()
@@ -261,9 +269,7 @@ impl Runtime {
         compiled: &Compiled,
         limits: &Limits,
         deadline: Instant,
-        who: CallInfo,
-        services: Arc<dyn Services>,
-        progress: Option<ProgressSink>,
+        caller: Caller,
         f: impl for<'a> FnOnce(
             &'a ToolGroup,
             &'a mut Store<CallState>,
@@ -283,6 +289,11 @@ impl Runtime {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .build();
+        let Caller {
+            who,
+            services,
+            progress,
+        } = caller;
         let plugin = who.plugin.clone();
         let state = CallState {
             wasi,
