@@ -383,3 +383,62 @@ async fn wrong_credentials_are_reported_with_what_to_set() {
     assert!(!err.contains("not-the-secret-xyz"));
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_come_from_the_falcon_credentials_file() {
+    let sim = sim().await;
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".config/falcon");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = json!({
+        "falcon_client_id": falcon_sim::DEMO_CLIENT_ID,
+        "falcon_client_secret": falcon_sim::DEMO_CLIENT_SECRET,
+        "base_url": sim.base_url(),
+    });
+    std::fs::write(dir.join("credentials.json"), file.to_string()).unwrap();
+    let run = |home: &std::path::Path| {
+        std::process::Command::new(aerie())
+            .args(["config", "check", "--login", "--no-embedded", "--no-cache"])
+            .env("HOME", home)
+            .env_remove("FALCON_CLIENT_ID")
+            .env_remove("FALCON_CLIENT_SECRET")
+            .env_remove("FALCON_BASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = tokio::task::spawn_blocking({
+        let h = home.path().to_path_buf();
+        move || run(&h)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("client id {}", falcon_sim::DEMO_CLIENT_ID))
+            && stdout.contains("login: ok"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(falcon_sim::DEMO_CLIENT_SECRET));
+    assert_eq!(sim.token_requests(), 1);
+
+    // A malformed file is an error that names the file and the expected keys.
+    std::fs::write(dir.join("credentials.json"), "{not json").unwrap();
+    let out = tokio::task::spawn_blocking({
+        let h = home.path().to_path_buf();
+        move || run(&h)
+    })
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("credentials.json") && err.contains("falcon_client_id"),
+        "{err}"
+    );
+    sim.shutdown().await;
+}
