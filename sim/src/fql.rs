@@ -324,6 +324,20 @@ impl<'a> Parser<'a> {
                     ));
                 }
                 let word = String::from_utf8_lossy(&self.src[start..self.pos]).to_string();
+                // Falcon refuses a second operator (`severity:>>60`, `name:!~x`) rather than
+                // treating it as part of the value.
+                if let Some(c) = word
+                    .chars()
+                    .next()
+                    .filter(|c| matches!(c, '>' | '<' | '!' | '~' | '=' | ':'))
+                {
+                    return Err(syntax(
+                        start,
+                        format!(
+                            "unexpected '{c}': a comparison takes one operator (e.g. severity:>=60)"
+                        ),
+                    ));
+                }
                 Ok(match word.as_str() {
                     "true" => Val::Bool(true),
                     "false" => Val::Bool(false),
@@ -750,6 +764,14 @@ mod tests {
         assert!(m("tags:'x'"));
         assert!(m("tags:'FalconGroupingTags/Finance'"));
         assert!(m(" hostname : 'WS-FIN-042' , status:'x' "));
+    }
+
+    #[test]
+    fn a_second_operator_is_a_syntax_error() {
+        for bad in ["severity:>>60", "severity:>=<60", "hostname:!!'x'", "a:~~b"] {
+            assert!(parse(bad).is_err(), "{bad} should not parse");
+        }
+        assert!(parse("severity:>=60").is_ok());
     }
 
     #[test]
