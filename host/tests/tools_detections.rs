@@ -69,29 +69,25 @@ async fn read_tools_and_their_errors() {
         .expect("the known host has an alert with the known-bad hash");
     let alert_id = bad["composite_id"].as_str().unwrap().to_string();
     // Bad arguments.
-    let e = err_text(
-        &call(
-            &client,
-            "detections_search",
-            json!({"product": "antivirus"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_search",
+        json!({"product": "antivirus"}),
+    )
+    .await;
     assert!(e.contains("antivirus"), "{e}");
-    let e = err_text(&call(&client, "detections_search", json!({"since": "last week"})).await);
+    let e = call_err(&client, "detections_search", json!({"since": "last week"})).await;
     assert!(e.contains("last week"), "{e}");
-    let e = err_text(&call(&client, "detections_search", json!({"sort": "secret.asc"})).await);
+    let e = call_err(&client, "detections_search", json!({"sort": "secret.asc"})).await;
     assert!(e.contains("secret"), "{e}");
-    let e = err_text(&call(&client, "detections_search", json!({"status": "done"})).await);
+    let e = call_err(&client, "detections_search", json!({"status": "done"})).await;
     assert!(e.contains("status") || e.contains("done"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "detections_search",
-            json!({"filter": "no_such_field:'x'"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_search",
+        json!({"filter": "no_such_field:'x'"}),
+    )
+    .await;
     assert!(e.contains("falcon://fql/alerts"), "{e}");
 
     // detections_get: the full alert, with fields the search summary leaves out.
@@ -101,13 +97,13 @@ async fn read_tools_and_their_errors() {
     assert_eq!(a["sha256"], KNOWN_BAD_SHA256);
     assert_eq!(a["device"]["hostname"], KNOWN_HOSTNAME);
     assert!(a["cmdline"].is_string() && a["tactic"].is_string(), "{a}");
-    let e = err_text(&call(&client, "detections_get", json!({"ids": ["abc"]})).await);
+    let e = call_err(&client, "detections_get", json!({"ids": ["abc"]})).await;
     assert!(
         e.contains("`abc`") && e.contains("composite alert id"),
         "{e}"
     );
     let unknown = unknown_alert_id(&alert_id);
-    let e = err_text(&call(&client, "detections_get", json!({"ids": [unknown]})).await);
+    let e = call_err(&client, "detections_get", json!({"ids": [unknown]})).await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(&unknown),
         "{e}"
@@ -143,16 +139,14 @@ async fn read_tools_and_their_errors() {
             .all(|i| i["fine_score"].as_u64().unwrap() >= 50),
         "{s}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "detections_list_incidents",
-            json!({"sort": "nope.desc"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_list_incidents",
+        json!({"sort": "nope.desc"}),
+    )
+    .await;
     assert!(e.contains("nope"), "{e}");
-    let e = err_text(&call(&client, "detections_list_incidents", json!({"limit": 101})).await);
+    let e = call_err(&client, "detections_list_incidents", json!({"limit": 101})).await;
     assert!(e.contains("limit"), "{e}");
 
     // detections_get_incident: the incident and its behaviors, oldest first.
@@ -175,16 +169,14 @@ async fn read_tools_and_their_errors() {
         .map(|b| b["timestamp"].as_str().unwrap())
         .collect();
     assert!(ts.windows(2).all(|w| w[0] <= w[1]), "{ts:?}");
-    let e = err_text(&call(&client, "detections_get_incident", json!({"id": "inc:xyz"})).await);
+    let e = call_err(&client, "detections_get_incident", json!({"id": "inc:xyz"})).await;
     assert!(e.contains("inc:xyz") && e.contains("incident id"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "detections_get_incident",
-            json!({"id": UNKNOWN_INCIDENT}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_get_incident",
+        json!({"id": UNKNOWN_INCIDENT}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(UNKNOWN_INCIDENT),
         "{e}"
@@ -206,21 +198,19 @@ async fn read_tools_and_their_errors() {
             "{rel}"
         );
     }
-    let e = err_text(&call(&client, "detections_analyze_alert", json!({"id": "1234"})).await);
+    let e = call_err(&client, "detections_analyze_alert", json!({"id": "1234"})).await;
     assert!(e.contains("`1234`"), "{e}");
-    let e = err_text(&call(&client, "detections_analyze_alert", json!({"id": unknown})).await);
+    let e = call_err(&client, "detections_analyze_alert", json!({"id": unknown})).await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(&unknown),
         "{e}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "detections_analyze_alert",
-            json!({"id": alert_id, "related": 51}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_analyze_alert",
+        json!({"id": alert_id, "related": 51}),
+    )
+    .await;
     assert!(e.contains("related"), "{e}");
 
     // Writes disabled: the status tool is not listed and a call changes nothing.
@@ -231,14 +221,12 @@ async fn read_tools_and_their_errors() {
         "{names:?}"
     );
     sim.clear_requests();
-    let e = err_text(
-        &call(
-            &client,
-            "detections_update_status",
-            json!({"ids": [alert_id], "status": "closed"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_update_status",
+        json!({"ids": [alert_id], "status": "closed"}),
+    )
+    .await;
     assert!(e.contains("writes are disabled"), "{e}");
     assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
     client.cancel().await.unwrap();
@@ -312,46 +300,38 @@ async fn update_status_changes_the_alert() {
 
     // Bad arguments: nothing to change, a malformed id, a bad status, an empty tag.
     sim.clear_requests();
-    let e = err_text(&call(&client, "detections_update_status", json!({"ids": [id]})).await);
+    let e = call_err(&client, "detections_update_status", json!({"ids": [id]})).await;
     assert!(e.contains("nothing to change"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "detections_update_status",
-            json!({"ids": ["nope"], "status": "closed"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_update_status",
+        json!({"ids": ["nope"], "status": "closed"}),
+    )
+    .await;
     assert!(e.contains("`nope`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "detections_update_status",
-            json!({"ids": [id], "status": "finished"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_update_status",
+        json!({"ids": [id], "status": "finished"}),
+    )
+    .await;
     assert!(e.contains("status") || e.contains("finished"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "detections_update_status",
-            json!({"ids": [id], "add_tags": [" "]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_update_status",
+        json!({"ids": [id], "add_tags": [" "]}),
+    )
+    .await;
     assert!(e.contains("tag"), "{e}");
     assert_eq!(count_op(&sim, "PatchEntitiesAlertsV3"), 0);
     // Not found: a well-formed id no alert has is named.
     let unknown = unknown_alert_id(&id);
-    let e = err_text(
-        &call(
-            &client,
-            "detections_update_status",
-            json!({"ids": [unknown], "status": "closed"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "detections_update_status",
+        json!({"ids": [unknown], "status": "closed"}),
+    )
+    .await;
     assert!(e.contains(&unknown), "{e}");
     client.cancel().await.unwrap();
     sim.shutdown().await;
@@ -401,7 +381,7 @@ async fn missing_scopes_are_named() {
             "`Incidents:read`",
         ),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains(scope), "{tool}: {e}");
     }
     client.cancel().await.unwrap();

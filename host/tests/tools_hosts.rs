@@ -62,22 +62,20 @@ async fn read_tools_and_their_errors() {
         "{s}"
     );
     // Bad arguments: schema violation, unknown enum value, bad time span, bad sort, bad FQL field.
-    let e = err_text(&call(&client, "hosts_search", json!({"limit": 0})).await);
+    let e = call_err(&client, "hosts_search", json!({"limit": 0})).await;
     assert!(e.contains("limit"), "{e}");
-    let e = err_text(&call(&client, "hosts_search", json!({"platform": "Solaris"})).await);
+    let e = call_err(&client, "hosts_search", json!({"platform": "Solaris"})).await;
     assert!(e.contains("Solaris") || e.contains("platform"), "{e}");
-    let e = err_text(&call(&client, "hosts_search", json!({"seen_within": "yesterday"})).await);
+    let e = call_err(&client, "hosts_search", json!({"seen_within": "yesterday"})).await;
     assert!(e.contains("yesterday"), "{e}");
-    let e = err_text(&call(&client, "hosts_search", json!({"group_id": "nope"})).await);
+    let e = call_err(&client, "hosts_search", json!({"group_id": "nope"})).await;
     assert!(e.contains("`nope`") && e.contains("host group id"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_search",
-            json!({"filter": "no_such_field:'x'"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_search",
+        json!({"filter": "no_such_field:'x'"}),
+    )
+    .await;
     assert!(e.contains("falcon://fql/hosts"), "{e}");
 
     // hosts_get: full record plus online state.
@@ -91,20 +89,20 @@ async fn read_tools_and_their_errors() {
         h["os_version"].is_string() && h["agent_version"].is_string(),
         "{h}"
     );
-    let e = err_text(&call(&client, "hosts_get", json!({"ids": ["not-an-aid"]})).await);
+    let e = call_err(&client, "hosts_get", json!({"ids": ["not-an-aid"]})).await;
     assert!(
         e.contains("not-an-aid") && e.contains("32 hexadecimal"),
         "{e}"
     );
-    let e = err_text(&call(&client, "hosts_get", json!({"ids": []})).await);
+    let e = call_err(&client, "hosts_get", json!({"ids": []})).await;
     assert!(e.contains("at least one host id"), "{e}");
-    let e = err_text(&call(&client, "hosts_get", json!({"ids": [UNKNOWN_AID]})).await);
+    let e = call_err(&client, "hosts_get", json!({"ids": [UNKNOWN_AID]})).await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID),
         "{e}"
     );
     // One known and one unknown: the unknown one is named.
-    let e = err_text(&call(&client, "hosts_get", json!({"ids": [aid, UNKNOWN_AID]})).await);
+    let e = call_err(&client, "hosts_get", json!({"ids": [aid, UNKNOWN_AID]})).await;
     assert!(e.contains(UNKNOWN_AID) && !e.contains(&aid), "{e}");
 
     // hosts_list_groups: the tenant's 8 groups, sorted by name; a name filter narrows.
@@ -140,7 +138,7 @@ async fn read_tools_and_their_errors() {
         .await,
     );
     assert_eq!(s["total"], 0, "{s}");
-    let e = err_text(&call(&client, "hosts_list_groups", json!({"limit": 501})).await);
+    let e = call_err(&client, "hosts_list_groups", json!({"limit": 501})).await;
     assert!(e.contains("limit"), "{e}");
 
     // hosts_get_login_history: the known user logs on to the known host; the limit trims.
@@ -161,16 +159,14 @@ async fn read_tools_and_their_errors() {
             .any(|l| l["user_name"].as_str().unwrap_or("").contains(KNOWN_USER)),
         "{s}"
     );
-    let e = err_text(&call(&client, "hosts_get_login_history", json!({"ids": ["x"]})).await);
+    let e = call_err(&client, "hosts_get_login_history", json!({"ids": ["x"]})).await;
     assert!(e.contains("`x`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_get_login_history",
-            json!({"ids": [UNKNOWN_AID]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_get_login_history",
+        json!({"ids": [UNKNOWN_AID]}),
+    )
+    .await;
     assert!(e.contains(UNKNOWN_AID), "{e}");
 
     // hosts_get_network_history: address history carries the host's current local IP.
@@ -179,46 +175,39 @@ async fn read_tools_and_their_errors() {
     let history = s["hosts"][0]["history"].as_array().unwrap();
     assert!(!history.is_empty(), "{s}");
     assert!(history.iter().all(|h| h["ip_address"].is_string()), "{s}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_get_network_history",
-            json!({"ids": [aid], "limit": 0}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_get_network_history",
+        json!({"ids": [aid], "limit": 0}),
+    )
+    .await;
     assert!(e.contains("limit"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_get_network_history",
-            json!({"ids": [UNKNOWN_AID]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_get_network_history",
+        json!({"ids": [UNKNOWN_AID]}),
+    )
+    .await;
     assert!(e.contains(UNKNOWN_AID), "{e}");
 
     // Writes disabled: the write tools are not listed, and calling one changes nothing.
-    let names = tool_names(&client).await;
-    for t in WRITE_TOOLS {
-        assert!(!names.iter().any(|n| n == t), "{t} listed: {names:?}");
-    }
-    sim.clear_requests();
-    for (tool, args) in [
-        ("hosts_contain", json!({"ids": [aid], "confirm": true})),
-        (
-            "hosts_lift_containment",
-            json!({"ids": [aid], "confirm": true}),
-        ),
-        (
-            "hosts_create_group",
-            json!({"name": "x", "group_type": "static"}),
-        ),
-    ] {
-        let e = err_text(&call(&client, tool, args).await);
-        assert!(e.contains("writes are disabled"), "{tool}: {e}");
-    }
-    assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
+    assert_writes_refused(
+        &client,
+        &sim,
+        WRITE_TOOLS,
+        vec![
+            ("hosts_contain", json!({"ids": [aid], "confirm": true})),
+            (
+                "hosts_lift_containment",
+                json!({"ids": [aid], "confirm": true}),
+            ),
+            (
+                "hosts_create_group",
+                json!({"name": "x", "group_type": "static"}),
+            ),
+        ],
+    )
+    .await;
     client.cancel().await.unwrap();
     sim.shutdown().await;
 }
@@ -346,21 +335,19 @@ async fn contain_and_lift_preview_then_confirm() {
     // Not found and bad arguments: named, and no write reaches Falcon.
     sim.clear_requests();
     for tool in ["hosts_contain", "hosts_lift_containment"] {
-        let e = err_text(
-            &call(
-                &client,
-                tool,
-                json!({"ids": [UNKNOWN_AID], "confirm": true}),
-            )
-            .await,
-        );
+        let e = call_err(
+            &client,
+            tool,
+            json!({"ids": [UNKNOWN_AID], "confirm": true}),
+        )
+        .await;
         assert!(
             e.to_lowercase().contains("not found") && e.contains(UNKNOWN_AID),
             "{e}"
         );
-        let e = err_text(&call(&client, tool, json!({"ids": ["zz"], "confirm": true})).await);
+        let e = call_err(&client, tool, json!({"ids": ["zz"], "confirm": true})).await;
         assert!(e.contains("`zz`"), "{e}");
-        let e = err_text(&call(&client, tool, json!({"ids": [], "confirm": true})).await);
+        let e = call_err(&client, tool, json!({"ids": [], "confirm": true})).await;
         assert!(e.contains("at least one host id"), "{e}");
     }
     assert_eq!(count_op(&sim, "PerformActionV2"), 0);
@@ -430,50 +417,40 @@ async fn create_group_static_and_dynamic() {
 
     // Bad arguments: refused with the reason, nothing created.
     sim.clear_requests();
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "D", "group_type": "dynamic"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "D", "group_type": "dynamic"}),
+    )
+    .await;
     assert!(e.contains("assignment_rule"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "S", "group_type": "static", "assignment_rule": "platform_name:'Mac'"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "S", "group_type": "static", "assignment_rule": "platform_name:'Mac'"}),
+    )
+    .await;
     assert!(e.contains("assignment_rule only applies"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "  ", "group_type": "static"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "  ", "group_type": "static"}),
+    )
+    .await;
     assert!(e.contains("blank"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "x", "group_type": "weird"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "x", "group_type": "weird"}),
+    )
+    .await;
     assert!(e.contains("group_type") || e.contains("weird"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "x", "group_type": "static", "host_ids": ["bad"]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "x", "group_type": "static", "host_ids": ["bad"]}),
+    )
+    .await;
     assert!(e.contains("`bad`"), "{e}");
     assert_eq!(count_op(&sim, "createHostGroups"), 0);
     client.cancel().await.unwrap();
@@ -496,28 +473,24 @@ async fn missing_scopes_are_named() {
     )
     .await;
     let aid = aid_of(&client, KNOWN_HOSTNAME).await;
-    let e = err_text(&call(&client, "hosts_list_groups", json!({})).await);
+    let e = call_err(&client, "hosts_list_groups", json!({})).await;
     assert!(
         e.contains("`Host groups:read`") || e.contains("Host Group"),
         "{e}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_contain",
-            json!({"ids": [aid], "confirm": true}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_contain",
+        json!({"ids": [aid], "confirm": true}),
+    )
+    .await;
     assert!(e.contains("`Hosts:write`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hosts_create_group",
-            json!({"name": "x", "group_type": "static"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hosts_create_group",
+        json!({"name": "x", "group_type": "static"}),
+    )
+    .await;
     assert!(
         e.contains(":write`") && e.to_lowercase().contains("group"),
         "{e}"
@@ -541,7 +514,7 @@ async fn missing_scopes_are_named() {
         ("hosts_get_network_history", json!({"ids": [aid]})),
         ("hosts_lift_containment", json!({"ids": [aid]})),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains("`Hosts:read`"), "{tool}: {e}");
     }
     // Host groups are readable with this client.

@@ -52,25 +52,21 @@ async fn read_tools_and_their_errors() {
             .iter()
             .all(|a| a["sha256"] == KNOWN_BAD_SHA256)
     );
-    let e = err_text(&call(&client, "hunting_search_detections", json!({})).await);
+    let e = call_err(&client, "hunting_search_detections", json!({})).await;
     assert!(e.contains("give query"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_search_detections",
-            json!({"filter": "no_such_field:'x'"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_search_detections",
+        json!({"filter": "no_such_field:'x'"}),
+    )
+    .await;
     assert!(e.contains("falcon://fql/alerts"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_search_detections",
-            json!({"query": "x", "limit": 201}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_search_detections",
+        json!({"query": "x", "limit": 201}),
+    )
+    .await;
     assert!(e.contains("limit"), "{e}");
 
     // hunting_query_hash: the known-bad SHA-256 ran on the known host and has alerts.
@@ -123,16 +119,14 @@ async fn read_tools_and_their_errors() {
     assert_eq!(s["seen"], false);
     assert_eq!(s["device_count"], 0);
     assert!(text(&r).contains("has not been seen"), "{}", text(&r));
-    let e = err_text(&call(&client, "hunting_query_hash", json!({"hash": "abc"})).await);
+    let e = call_err(&client, "hunting_query_hash", json!({"hash": "abc"})).await;
     assert!(e.contains("SHA-256") && e.contains("MD5"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_query_hash",
-            json!({"hash": "z".repeat(64)}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_query_hash",
+        json!({"hash": "z".repeat(64)}),
+    )
+    .await;
     assert!(e.contains("64 hexadecimal"), "{e}");
 
     // hunting_query_ip: the known C2 address has alerts and a ready-made CQL.
@@ -161,7 +155,7 @@ async fn read_tools_and_their_errors() {
     let s = ok_json(&call(&client, "hunting_query_ip", json!({"ip": "192.0.2.254"})).await);
     assert_eq!(s["alerts"]["total"], 0, "{s}");
     assert!(s["hosts_with_ip"].as_array().unwrap().is_empty());
-    let e = err_text(&call(&client, "hunting_query_ip", json!({"ip": "999.1.1.1"})).await);
+    let e = call_err(&client, "hunting_query_ip", json!({"ip": "999.1.1.1"})).await;
     assert!(e.contains("999.1.1.1"), "{e}");
 
     // hunting_list_iocs: the tenant's 40, and the known-bad hash as a prevent IOC.
@@ -204,16 +198,14 @@ async fn read_tools_and_their_errors() {
         .await,
     );
     assert_eq!(s["total"], 0, "{s}");
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_list_iocs",
-            json!({"type": "sha256", "value": "abc"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_list_iocs",
+        json!({"type": "sha256", "value": "abc"}),
+    )
+    .await;
     assert!(e.contains("`abc`"), "{e}");
-    let e = err_text(&call(&client, "hunting_list_iocs", json!({"type": "url"})).await);
+    let e = call_err(&client, "hunting_list_iocs", json!({"type": "url"})).await;
     assert!(e.contains("type") || e.contains("url"), "{e}");
 
     // Writes disabled.
@@ -224,14 +216,12 @@ async fn read_tools_and_their_errors() {
             .any(|n| n == "hunting_create_ioc")
     );
     sim.clear_requests();
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_create_ioc",
-            json!({"type": "domain", "value": "evil.example.org"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_create_ioc",
+        json!({"type": "domain", "value": "evil.example.org"}),
+    )
+    .await;
     assert!(e.contains("writes are disabled"), "{e}");
     assert!(sim.requests().is_empty());
     client.cancel().await.unwrap();
@@ -277,14 +267,12 @@ async fn create_ioc_and_list_it() {
     assert_eq!(s["total"], 41);
 
     // A duplicate is refused by Falcon with its message.
-    let e = err_text(
-        &call(
-            &client,
-            "hunting_create_ioc",
-            json!({"type": "domain", "value": "evil.example.org"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "hunting_create_ioc",
+        json!({"type": "domain", "value": "evil.example.org"}),
+    )
+    .await;
     assert!(e.contains("Duplicate"), "{e}");
     // Bad arguments never reach Falcon.
     sim.clear_requests();
@@ -303,7 +291,7 @@ async fn create_ioc_and_list_it() {
             "soon",
         ),
     ] {
-        let e = err_text(&call(&client, "hunting_create_ioc", args).await);
+        let e = call_err(&client, "hunting_create_ioc", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert_eq!(count_op(&sim, "indicator_create_v1"), 0);
@@ -347,7 +335,7 @@ async fn missing_scopes_are_named() {
             "`IOC Management:write`",
         ),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains(scope), "{tool}: {e}");
     }
     client.cancel().await.unwrap();

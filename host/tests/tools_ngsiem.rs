@@ -122,29 +122,25 @@ async fn query_errors() {
         (json!({"query": "a IN [\"b\""}), "unclosed ["),
         (json!({"start": "7d"}), "query"),
     ] {
-        let e = err_text(&call(&client, "ngsiem_query", args).await);
+        let e = call_err(&client, "ngsiem_query", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert_eq!(count_op(&sim, "StartSearchV1"), 0);
     // Unknown repository: named.
-    let e = err_text(
-        &call(
-            &client,
-            "ngsiem_query",
-            json!({"query": "x", "repository": "no_such_repo"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "ngsiem_query",
+        json!({"query": "x", "repository": "no_such_repo"}),
+    )
+    .await;
     assert!(e.contains("no_such_repo"), "{e}");
     // Invalid CQL: Falcon's syntax error plus the guide.
-    let e = err_text(
-        &call(
-            &client,
-            "ngsiem_query",
-            json!({"query": "ComputerName=(", "start": "1d"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "ngsiem_query",
+        json!({"query": "ComputerName=(", "start": "1d"}),
+    )
+    .await;
     assert!(
         e.contains("Syntax error") && e.contains("falcon://cql/syntax"),
         "{e}"
@@ -160,7 +156,7 @@ async fn query_errors() {
         LIMITED_CLIENT_SECRET,
     )
     .await;
-    let e = err_text(&call(&client, "ngsiem_query", json!({"query": "x"})).await);
+    let e = call_err(&client, "ngsiem_query", json!({"query": "x"})).await;
     assert!(e.contains("`NGSIEM:read`"), "{e}");
     client.cancel().await.unwrap();
     sim.shutdown().await;

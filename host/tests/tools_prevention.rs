@@ -68,23 +68,19 @@ async fn read_tools_and_their_errors() {
         s["total"].as_u64().unwrap() >= 3,
         "one default per platform: {s}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_list_policies",
-            json!({"platform": "BeOS"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_list_policies",
+        json!({"platform": "BeOS"}),
+    )
+    .await;
     assert!(e.contains("BeOS") || e.contains("platform"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_list_policies",
-            json!({"filter": "no_such_field:'x'"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_list_policies",
+        json!({"filter": "no_such_field:'x'"}),
+    )
+    .await;
     assert!(e.contains("falcon://fql/policies"), "{e}");
 
     // prevention_get_policy: every setting, by category.
@@ -103,45 +99,40 @@ async fn read_tools_and_their_errors() {
         setting(p, "CloudAntiMalware")["detection"].is_string(),
         "{p}"
     );
-    let e = err_text(&call(&client, "prevention_get_policy", json!({"ids": ["p1"]})).await);
+    let e = call_err(&client, "prevention_get_policy", json!({"ids": ["p1"]})).await;
     assert!(e.contains("`p1`") && e.contains("policy id"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_get_policy",
-            json!({"ids": [UNKNOWN_ID]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_get_policy",
+        json!({"ids": [UNKNOWN_ID]}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(UNKNOWN_ID),
         "{e}"
     );
 
     // Writes disabled.
-    let names = tool_names(&client).await;
-    for t in WRITE_TOOLS {
-        assert!(!names.iter().any(|n| n == t), "{t} listed");
-    }
-    sim.clear_requests();
-    for (tool, args) in [
-        (
-            "prevention_create_policy",
-            json!({"name": "x", "platform": "Linux"}),
-        ),
-        (
-            "prevention_update_policy",
-            json!({"id": default_id, "description": "x", "confirm": true}),
-        ),
-        (
-            "prevention_assign_policy",
-            json!({"policy_id": default_id, "group_id": UNKNOWN_ID, "confirm": true}),
-        ),
-    ] {
-        let e = err_text(&call(&client, tool, args).await);
-        assert!(e.contains("writes are disabled"), "{tool}: {e}");
-    }
-    assert!(sim.requests().is_empty());
+    assert_writes_refused(
+        &client,
+        &sim,
+        WRITE_TOOLS,
+        vec![
+            (
+                "prevention_create_policy",
+                json!({"name": "x", "platform": "Linux"}),
+            ),
+            (
+                "prevention_update_policy",
+                json!({"id": default_id, "description": "x", "confirm": true}),
+            ),
+            (
+                "prevention_assign_policy",
+                json!({"policy_id": default_id, "group_id": UNKNOWN_ID, "confirm": true}),
+            ),
+        ],
+    )
+    .await;
     client.cancel().await.unwrap();
     sim.shutdown().await;
 }
@@ -199,7 +190,7 @@ async fn create_update_assign() {
             "AdwarePUP",
         ),
     ] {
-        let e = err_text(&call(&client, "prevention_create_policy", args).await);
+        let e = call_err(&client, "prevention_create_policy", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert_eq!(count_op(&sim, "createPreventionPolicies"), 0);
@@ -253,7 +244,7 @@ async fn create_update_assign() {
             UNKNOWN_ID,
         ),
     ] {
-        let e = err_text(&call(&client, "prevention_update_policy", args).await);
+        let e = call_err(&client, "prevention_update_policy", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert_eq!(count_op(&sim, "updatePreventionPolicies"), 1);
@@ -340,38 +331,32 @@ async fn create_update_assign() {
     );
     // Unknown policy or group: named; malformed ids refused; nothing sent.
     sim.clear_requests();
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_assign_policy",
-            json!({"policy_id": id, "group_id": UNKNOWN_ID, "confirm": true}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_assign_policy",
+        json!({"policy_id": id, "group_id": UNKNOWN_ID, "confirm": true}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("host group") && e.contains(UNKNOWN_ID),
         "{e}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_assign_policy",
-            json!({"policy_id": UNKNOWN_ID, "group_id": gid, "confirm": true}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_assign_policy",
+        json!({"policy_id": UNKNOWN_ID, "group_id": gid, "confirm": true}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("policy") && e.contains(UNKNOWN_ID),
         "{e}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_assign_policy",
-            json!({"policy_id": id, "group_id": gid, "action": "toggle"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_assign_policy",
+        json!({"policy_id": id, "group_id": gid, "action": "toggle"}),
+    )
+    .await;
     assert!(e.contains("action") || e.contains("toggle"), "{e}");
     assert_eq!(count_op(&sim, "performPreventionPoliciesAction"), 0);
     client.cancel().await.unwrap();
@@ -400,17 +385,15 @@ async fn missing_scopes_are_named() {
             json!({"id": UNKNOWN_ID, "name": "x"}),
         ),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains("`Prevention Policies:read`"), "{tool}: {e}");
     }
-    let e = err_text(
-        &call(
-            &client,
-            "prevention_create_policy",
-            json!({"name": "x", "platform": "Linux"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "prevention_create_policy",
+        json!({"name": "x", "platform": "Linux"}),
+    )
+    .await;
     assert!(e.contains("`Prevention Policies:write`"), "{e}");
     client.cancel().await.unwrap();
     sim.shutdown().await;
@@ -453,7 +436,7 @@ async fn missing_scopes_are_named() {
             json!({"policy_id": pid, "group_id": gid, "confirm": true}),
         ),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains("`Prevention Policies:write`"), "{tool}: {e}");
     }
     client.cancel().await.unwrap();

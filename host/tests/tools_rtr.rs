@@ -56,23 +56,19 @@ async fn read_tools_and_their_errors() {
     let session = s["session_id"].as_str().unwrap().to_string();
     assert_eq!(s["device_id"], aid.as_str());
     assert!(text(&r).contains(&session));
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_init_session",
-            json!({"host_id": "WS-FIN-042"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_init_session",
+        json!({"host_id": "WS-FIN-042"}),
+    )
+    .await;
     assert!(e.contains("`WS-FIN-042`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_init_session",
-            json!({"host_id": "0123456789abcdef0123456789abcdef"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_init_session",
+        json!({"host_id": "0123456789abcdef0123456789abcdef"}),
+    )
+    .await;
     assert!(e.contains("0123456789abcdef0123456789abcdef"), "{e}");
 
     // rtr_run_command: the user's Downloads holds the sample; ps lists the sensor.
@@ -113,17 +109,15 @@ async fn read_tools_and_their_errors() {
         ),
         (json!({"session_id": session, "command": " "}), "1-4096"),
     ] {
-        let e = err_text(&call(&client, "rtr_run_command", args).await);
+        let e = call_err(&client, "rtr_run_command", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_run_command",
-            json!({"session_id": UNKNOWN_UUID, "command": "ps"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_run_command",
+        json!({"session_id": UNKNOWN_UUID, "command": "ps"}),
+    )
+    .await;
     assert!(e.contains(UNKNOWN_UUID), "{e}");
 
     // rtr_get_command_result: the same output again by cloud_request_id.
@@ -136,23 +130,19 @@ async fn read_tools_and_their_errors() {
         .await,
     );
     assert!(s["stdout"].as_str().unwrap().contains("invoice.exe"), "{s}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_get_command_result",
-            json!({"cloud_request_id": "42"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_get_command_result",
+        json!({"cloud_request_id": "42"}),
+    )
+    .await;
     assert!(e.contains("`42`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_get_command_result",
-            json!({"cloud_request_id": UNKNOWN_UUID}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_get_command_result",
+        json!({"cloud_request_id": UNKNOWN_UUID}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID),
         "{e}"
@@ -177,45 +167,40 @@ async fn read_tools_and_their_errors() {
         .map(|c| c["base_command"].as_str().unwrap())
         .collect();
     assert_eq!(&cmds[..2], ["ps", "ls"], "{s}");
-    let e = err_text(&call(&client, "rtr_get_session", json!({"session_ids": ["x"]})).await);
+    let e = call_err(&client, "rtr_get_session", json!({"session_ids": ["x"]})).await;
     assert!(e.contains("`x`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_get_session",
-            json!({"session_ids": [UNKNOWN_UUID]}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_get_session",
+        json!({"session_ids": [UNKNOWN_UUID]}),
+    )
+    .await;
     assert!(
         e.to_lowercase().contains("not found") && e.contains(UNKNOWN_UUID),
         "{e}"
     );
 
     // Writes disabled: not listed, refused, nothing sent.
-    let names = tool_names(&client).await;
-    for t in WRITE_TOOLS {
-        assert!(!names.iter().any(|n| n == t), "{t} listed");
-    }
-    sim.clear_requests();
-    for (tool, args) in [
-        (
-            "rtr_run_response_command",
-            json!({"session_id": session, "command": "kill 4242", "confirm": true}),
-        ),
-        (
-            "rtr_upload_file",
-            json!({"session_id": session, "file": "a.txt"}),
-        ),
-        (
-            "rtr_download_file",
-            json!({"session_id": session, "path": "C:\\x"}),
-        ),
-    ] {
-        let e = err_text(&call(&client, tool, args).await);
-        assert!(e.contains("writes are disabled"), "{tool}: {e}");
-    }
-    assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
+    assert_writes_refused(
+        &client,
+        &sim,
+        WRITE_TOOLS,
+        vec![
+            (
+                "rtr_run_response_command",
+                json!({"session_id": session, "command": "kill 4242", "confirm": true}),
+            ),
+            (
+                "rtr_upload_file",
+                json!({"session_id": session, "file": "a.txt"}),
+            ),
+            (
+                "rtr_download_file",
+                json!({"session_id": session, "path": "C:\\x"}),
+            ),
+        ],
+    )
+    .await;
 
     // rtr_close_session: the session is then reported deleted.
     let s = ok_json(&call(&client, "rtr_close_session", json!({"session_id": session})).await);
@@ -230,16 +215,14 @@ async fn read_tools_and_their_errors() {
     );
     assert!(s["sessions"][0]["deleted_at"].is_string(), "{s}");
     assert_eq!(count_op(&sim, "RTR_DeleteSession"), 1);
-    let e = err_text(&call(&client, "rtr_close_session", json!({"session_id": "nope"})).await);
+    let e = call_err(&client, "rtr_close_session", json!({"session_id": "nope"})).await;
     assert!(e.contains("`nope`"), "{e}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_close_session",
-            json!({"session_id": UNKNOWN_UUID}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_close_session",
+        json!({"session_id": UNKNOWN_UUID}),
+    )
+    .await;
     assert!(e.contains(UNKNOWN_UUID), "{e}");
     client.cancel().await.unwrap();
     sim.shutdown().await;
@@ -322,7 +305,7 @@ async fn response_command_preview_then_confirm() {
             UNKNOWN_UUID,
         ),
     ] {
-        let e = err_text(&call(&client, "rtr_run_response_command", args).await);
+        let e = call_err(&client, "rtr_run_response_command", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert_eq!(count_op(&sim, "RTR_ExecuteActiveResponderCommand"), 0);
@@ -387,14 +370,12 @@ async fn upload_and_download_through_the_files_dir() {
         .await,
     );
     assert!(files.path().join("hosts-file.7z").exists(), "{s}");
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_download_file",
-            json!({"session_id": session, "path": "C:\\no\\such\\file.exe"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_download_file",
+        json!({"session_id": session, "path": "C:\\no\\such\\file.exe"}),
+    )
+    .await;
     assert!(e.contains("C:\\no\\such\\file.exe"), "{e}");
     for (args, needle) in [
         (
@@ -404,7 +385,7 @@ async fn upload_and_download_through_the_files_dir() {
         (json!({"session_id": session, "path": ""}), "path"),
         (json!({"session_id": "s", "path": "C:\\x"}), "`s`"),
     ] {
-        let e = err_text(&call(&client, "rtr_download_file", args).await);
+        let e = call_err(&client, "rtr_download_file", args).await;
         assert!(e.contains(needle), "{needle}: {e}");
     }
     assert!(!work.path().join("escape.7z").exists());
@@ -447,36 +428,30 @@ async fn upload_and_download_through_the_files_dir() {
     assert_eq!(count_op(&sim, "RTR_CreatePut_FilesV2"), 1);
     // A different file with the same name is refused rather than shadowing it.
     std::fs::write(files.path().join("collect.ps1"), b"other").unwrap();
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_upload_file",
-            json!({"session_id": session, "file": "collect.ps1"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_upload_file",
+        json!({"session_id": session, "file": "collect.ps1"}),
+    )
+    .await;
     assert!(e.contains("already exists"), "{e}");
     // Not found and bad names.
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_upload_file",
-            json!({"session_id": session, "file": "missing.bin"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_upload_file",
+        json!({"session_id": session, "file": "missing.bin"}),
+    )
+    .await;
     assert!(
         e.contains("missing.bin") && e.to_lowercase().contains("not found"),
         "{e}"
     );
-    let e = err_text(
-        &call(
-            &client,
-            "rtr_upload_file",
-            json!({"session_id": session, "file": "../etc/passwd"}),
-        )
-        .await,
-    );
+    let e = call_err(
+        &client,
+        "rtr_upload_file",
+        json!({"session_id": session, "file": "../etc/passwd"}),
+    )
+    .await;
     assert!(e.contains("plain file name"), "{e}");
     client.cancel().await.unwrap();
     sim.shutdown().await;
@@ -578,7 +553,7 @@ async fn missing_scopes_are_named() {
             "Real time response (admin):write`",
         ),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains(scope), "{tool}: {e}");
     }
     client.cancel().await.unwrap();
@@ -606,7 +581,7 @@ async fn missing_scopes_are_named() {
         ),
         ("rtr_close_session", json!({"session_id": session})),
     ] {
-        let e = err_text(&call(&client, tool, args).await);
+        let e = call_err(&client, tool, args).await;
         assert!(e.contains("`Real time response:read`"), "{tool}: {e}");
     }
     client.cancel().await.unwrap();

@@ -203,3 +203,28 @@ pub async fn aid_of(client: &RunningService<RoleClient, ()>, hostname: &str) -> 
     assert_eq!(s["total"], 1, "{s}");
     s["results"][0]["device_id"].as_str().unwrap().to_string()
 }
+
+/// The error text of calling `tool` (panics if the call succeeds).
+pub async fn call_err(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> String {
+    err_text(&call(client, tool, args).await)
+}
+
+/// With writes disabled: none of `write_tools` is listed, each attempt is refused as a
+/// disabled write, and nothing reaches the simulator.
+pub async fn assert_writes_refused(
+    client: &RunningService<RoleClient, ()>,
+    sim: &falcon_sim::Simulator,
+    write_tools: &[&str],
+    attempts: Vec<(&str, Value)>,
+) {
+    let names = tool_names(client).await;
+    for t in write_tools {
+        assert!(!names.iter().any(|n| n == t), "{t} listed");
+    }
+    sim.clear_requests();
+    for (tool, args) in attempts {
+        let e = call_err(client, tool, args).await;
+        assert!(e.contains("writes are disabled"), "{tool}: {e}");
+    }
+    assert!(sim.requests().is_empty(), "{:?}", operations(sim));
+}
