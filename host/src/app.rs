@@ -84,7 +84,9 @@ impl App {
             };
             return ToolOutcome::error(format!("Unknown tool `{name}`: {hint}."));
         };
-        let digest = hex::encode(Sha256::digest(args.to_string().as_bytes()));
+        // Serialised once: the audit digest and the plugin see the same bytes.
+        let args_json = args.to_string();
+        let digest = hex::encode(Sha256::digest(args_json.as_bytes()));
         let audit = |outcome: &str| {
             self.services.audit.record(
                 "tool_call",
@@ -126,7 +128,7 @@ impl App {
                 self.services.clone(),
                 progress,
                 name,
-                &args.to_string(),
+                &args_json,
             )
             .await;
         let out = match result {

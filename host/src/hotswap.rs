@@ -38,21 +38,12 @@ impl Peers {
     /// Send `notifications/tools/list_changed` to every client; forget the ones that are gone.
     pub async fn tool_list_changed(&self) {
         let peers: Vec<Peer<RoleServer>> = self.peers.lock().map(|p| p.clone()).unwrap_or_default();
-        let mut gone = Vec::new();
-        for (i, peer) in peers.iter().enumerate() {
-            if peer.is_transport_closed() || peer.notify_tool_list_changed().await.is_err() {
-                gone.push(i);
-            }
+        for peer in peers.iter().filter(|p| !p.is_transport_closed()) {
+            // A client that went away mid-send is dropped below; the others still hear.
+            let _ = peer.notify_tool_list_changed().await;
         }
-        if !gone.is_empty()
-            && let Ok(mut p) = self.peers.lock()
-        {
-            let mut i = 0;
-            p.retain(|_| {
-                let keep = !gone.contains(&i);
-                i += 1;
-                keep
-            });
+        if let Ok(mut p) = self.peers.lock() {
+            p.retain(|peer| !peer.is_transport_closed());
         }
     }
 }
