@@ -238,7 +238,7 @@ impl Services for HostServices {
             return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
         }
         if op.guard == Some(Guard::RtrCommand)
-            && let Err(reason) = self.policy.rtr.check(&op_id, req.body.as_deref())
+            && let Err(reason) = self.policy.rtr.check(op, req.body.as_deref())
         {
             return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
         }

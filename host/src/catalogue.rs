@@ -42,6 +42,8 @@ pub struct Operation {
     /// Optional guard.
     #[serde(default)]
     pub guard: Option<Guard>,
+    /// For `guard = "rtr-command"`: the command tier the operation runs and its body's shape.
+    #[serde(default)]
     /// Request body type when not `application/json` (multipart uploads).
     #[serde(default, rename = "content-type")]
     pub content_type: Option<String>,
@@ -87,6 +89,7 @@ impl Catalogue {
             if !op.path.starts_with('/') {
                 return Err(format!("operation {}: path must start with '/'", op.id));
             }
+            check_guard(&op)?;
             let id = op.id.clone();
             if ops.insert(id.clone(), op).is_some() {
                 return Err(format!("operation {id} is listed twice"));
@@ -103,6 +106,48 @@ impl Catalogue {
     /// Every operation, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Operation> {
         self.ops.values()
+    }
+}
+
+/// A guard and its description come together, and an implicit command is one the guard knows
+/// at a tier the operation runs: a table error here would otherwise open or close a hole at
+/// call time.
+fn check_guard(op: &Operation) -> Result<(), String> {
+    use crate::policy::RtrBody;
+    let id = &op.id;
+    match (op.guard, &op.rtr) {
+        (Some(Guard::RtrCommand), None) => {
+            return Err(format!(
+                "operation {id}: guard = \"rtr-command\" needs an `rtr` table (tier, body)"
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(format!(
+                "operation {id}: an `rtr` table needs guard = \"rtr-command\""
+            ));
+        }
+        _ => {}
+    }
+    let Some(rtr) = &op.rtr else {
+        return Ok(());
+    };
+    match (&rtr.implicit_command, rtr.body) {
+        (None, RtrBody::BatchGet) => Err(format!(
+            "operation {id}: body \"batch-get\" needs implicit_command"
+        )),
+        (Some(_), RtrBody::Session | RtrBody::Batch) => Err(format!(
+            "operation {id}: implicit_command is only for a body without base_command (batch-get)"
+        )),
+        (Some(cmd), _) => match crate::policy::command_tier(cmd) {
+            Some(t) if t <= rtr.tier => Ok(()),
+            Some(t) => Err(format!(
+                "operation {id}: implicit_command `{cmd}` needs {t:?}, above the operation's tier"
+            )),
+            None => Err(format!(
+                "operation {id}: implicit_command `{cmd}` is not a known RTR command"
+            )),
+        },
+        (None, _) => Ok(()),
     }
 }
 
@@ -158,6 +203,7 @@ mod tests {
             scope: "s".into(),
             access: Access::Read,
             guard: None,
+            rtr: None,
             content_type: None,
         }
     }
@@ -206,6 +252,81 @@ mod tests {
             op("/a").render_path(&[("x".into(), "1".into())]),
             Err(PathError::Unknown("x".into()))
         );
+    }
+
+    /// Every RTR operation that executes or carries a command is guarded, so a new one cannot
+    /// be added to the table unguarded. Status checks (GET, no body) carry no command.
+    #[test]
+    fn every_rtr_command_operation_is_guarded() {
+        let c = Catalogue::builtin();
+        let mut guarded = Vec::new();
+        for op in c.iter() {
+            let id = op.id.as_str();
+            let batch_cmd = id.starts_with("Batch") && id.ends_with("Cmd");
+            let carries_command = op.path.starts_with("/real-time-response/")
+                && op.method != "GET"
+                && (op.path.contains("command") || batch_cmd || id.contains("Execute"));
+            if carries_command {
+                assert_eq!(op.guard, Some(Guard::RtrCommand), "{id} is not guarded");
+                assert!(op.rtr.is_some(), "{id} has no rtr table");
+                guarded.push(id);
+            }
+            if batch_cmd || id.contains("Execute") {
+                assert!(
+                    carries_command,
+                    "{id} is not recognised as a command operation"
+                );
+            }
+        }
+        guarded.sort();
+        assert_eq!(
+            guarded,
+            [
+                "BatchActiveResponderCmd",
+                "BatchAdminCmd",
+                "BatchCmd",
+                "BatchGetCmd",
+                "RTR_ExecuteActiveResponderCommand",
+                "RTR_ExecuteAdminCommand",
+                "RTR_ExecuteCommand",
+            ]
+        );
+        let get = c.get("BatchGetCmd").and_then(|o| o.rtr.as_ref()).unwrap();
+        assert_eq!(get.implicit_command.as_deref(), Some("get"));
+    }
+
+    #[test]
+    fn guard_tables_are_checked() {
+        let base = "[[operation]]\nid='G'\nmethod='POST'\npath='/g'\nscope='s'\naccess='write'\n";
+        let parse = |extra: &str| Catalogue::parse(&format!("{base}{extra}"));
+        assert!(
+            parse("guard='rtr-command'\n")
+                .unwrap_err()
+                .contains("needs an `rtr` table")
+        );
+        assert!(
+            parse("rtr={tier='admin',body='batch'}\n")
+                .unwrap_err()
+                .contains("needs guard")
+        );
+        assert!(
+            parse("guard='rtr-command'\nrtr={tier='read-only',body='batch-get',implicit_command='get'}\n")
+                .unwrap_err()
+                .contains("above the operation's tier")
+        );
+        assert!(
+            parse("guard='rtr-command'\nrtr={tier='admin',body='batch-get'}\n")
+                .unwrap_err()
+                .contains("needs implicit_command")
+        );
+        assert!(
+            parse(
+                "guard='rtr-command'\nrtr={tier='admin',body='batch-get',implicit_command='frob'}\n"
+            )
+            .unwrap_err()
+            .contains("not a known")
+        );
+        assert!(parse("guard='rtr-command'\nrtr={tier='admin',body='batch'}\n").is_ok());
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
     for r in &refusals {
         tracing::error!("{r}");
     }
+    for e in crate::policy::check::vanished(&app.services.policy, &current, &snap) {
+        tracing::error!("{e}");
+    }
     let changed = !snap.same_plugins(&current);
     if changed {
         let names: Vec<String> = snap

@@ -135,6 +135,9 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     for r in &refusals {
         tracing::error!("{r}");
     }
+    // A name in the policy that matches nothing would leave served what the operator removed.
+    crate::policy::check::at_start(&services.policy, &snapshot, &sources, &refusals)
+        .map_err(anyhow::Error::msg)?;
     let tools = snapshot
         .tools
         .values()

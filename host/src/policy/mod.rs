@@ -2,6 +2,7 @@
 //! writes are allowed, RTR tiers, files access and per-plugin settings. The model can never
 //! widen it: no tool grants anything.
 
+pub mod check;
 mod rtr;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,7 +11,7 @@ use serde::Deserialize;
 
 use crate::catalogue::{Access, Catalogue};
 use crate::runtime::Limits;
-pub use rtr::{RtrPolicy, Tier};
+pub use rtr::{RtrBody, RtrOperation, RtrPolicy, Tier, command_tier};
 
 /// Per-plugin settings from `[plugins.<name>]`.
 #[derive(Debug, Clone, Default, Deserialize)]
