@@ -164,7 +164,7 @@ fn is_loopback(url: &Url) -> bool {
 /// Why no token could be had. Messages name what to fix and never carry the secret.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum AuthError {
-    /// Falcon refused the credentials.
+    /// Falcon refused the credentials (401/403 from the token endpoint).
     #[error(
         "Falcon refused the API client credentials (HTTP {status}: {message}); check FALCON_CLIENT_ID, FALCON_CLIENT_SECRET and FALCON_BASE_URL"
     )]
@@ -174,9 +174,38 @@ pub enum AuthError {
         /// Falcon's message.
         message: String,
     },
-    /// The token endpoint could not be reached.
-    #[error("could not reach the Falcon token endpoint at {0}")]
+    /// The token endpoint failed for a reason that is not the credentials (5xx, 429, 400, or
+    /// an answer that is not a token), after the bounded retries.
+    #[error("the Falcon token endpoint answered HTTP {status} ({message}){hint}", hint = status_hint(*.status))]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Falcon's message.
+        message: String,
+    },
+    /// The token endpoint could not be reached; the text says why (refused, DNS, TLS, timeout).
+    #[error("could not reach the Falcon token endpoint: {0}; retry later")]
     Unreachable(String),
+}
+
+fn status_hint(status: u16) -> &'static str {
+    match status {
+        429 | 500..=599 => "; retry later",
+        _ => "",
+    }
+}
+
+/// Attempts at the token endpoint for one token: it is idempotent, so transient failures
+/// (transport, 5xx, 429) are retried like a read.
+const TOKEN_ATTEMPTS: u32 = 3;
+/// Longest wait for one 429 from the token endpoint before giving up.
+const MAX_TOKEN_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// One failed attempt at the token endpoint.
+struct Attempt {
+    error: AuthError,
+    /// Whether another attempt may help, and after how long (a 429's retry-after).
+    retry: Option<Option<Duration>>,
 }
 
 #[derive(Clone)]
@@ -241,10 +270,36 @@ impl Session {
     }
 
     async fn fetch(&self) -> Result<Token, AuthError> {
-        let url = self
-            .base_url()
-            .join("/oauth2/token")
-            .map_err(|e| AuthError::Unreachable(e.to_string()))?;
+        let mut attempt = 1;
+        loop {
+            match self.fetch_once().await {
+                Ok(t) => return Ok(t),
+                Err(Attempt {
+                    error,
+                    retry: Some(wait),
+                }) if attempt < TOKEN_ATTEMPTS => {
+                    let wait = wait.unwrap_or_else(|| crate::egress::backoff(attempt));
+                    if wait > MAX_TOKEN_RETRY_WAIT {
+                        return Err(error);
+                    }
+                    tracing::debug!(%error, attempt, "token request failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(a) => return Err(a.error),
+            }
+        }
+    }
+
+    async fn fetch_once(&self) -> Result<Token, Attempt> {
+        let unreachable = |text: String| Attempt {
+            error: AuthError::Unreachable(text),
+            retry: Some(None),
+        };
+        let url = self.base_url().join("/oauth2/token").map_err(|e| Attempt {
+            error: AuthError::Unreachable(e.to_string()),
+            retry: None,
+        })?;
         let mut form = vec![
             ("client_id", self.creds.client_id.as_str()),
             ("client_secret", self.creds.client_secret.expose()),
@@ -259,8 +314,9 @@ impl Session {
             .timeout(Duration::from_secs(30))
             .send()
             .await
-            .map_err(|e| AuthError::Unreachable(format!("{url}: {}", e.without_url())))?;
+            .map_err(|e| unreachable(crate::egress::describe(&e, &url).text))?;
         let status = resp.status().as_u16();
+        let retry_after = crate::egress::retry_after(resp.headers());
         let region = resp
             .headers()
             .get("x-cs-region")
@@ -269,16 +325,35 @@ impl Session {
         let body = resp
             .bytes()
             .await
-            .map_err(|e| AuthError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| unreachable(crate::egress::describe(&e, &url).text))?;
         if status != 201 && status != 200 {
-            return Err(AuthError::Rejected {
-                status,
-                message: crate::egress::first_error_message(&body),
+            let message = crate::egress::first_error_message(&body);
+            return Err(match status {
+                // Only the credentials themselves are worth blaming, and retrying them is futile.
+                401 | 403 => Attempt {
+                    error: AuthError::Rejected { status, message },
+                    retry: None,
+                },
+                429 => Attempt {
+                    error: AuthError::Status { status, message },
+                    retry: Some(Some(retry_after)),
+                },
+                500..=599 => Attempt {
+                    error: AuthError::Status { status, message },
+                    retry: Some(None),
+                },
+                _ => Attempt {
+                    error: AuthError::Status { status, message },
+                    retry: None,
+                },
             });
         }
-        let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| AuthError::Rejected {
-            status,
-            message: "token response was not understood".into(),
+        let reply: TokenReply = serde_json::from_slice(&body).map_err(|_| Attempt {
+            error: AuthError::Status {
+                status,
+                message: "the answer was not a token".into(),
+            },
+            retry: None,
         })?;
         if let Some(region) = region {
             self.follow_region(&region);
@@ -337,7 +412,9 @@ impl Session {
         match res {
             Ok(r) if r.status().is_success() => tracing::debug!("Falcon token revoked"),
             Ok(r) => tracing::warn!(status = r.status().as_u16(), "token revoke refused"),
-            Err(e) => tracing::warn!(error = %e.without_url(), "token revoke failed"),
+            Err(e) => {
+                tracing::warn!(error = %crate::egress::describe(&e, &self.base_url()).text, "token revoke failed")
+            }
         }
     }
 }

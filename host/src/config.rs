@@ -57,6 +57,10 @@ pub struct EgressFile {
     pub max_rate_limit_wait_secs: Option<u64>,
     /// Response size cap in MiB (default 16).
     pub max_response_mib: Option<usize>,
+    /// Requests per minute one plugin may use (default 3/4 of `requests_per_minute`).
+    pub plugin_requests_per_minute: Option<u32>,
+    /// Requests one plugin may have in flight (default half of `max_concurrency`).
+    pub plugin_concurrency: Option<u32>,
 }
 
 /// `[http]`.
@@ -142,6 +146,21 @@ impl FileConfig {
                 .max_response_mib
                 .map(|m| m << 20)
                 .unwrap_or(d.max_response_bytes),
+            plugin_default: crate::egress::PluginBudget {
+                requests_per_minute: e.plugin_requests_per_minute,
+                max_concurrency: e.plugin_concurrency,
+            },
+            plugins: self
+                .plugins
+                .iter()
+                .map(|(name, p)| {
+                    let budget = crate::egress::PluginBudget {
+                        requests_per_minute: p.egress_requests_per_minute,
+                        max_concurrency: p.egress_concurrency,
+                    };
+                    (name.clone(), budget)
+                })
+                .collect(),
         }
     }
 }

@@ -1,12 +1,19 @@
 //! The only HTTP client: performs catalogue operations against Falcon with the shared token,
-//! a client-side rate limiter, a concurrency cap, timeouts, bounded 429 waits, retries with
-//! backoff for reads only, and a response size cap.
+//! a client-side rate limiter, a concurrency cap, each plugin's fair share of both, timeouts,
+//! bounded 429 waits, retries with backoff for reads only, and a response size cap.
+//!
+//! A write is repeated only when it provably never left (the connection was never made, or
+//! Falcon answered 401/429, which apply nothing). Any other failure after sending is reported as
+//! an unknown outcome ([`OUTCOME_UNKNOWN`]) so nobody retries a write that may have happened.
 
-use std::num::NonZeroU32;
+mod cause;
+mod share;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota};
+use governor::DefaultDirectRateLimiter;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -14,6 +21,16 @@ use crate::audit::Audit;
 use crate::auth::{AuthError, Session};
 use crate::catalogue::{Access, Operation};
 use crate::runtime::falcon;
+
+pub use cause::{Failure, describe, host_port};
+pub use share::PluginBudget;
+
+/// Marker opening the `transport` error text of a write whose request was sent but whose answer
+/// never arrived. The WIT cannot grow a variant (plugins are built against it), so the text is
+/// the contract: the SDK looks for this phrase and tells the model to verify before retrying.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown";
+/// How an [`OUTCOME_UNKNOWN`] text ends; the SDK swaps in the plugin's verifying read tool.
+pub const CHECK_BEFORE_RETRY: &str = "check the current state before retrying";
 
 /// Egress settings.
 #[derive(Debug, Clone)]
@@ -26,10 +43,14 @@ pub struct EgressConfig {
     pub request_timeout: Duration,
     /// Longest total wait for 429s before giving up.
     pub max_rate_limit_wait: Duration,
-    /// Attempts for a read on 5xx/transport errors.
+    /// Attempts for a read on 5xx/transport errors (and for any request that never connected).
     pub read_attempts: u32,
     /// Largest response body accepted.
     pub max_response_bytes: usize,
+    /// Every plugin's share of the budgets unless overridden (`[egress] plugin_*`).
+    pub plugin_default: PluginBudget,
+    /// Per-plugin shares (`[plugins.<name>] egress_*`).
+    pub plugins: BTreeMap<String, PluginBudget>,
 }
 
 impl Default for EgressConfig {
@@ -41,6 +62,8 @@ impl Default for EgressConfig {
             max_rate_limit_wait: Duration::from_secs(30),
             read_attempts: 3,
             max_response_bytes: 16 << 20,
+            plugin_default: PluginBudget::default(),
+            plugins: BTreeMap::new(),
         }
     }
 }
@@ -62,6 +85,7 @@ pub struct Egress {
     config: EgressConfig,
     limiter: DefaultDirectRateLimiter,
     inflight: Semaphore,
+    shares: share::Shares,
     audit: Arc<Audit>,
 }
 
@@ -76,6 +100,47 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// The audit record of one `perform`, written when it is dropped: a call cut at its deadline or
+/// cancelled drops the future mid-request, and the request that left must still be audited.
+struct EgressRecord<'a> {
+    audit: &'a Audit,
+    plugin: &'a str,
+    op: &'a Operation,
+    path: &'a str,
+    started: Instant,
+    retries: u32,
+    /// Attempts that may have reached Falcon (sent, or failed after connecting).
+    sent: u32,
+    /// `Some` once `perform` has its answer.
+    outcome: Option<(Option<u16>, Option<&'static str>)>,
+}
+
+impl Drop for EgressRecord<'_> {
+    fn drop(&mut self) {
+        let (outcome, status, error) = match self.outcome {
+            Some((status, None)) => ("ok", status, None),
+            Some((status, Some(kind))) => ("error", status, Some(kind)),
+            // Dropped before an answer: the status is unknown, the request may have landed.
+            None => ("abandoned", None, Some("abandoned")),
+        };
+        self.audit.record(
+            "egress",
+            json!({
+                "plugin": self.plugin,
+                "operation": self.op.id,
+                "method": self.op.method,
+                "path": self.path,
+                "outcome": outcome,
+                "status": status,
+                "error": error,
+                "sent": self.sent > 0,
+                "duration_ms": self.started.elapsed().as_millis() as u64,
+                "retries": self.retries,
+            }),
+        );
+    }
+}
+
 impl Egress {
     /// An egress for `session`.
     pub fn new(
@@ -84,15 +149,18 @@ impl Egress {
         config: EgressConfig,
         audit: Arc<Audit>,
     ) -> Egress {
-        let per_min = NonZeroU32::new(config.requests_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        // Burst of a few seconds' worth, so a hydrate fan-out isn't serialised.
-        let burst =
-            NonZeroU32::new((config.requests_per_minute / 12).max(1)).unwrap_or(NonZeroU32::MIN);
+        let max_concurrency = config.max_concurrency.max(1);
         Egress {
             session,
             http,
-            limiter: governor::RateLimiter::direct(Quota::per_minute(per_min).allow_burst(burst)),
-            inflight: Semaphore::new(config.max_concurrency.max(1) as usize),
+            limiter: share::limiter(config.requests_per_minute),
+            inflight: Semaphore::new(max_concurrency as usize),
+            shares: share::Shares::new(
+                config.requests_per_minute.max(1),
+                max_concurrency,
+                config.plugin_default,
+                config.plugins.clone(),
+            ),
             config,
             audit,
         }
@@ -101,6 +169,11 @@ impl Egress {
     /// The session (for revoke at shutdown).
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The effective (requests per minute, requests in flight) share of `plugin`.
+    pub fn plugin_budget(&self, plugin: &str) -> (u32, u32) {
+        self.shares.budget(plugin)
     }
 
     /// Perform `op` for `plugin`. The caller has already checked the grant.
@@ -113,28 +186,55 @@ impl Egress {
         let path = op
             .render_path(&req.path_params)
             .map_err(|e| falcon::Error::Denied(format!("{}: {e}", op.id)))?;
-        let started = Instant::now();
-        let mut retries = 0u32;
+        let mut record = EgressRecord {
+            audit: &self.audit,
+            plugin,
+            op,
+            path: &path,
+            started: Instant::now(),
+            retries: 0,
+            sent: 0,
+            outcome: None,
+        };
+        let outcome = self.attempts(plugin, op, req, &path, &mut record).await;
+        record.outcome = Some(match &outcome {
+            Ok(r) => (Some(r.status), None),
+            Err(e) => (None, Some(error_kind(e))),
+        });
+        outcome
+    }
+
+    async fn attempts(
+        &self,
+        plugin: &str,
+        op: &Operation,
+        req: &falcon::Request,
+        path: &str,
+        record: &mut EgressRecord<'_>,
+    ) -> Result<falcon::Response, falcon::Error> {
         let mut refreshed = false;
         let mut waited = Duration::ZERO;
+        let write = op.access == Access::Write;
         let method = reqwest::Method::from_bytes(op.method.as_bytes())
             .map_err(|e| falcon::Error::Transport(e.to_string()))?;
-        let outcome = loop {
+        let gate = self.shares.gate(plugin);
+        loop {
+            // The plugin's own share first, so a flooding plugin queues on its own limiter and
+            // leaves the global budget's remainder to everyone else.
+            gate.limiter.until_ready().await;
             self.limiter.until_ready().await;
-            let _permit = self
-                .inflight
-                .acquire()
-                .await
-                .map_err(|e| falcon::Error::Transport(e.to_string()))?;
+            let closed = |e: tokio::sync::AcquireError| falcon::Error::Transport(e.to_string());
+            let plugin_permit = gate.inflight.acquire().await.map_err(closed)?;
+            let permit = self.inflight.acquire().await.map_err(closed)?;
             let token = self.session.token().await.map_err(auth_error)?;
             let url = self
                 .session
                 .base_url()
-                .join(&path)
+                .join(path)
                 .map_err(|e| falcon::Error::Transport(e.to_string()))?;
             let mut rb = self
                 .http
-                .request(method.clone(), url)
+                .request(method.clone(), url.clone())
                 .bearer_auth(token.expose())
                 .timeout(self.config.request_timeout);
             if !req.query.is_empty() {
@@ -144,43 +244,55 @@ impl Egress {
                 let ct = op.content_type.as_deref().unwrap_or("application/json");
                 rb = rb.header("content-type", ct).body(body.clone());
             }
-            let can_retry = op.access == Access::Read && retries + 1 < self.config.read_attempts;
+            let attempts_left = record.retries + 1 < self.config.read_attempts;
+            let can_retry = !write && attempts_left;
+            record.sent += 1;
             let resp = match rb.send().await {
                 Ok(r) => r,
-                Err(e) if can_retry => {
-                    tracing::debug!(operation = %op.id, error = %e.without_url(), "transport error; retrying read");
-                    retries += 1;
-                    tokio::time::sleep(backoff(retries)).await;
-                    continue;
+                Err(e) => {
+                    let f = describe(&e, &url);
+                    if f.before_send {
+                        record.sent -= 1;
+                    }
+                    // A request that never connected never reached Falcon: safe to repeat,
+                    // even a write.
+                    if (f.before_send && attempts_left) || can_retry {
+                        tracing::debug!(operation = %op.id, error = %f.text, "transport error; retrying");
+                        record.retries += 1;
+                        drop((permit, plugin_permit));
+                        tokio::time::sleep(backoff(record.retries)).await;
+                        continue;
+                    }
+                    return Err(self.failure(op, f, write));
                 }
-                Err(e) if e.is_timeout() => break Err(falcon::Error::Timeout),
-                Err(e) => break Err(falcon::Error::Transport(e.without_url().to_string())),
             };
             let status = resp.status().as_u16();
             match status {
+                // Neither a 401 nor a 429 applies anything, so even a write may be repeated.
                 401 if !refreshed => {
                     refreshed = true;
-                    retries += 1;
+                    record.retries += 1;
                     self.session.invalidate(&token).await;
                     continue;
                 }
                 429 => {
                     let wait = retry_after(resp.headers());
                     if waited + wait > self.config.max_rate_limit_wait {
-                        break Err(falcon::Error::RateLimited(format!(
+                        return Err(falcon::Error::RateLimited(format!(
                             "Falcon rate limit reached; retry in {} s",
                             wait.as_secs().max(1)
                         )));
                     }
                     waited += wait;
-                    retries += 1;
-                    drop(_permit);
+                    record.retries += 1;
+                    drop((permit, plugin_permit));
                     tokio::time::sleep(wait).await;
                     continue;
                 }
                 500..=599 if can_retry => {
-                    retries += 1;
-                    tokio::time::sleep(backoff(retries)).await;
+                    record.retries += 1;
+                    drop((permit, plugin_permit));
+                    tokio::time::sleep(backoff(record.retries)).await;
                     continue;
                 }
                 _ => {}
@@ -195,34 +307,64 @@ impl Egress {
                         .then(|| ("x-aerie-required-scope".to_string(), op.scope.clone())),
                 )
                 .collect::<Vec<_>>();
-            break match read_capped(resp, self.config.max_response_bytes).await {
+            return match read_capped(resp, self.config.max_response_bytes, &url).await {
                 Ok(body) => Ok(falcon::Response {
                     status,
                     headers,
                     body,
                 }),
-                Err(e) => Err(e),
+                Err(BodyError::TooLarge(cap)) => Err(falcon::Error::TooLarge(cap)),
+                Err(BodyError::Cut(f)) => {
+                    let f = Failure {
+                        text: format!(
+                            "Falcon answered HTTP {status} but the response was cut off: {}",
+                            f.text
+                        ),
+                        ..f
+                    };
+                    Err(self.failure(op, f, write))
+                }
             };
-        };
-        self.audit.record(
-            "egress",
-            json!({
-                "plugin": plugin,
-                "operation": op.id,
-                "method": op.method,
-                "path": path,
-                "status": outcome.as_ref().ok().map(|r| r.status),
-                "error": outcome.as_ref().err().map(error_kind),
-                "duration_ms": started.elapsed().as_millis() as u64,
-                "retries": retries,
-            }),
-        );
-        outcome
+        }
+    }
+
+    /// The error for a failed attempt that will not be repeated.
+    fn failure(&self, op: &Operation, f: Failure, write: bool) -> falcon::Error {
+        if f.before_send {
+            return falcon::Error::Transport(format!(
+                "{}; the request was not sent, so it is safe to retry",
+                f.text
+            ));
+        }
+        if write {
+            let cause = if f.timed_out {
+                format!(
+                    "no answer within {} s",
+                    self.config.request_timeout.as_secs_f32()
+                )
+            } else {
+                f.text
+            };
+            return falcon::Error::Transport(format!(
+                "{OUTCOME_UNKNOWN}: the {} request was sent and may have been applied ({cause}); \
+                 it was not repeated — {CHECK_BEFORE_RETRY}",
+                op.id
+            ));
+        }
+        if f.timed_out {
+            return falcon::Error::Timeout;
+        }
+        falcon::Error::Transport(f.text)
     }
 }
 
+/// Only refused credentials are an `auth` error (the operator must fix a setting); a token
+/// endpoint that is down or unreachable is a transport failure to retry later.
 fn auth_error(e: AuthError) -> falcon::Error {
-    falcon::Error::Auth(e.to_string())
+    match e {
+        AuthError::Rejected { .. } => falcon::Error::Auth(e.to_string()),
+        _ => falcon::Error::Transport(e.to_string()),
+    }
 }
 
 fn error_kind(e: &falcon::Error) -> &'static str {
@@ -237,13 +379,13 @@ fn error_kind(e: &falcon::Error) -> &'static str {
 }
 
 /// Exponential backoff with full jitter: 200 ms, 400 ms, 800 ms … capped at 5 s.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let cap = 200u64.saturating_mul(1 << attempt.min(5)).min(5_000);
     Duration::from_millis(rand::random::<u64>() % cap + 1)
 }
 
 /// `X-RateLimit-RetryAfter` is a Unix epoch second; wait until then (at least 1 s).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -256,18 +398,27 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Vec<u8>, falcon::Error> {
+enum BodyError {
+    TooLarge(u64),
+    Cut(Failure),
+}
+
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    url: &url::Url,
+) -> Result<Vec<u8>, BodyError> {
     if resp.content_length().is_some_and(|n| n as usize > cap) {
-        return Err(falcon::Error::TooLarge(cap as u64));
+        return Err(BodyError::TooLarge(cap as u64));
     }
     let mut body = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| falcon::Error::Transport(e.without_url().to_string()))?
+        .map_err(|e| BodyError::Cut(describe(&e, url)))?
     {
         if body.len() + chunk.len() > cap {
-            return Err(falcon::Error::TooLarge(cap as u64));
+            return Err(BodyError::TooLarge(cap as u64));
         }
         body.extend_from_slice(&chunk);
     }

@@ -33,7 +33,18 @@ pub enum ToolError {
     Internal(String),
 }
 
+/// Phrase the host puts in a `transport` error when a write's request was sent but its answer
+/// never arrived (timeout, dropped connection). The WIT has no variant for it, so the text is
+/// the contract; [`ToolError::outcome_unknown`] looks for it.
+pub const OUTCOME_UNKNOWN: &str = "outcome unknown";
+
 impl ToolError {
+    /// Whether this error says a write may or may not have been applied (see [`OUTCOME_UNKNOWN`]):
+    /// the caller should check the current state instead of retrying.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Upstream { message, .. } if message.contains(OUTCOME_UNKNOWN))
+    }
+
     /// An [`ToolError::InvalidArguments`] with the given message.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidArguments(message.into())
@@ -106,8 +117,9 @@ pub fn falcon_message(body: &[u8]) -> String {
 /// Turn an error status from Falcon into the tool error the model sees.
 ///
 /// 404 → not-found naming the subject; 400 → upstream with Falcon's message (and the FQL guide when a
-/// filter was sent); 401/403 → upstream naming the scope to add; 409 → upstream explaining the state
-/// conflict; 429 and 5xx → upstream saying to retry later.
+/// filter was sent); 401 → upstream saying the token was rejected (revoked or rotated credentials,
+/// clock skew — not a scope); 403 → upstream naming the scope to add; 409 → upstream explaining the
+/// state conflict; 429 and 5xx → upstream saying to retry later.
 pub fn map_status(status: u16, body: &[u8], cx: &ErrorContext<'_>) -> ToolError {
     let msg = falcon_message(body);
     let op = cx.operation;
@@ -129,7 +141,17 @@ pub fn map_status(status: u16, body: &[u8], cx: &ErrorContext<'_>) -> ToolError 
                 ),
             }
         }
-        401 | 403 => {
+        // The host already refreshed the token once, so a 401 here means Falcon rejects the
+        // API client itself; naming a scope would send the operator the wrong way.
+        401 => ToolError::Upstream {
+            status,
+            message: format!(
+                "Falcon rejected the API token for {op}: {msg}; the API client's credentials may \
+                 have been revoked or rotated, or the host's clock is skewed — the operator must \
+                 check them (this is not a missing scope)"
+            ),
+        },
+        403 => {
             let scope = cx
                 .scope
                 .map(|s| {
@@ -229,6 +251,25 @@ mod tests {
             &c,
         );
         assert!(e.to_string().contains("`Hosts:write`"));
+    }
+
+    #[test]
+    fn unauthorized_blames_the_token_not_a_scope() {
+        let c = ErrorContext {
+            scope: Some("Hosts:read"),
+            ..cx("QueryDevicesByFilter")
+        };
+        let e = map_status(
+            401,
+            br#"{"errors":[{"code":401,"message":"access denied, invalid bearer token"}]}"#,
+            &c,
+        )
+        .to_string();
+        assert!(
+            e.contains("rejected the API token") && e.contains("revoked"),
+            "{e}"
+        );
+        assert!(!e.contains("Hosts:read"), "{e}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::env::{Env, FalconError, FalconRequest, FalconResponse};
-use crate::error::{ErrorContext, ToolError, map_status};
+use crate::error::{ErrorContext, OUTCOME_UNKNOWN, ToolError, map_status};
 use crate::scopes::scope_for;
 
 /// A Falcon request being built; send it with [`Call::send`].
@@ -22,6 +22,7 @@ pub struct Call<'c> {
     has_filter: bool,
     fql_guide: Option<&'static str>,
     scope: Option<&'static str>,
+    verify: Option<&'static str>,
 }
 
 impl<'c> Call<'c> {
@@ -36,6 +37,7 @@ impl<'c> Call<'c> {
             has_filter: false,
             fql_guide,
             scope: scope_for(operation),
+            verify: None,
         }
     }
 
@@ -133,6 +135,13 @@ impl<'c> Call<'c> {
         self
     }
 
+    /// The read tool that shows whether this write took effect, named when its outcome is
+    /// unknown (the request was sent but no answer came back), e.g. `hosts_get`.
+    pub fn verified_by(mut self, read_tool: &'static str) -> Self {
+        self.verify = Some(read_tool);
+        self
+    }
+
     /// The request as it will be handed to the host.
     pub fn request(&self) -> &FalconRequest {
         &self.req
@@ -144,7 +153,7 @@ impl<'c> Call<'c> {
         self.env
             .falcon(&self.req)
             .map(Reply::from)
-            .map_err(|e| host_error(&op, e))
+            .map_err(|e| host_error_verified(&op, e, self.verify))
     }
 
     /// Send; a status outside 2xx becomes the matching [`ToolError`] (see [`map_status`]).
@@ -185,7 +194,32 @@ impl<'c> Call<'c> {
 /// Timeouts, rate limits and transport failures have no HTTP status of their own; they are reported
 /// as upstream 504, 429 and 502 so the model sees the same "retry later" family as Falcon's own.
 pub fn host_error(op: &str, e: FalconError) -> ToolError {
+    host_error_verified(op, e, None)
+}
+
+/// How a host's unknown-outcome text ends (the host's `CHECK_BEFORE_RETRY`).
+const CHECK_BEFORE_RETRY: &str = "check the current state before retrying";
+
+/// [`host_error`] for a request whose effect `verify` (a read tool) shows: an unknown outcome
+/// names that tool as the way to check before retrying.
+pub fn host_error_verified(op: &str, e: FalconError, verify: Option<&str>) -> ToolError {
     match e {
+        FalconError::Transport(s) if s.contains(OUTCOME_UNKNOWN) => {
+            let check = match verify {
+                Some(tool) => format!("check with `{tool}` before retrying"),
+                None => "check the current state with the matching read tool before retrying"
+                    .to_string(),
+            };
+            let text = if s.contains(CHECK_BEFORE_RETRY) {
+                s.replace(CHECK_BEFORE_RETRY, &check)
+            } else {
+                format!("{s}; {check}")
+            };
+            ToolError::Upstream {
+                status: 502,
+                message: format!("{op} may have been applied: {text}"),
+            }
+        }
         FalconError::Denied(reason) => ToolError::Denied(format!("{op}: {reason}")),
         FalconError::Timeout => ToolError::Upstream {
             status: 504,
@@ -197,10 +231,17 @@ pub fn host_error(op: &str, e: FalconError) -> ToolError {
             status: 429,
             message: format!("{op} was rate limited: {s}"),
         },
-        FalconError::Transport(s) => ToolError::Upstream {
-            status: 502,
-            message: format!("could not reach Falcon for {op}: {s}; retry later"),
-        },
+        FalconError::Transport(s) => {
+            let retry = if s.contains("retry") {
+                ""
+            } else {
+                "; retry later"
+            };
+            ToolError::Upstream {
+                status: 502,
+                message: format!("could not reach Falcon for {op}: {s}{retry}"),
+            }
+        }
         FalconError::TooLarge(cap) => ToolError::Internal(format!(
             "{op} answered more than the host's {cap}-byte cap; lower `limit` or narrow the filter"
         )),
@@ -421,5 +462,21 @@ mod tests {
             host_error("X", FalconError::Timeout),
             ToolError::Upstream { status: 504, .. }
         ));
+        let unknown = FalconError::Transport(format!(
+            "{OUTCOME_UNKNOWN}: the X request was sent and may have been applied (timed out); it was not repeated — {CHECK_BEFORE_RETRY}"
+        ));
+        let e = host_error_verified("X", unknown, Some("hosts_get"));
+        assert!(e.outcome_unknown(), "{e}");
+        assert!(
+            e.to_string().contains("may have been applied")
+                && e.to_string()
+                    .contains("check with `hosts_get` before retrying"),
+            "{e}"
+        );
+        let e = host_error("X", FalconError::Transport("could not connect to h:1: connection refused; the request was not sent, so it is safe to retry".into()));
+        assert!(
+            !e.outcome_unknown() && !e.to_string().contains("retry later"),
+            "{e}"
+        );
     }
 }

@@ -98,8 +98,10 @@ pub mod bindings {
 
 pub use context::{Ctx, Hydrate, IdsIn, PollSpec, Polled, Step, order_by_ids};
 pub use env::{Env, FalconError, FalconRequest, FalconResponse, FileError, HostEnv, Level};
-pub use error::{ErrorContext, ToolError, falcon_message, map_status};
-pub use falcon::{ApiError, Call, Envelope, Meta, Pagination, Reply, host_error};
+pub use error::{ErrorContext, OUTCOME_UNKNOWN, ToolError, falcon_message, map_status};
+pub use falcon::{
+    ApiError, Call, Envelope, Meta, Pagination, Reply, host_error, host_error_verified,
+};
 pub use fql::Fql;
 pub use plugin::{Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec};
 pub use result::{

@@ -153,4 +153,16 @@ pub struct Faults {
     pub drop_connection_burst: u32,
     /// The next N `/oauth2/token` requests are answered `500`.
     pub token_error_burst: u32,
+    /// The next N `/oauth2/token` requests are answered `429` with `X-RateLimit-RetryAfter`.
+    pub token_429_burst: u32,
+    /// The next N `/oauth2/token` requests have their connection closed without any response.
+    pub token_drop_burst: u32,
+    /// The next N write requests (operations needing a `:write` scope) are carried out and then
+    /// their connection is closed without a response: the client cannot tell the write happened.
+    pub drop_after_apply_burst: u32,
+    /// Extra delay after a write request was carried out and before its response is sent, in
+    /// milliseconds: a client timeout shorter than this sees no answer to a write that happened.
+    pub latency_after_apply_ms: u64,
+    /// The next N API requests are answered `401` as if their bearer token were invalid.
+    pub status_401_burst: u32,
 }

@@ -17,6 +17,17 @@ pub(crate) struct Decision {
     pub too_many: bool,
     /// Answer 500.
     pub server_error: bool,
+    /// Answer 401 (invalid bearer token).
+    pub unauthorized: bool,
+}
+
+/// What to do to a write request after carrying it out.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct AfterApply {
+    /// Close the connection without a response.
+    pub drop: bool,
+    /// Delay before answering.
+    pub latency_ms: u64,
 }
 
 /// Current faults and their RNG.
@@ -43,11 +54,21 @@ impl FaultState {
             ..Decision::default()
         };
         if token {
-            if f.token_error_burst > 0 {
+            if f.token_drop_burst > 0 {
+                f.token_drop_burst -= 1;
+                d.drop = true;
+            } else if f.token_429_burst > 0 {
+                f.token_429_burst -= 1;
+                d.too_many = true;
+            } else if f.token_error_burst > 0 {
                 f.token_error_burst -= 1;
                 d.server_error = true;
             }
             return d;
+        }
+        if f.status_401_burst > 0 {
+            f.status_401_burst -= 1;
+            d.unauthorized = true;
         }
         if f.drop_connection_burst > 0 {
             f.drop_connection_burst -= 1;
@@ -66,6 +87,21 @@ impl FaultState {
             d.server_error = true;
         }
         d
+    }
+}
+
+impl FaultState {
+    /// Decides what happens to a write request once it has been carried out.
+    pub fn after_apply(&mut self) -> AfterApply {
+        let f = &mut self.faults;
+        let drop = f.drop_after_apply_burst > 0;
+        if drop {
+            f.drop_after_apply_burst -= 1;
+        }
+        AfterApply {
+            drop,
+            latency_ms: f.latency_after_apply_ms,
+        }
     }
 }
 
@@ -89,6 +125,20 @@ mod tests {
         );
         assert!(s.decide(false).too_many);
         assert!(!s.decide(false).too_many);
+        let mut s = FaultState::new(
+            Faults {
+                token_429_burst: 1,
+                token_drop_burst: 1,
+                drop_after_apply_burst: 1,
+                ..Faults::default()
+            },
+            1,
+        );
+        assert!(s.decide(true).drop, "token drops fire first");
+        assert!(s.decide(true).too_many);
+        assert_eq!(s.decide(true), Decision::default());
+        assert!(s.after_apply().drop);
+        assert!(!s.after_apply().drop);
         let run = |seed| {
             let mut s = FaultState::new(
                 Faults {

@@ -75,7 +75,7 @@
 //! - Rate limits are per API client (the real bucket is per CID, shared by its clients);
 //!   unauthenticated requests have a 15/min per-IP bucket and `/oauth2/token` 300/min per IP.
 //!   The 429 message is `API rate limit exceeded.`.
-//! - Faults other than latency and `token_error_burst` do not apply to `/oauth2/*`.
+//! - Faults other than latency and the `token_*` bursts do not apply to `/oauth2/*`.
 //! - FQL: plain string equality is case-insensitive, `[...]` sets are exact; unknown fields and
 //!   bad sorts are 400 with messages of our own wording. The offset window answers
 //!   `limit + offset must be less than 10000` on hosts and

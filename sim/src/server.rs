@@ -280,7 +280,23 @@ async fn handle(
     );
     record.status = resp.status;
     let out = finish(&sh, resp, &trace, Some(rl), started.elapsed().as_secs_f64());
+    let is_write =
+        routes::find(&r.method, &r.path).is_some_and(|(rt, _)| rt.scope.ends_with(":write"));
+    let after = if is_write {
+        lock(&sh.faults).after_apply()
+    } else {
+        crate::faults::AfterApply::default()
+    };
+    if after.drop {
+        // The handler ran (a write took effect); the client never hears about it. The log keeps
+        // the status the handler produced, so a test can see the write happened.
+        push_log(&sh, record);
+        return Err(Dropped);
+    }
     push_log(&sh, record);
+    if after.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(after.latency_ms)).await;
+    }
     Ok(out)
 }
 
@@ -325,6 +341,9 @@ fn pipeline(
                 return (too_many(limit, retry_after, oauth::CSAM), (limit, 0));
             }
         };
+        if decision.too_many {
+            return (too_many(rl.0, now / 1000 + 1, oauth::CSAM), (rl.0, 0));
+        }
         if decision.server_error {
             return (
                 ApiError::new(500, "Internal Server Error").into_resp(oauth::CSAM),
@@ -377,6 +396,7 @@ fn pipeline(
             .validate(t, now)
             .map(|t| t.client_id.clone())
     });
+    let client_id = client_id.filter(|_| !decision.unauthorized);
     let Some(client_id) = client_id else {
         return match lock(&sh.limiter).check(&ip_key, cfg.unauthenticated_limit_per_minute, now) {
             Verdict::Allowed { limit, remaining } => (

@@ -27,6 +27,10 @@ pub struct PluginPolicy {
     pub limits: Option<Limits>,
     /// Tools of this plugin to hide.
     pub disabled_tools: Vec<String>,
+    /// Falcon requests this plugin may have in flight (default: `[egress] plugin_concurrency`).
+    pub egress_concurrency: Option<u32>,
+    /// Falcon requests per minute this plugin may make (default: `[egress] plugin_requests_per_minute`).
+    pub egress_requests_per_minute: Option<u32>,
 }
 
 /// The effective policy.

@@ -308,6 +308,7 @@ fn update(ctx: &Ctx<'_>, a: UpdateArgs) -> Result<Output, ToolError> {
     let params = action_parameters(&a)?;
     let env = ctx
         .op("PatchEntitiesAlertsV3")
+        .verified_by("detections_get")
         .body_json(&json!({"composite_ids": cids, "action_parameters": params}))?
         .envelope()?;
     let changes: Vec<String> = params

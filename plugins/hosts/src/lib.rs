@@ -273,6 +273,7 @@ fn containment(ctx: &Ctx<'_>, a: ContainArgs, action: Action) -> Result<Output, 
     }
     let env = ctx
         .op("PerformActionV2")
+        .verified_by("hosts_get")
         .query("action_name", action.name())
         .body_json(&body)?
         .envelope()?;
@@ -365,6 +366,7 @@ fn create_group(ctx: &Ctx<'_>, a: CreateGroupArgs) -> Result<Output, ToolError> 
     }
     let created = ctx
         .op("createHostGroups")
+        .verified_by("hosts_list_groups")
         .body_json(&json!({ "resources": [group] }))?
         .envelope()?;
     let Some(mut g) = created.resources.into_iter().next() else {
@@ -381,6 +383,7 @@ fn create_group(ctx: &Ctx<'_>, a: CreateGroupArgs) -> Result<Output, ToolError> 
         let filter = Fql::new().any_of("device_id", &hosts).build();
         let updated = ctx
             .op("performGroupAction")
+            .verified_by("hosts_list_groups")
             .query("action_name", "add-hosts")
             .body_json(&json!({
                 "ids": [gid],

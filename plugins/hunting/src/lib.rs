@@ -521,11 +521,16 @@ fn create_ioc(ctx: &Ctx<'_>, a: CreateIocArgs) -> Result<Output, ToolError> {
     if let Some(c) = a.comment.as_deref().filter(|c| !c.trim().is_empty()) {
         body["comment"] = json!(c.trim());
     }
-    let env = ctx
+    let sent = ctx
         .op("indicator_create_v1")
+        .verified_by("hunting_list_iocs")
         .query("ignore_warnings", "false")
         .body_json(&body)?
-        .envelope()?;
+        .envelope();
+    let env = match sent {
+        Err(e) if e.outcome_unknown() => return verify_created(ctx, &ioc, e),
+        other => other?,
+    };
     let errors = env.error_text();
     let created = env
         .resources
@@ -544,6 +549,41 @@ fn create_ioc(ctx: &Ctx<'_>, a: CreateIocArgs) -> Result<Output, ToolError> {
         ),
         &json!({"ioc": project(&created, IOC_FIELDS)}),
     ))
+}
+
+/// After a create whose answer was lost, look the IOC up by type and value and say what is
+/// true now, so the model neither repeats a create that happened (a duplicate error) nor
+/// believes one that did not.
+fn verify_created(ctx: &Ctx<'_>, ioc: &Value, lost: ToolError) -> Result<Output, ToolError> {
+    let (kind, value) = (ioc_str(ioc, "type"), ioc_str(ioc, "value"));
+    let filter = Fql::new().eq("type", kind).eq("value", value).build();
+    let found = ctx
+        .op("indicator_combined_v1")
+        .query_opt("filter", filter)
+        .query("limit", 1)
+        .envelope();
+    match found {
+        Ok(env) => match env.resources.into_iter().next() {
+            Some(existing) => Ok(Output::json(
+                format!(
+                    "The create request's answer was lost, but a check found {kind} IOC {value} \
+                     exists now (action {}): it was applied. Do not create it again.",
+                    ioc_str(&existing, "action")
+                ),
+                &json!({"ioc": project(&existing, IOC_FIELDS), "verified": true}),
+            )),
+            None => Err(ToolError::Upstream {
+                status: 502,
+                message: format!(
+                    "the create request's answer was lost, and a check just now found no {kind} \
+                     IOC {value}: it was most likely not applied; retrying is reasonable, or check \
+                     again with `hunting_list_iocs` first"
+                ),
+            }),
+        },
+        // The check failed too: the outcome stays unknown, say so as the host did.
+        Err(_) => Err(lost),
+    }
 }
 
 fn ioc_str<'v>(v: &'v Value, k: &str) -> &'v str {
@@ -614,7 +654,8 @@ pub fn plugin() -> Plugin {
             "Create custom IOC",
             "Add a hash, domain or IP IOC.",
         )
-        .ops(&["indicator_create_v1"]),
+        // The combined query checks an IOC create whose answer was lost.
+        .ops(&["indicator_create_v1", "indicator_combined_v1"]),
         create_ioc,
     )
     .resource(Resource::markdown(

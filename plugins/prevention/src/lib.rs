@@ -196,6 +196,7 @@ fn create(ctx: &Ctx<'_>, a: CreateArgs) -> Result<Output, ToolError> {
     }
     let env = ctx
         .op("createPreventionPolicies")
+        .verified_by("prevention_list_policies")
         .body_json(&json!({ "resources": [policy] }))?
         .envelope()?;
     let created = env
@@ -352,6 +353,7 @@ fn update(ctx: &Ctx<'_>, a: UpdateArgs) -> Result<Output, ToolError> {
     );
     let env = ctx
         .op("updatePreventionPolicies")
+        .verified_by("prevention_get_policy")
         .body_json(&json!({ "resources": [res] }))?
         .envelope()?;
     Ok(Output::json(
@@ -442,6 +444,7 @@ fn assign(ctx: &Ctx<'_>, a: AssignArgs) -> Result<Output, ToolError> {
     }
     let env = ctx
         .op("performPreventionPoliciesAction")
+        .verified_by("prevention_get_policy")
         .query("action_name", action_name)
         .body_json(
             &json!({"ids": [pid], "action_parameters": [{"name": "group_id", "value": gid}]}),
