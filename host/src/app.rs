@@ -10,10 +10,14 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::audit::Audit;
 use crate::catalogue::{Catalogue, Guard};
+use crate::cleanup::CallServices;
 use crate::egress::Egress;
 use crate::files::FilesDir;
+use crate::inflight::InFlight;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::runtime::{
@@ -35,6 +39,10 @@ pub struct App {
     pub peers: crate::hotswap::Peers,
     /// Serialises reloads.
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Calls in flight, for the drain at shutdown.
+    pub inflight: InFlight,
+    /// How long in-flight calls get to finish at shutdown before they are stopped.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Largest tool result passed to a client, in bytes.
@@ -49,6 +57,20 @@ pub struct ToolOutcome {
     pub structured: Option<Value>,
     /// Whether this is a tool error.
     pub is_error: bool,
+}
+
+/// What a call refused at shutdown tells the model.
+pub const SHUTTING_DOWN: &str =
+    "aerie is shutting down and is not starting new calls; retry once it is back.";
+
+/// How a call ended, before it becomes a [`ToolOutcome`].
+enum Ended {
+    /// The plugin returned (or the sandbox stopped it).
+    Finished(Result<tools::Output, CallFailure>),
+    /// The client cancelled the request.
+    Cancelled,
+    /// Shutdown's grace period ran out.
+    Cut,
 }
 
 impl ToolOutcome {
@@ -73,7 +95,30 @@ impl App {
         args: Value,
         progress: Option<ProgressSink>,
     ) -> ToolOutcome {
+        self.call_tool_until(client, name, args, progress, &CancellationToken::new())
+            .await
+    }
+
+    /// [`App::call_tool`], stopped early when `cancel` fires (the client cancelled) or when
+    /// shutdown's grace period runs out. A stopped call is answered and audited as such, says
+    /// whether a write it sent may have been applied, and has what it left running on Falcon
+    /// released ([`CallServices`]). While the server drains, new calls are refused.
+    pub async fn call_tool_until(
+        &self,
+        client: &str,
+        name: &str,
+        args: Value,
+        progress: Option<ProgressSink>,
+        cancel: &CancellationToken,
+    ) -> ToolOutcome {
         let started = Instant::now();
+        let Some(_in_flight) = self.inflight.enter() else {
+            self.services.audit.record(
+                "tool_call",
+                json!({"client": client, "tool": name, "outcome": "refused_shutting_down", "duration_ms": 0}),
+            );
+            return ToolOutcome::error(SHUTTING_DOWN.into());
+        };
         // The snapshot is held for the whole call: a hot swap mid-call does not affect it.
         let snap = self.registry.snapshot();
         let Some((plugin, tool)) = snap.tool(name) else {
@@ -120,17 +165,58 @@ impl App {
             plugin: plugin.name.as_str().into(),
             tool: name.into(),
         };
-        let result = self
-            .runtime
-            .call(
-                &plugin.instance,
-                who,
-                self.services.clone(),
-                progress,
-                name,
-                &args_json,
-            )
-            .await;
+        let services = Arc::new(CallServices::new(
+            self.services.clone(),
+            self.services.audit.clone(),
+        ));
+        let release = ReleaseOnDrop {
+            inflight: &self.inflight,
+            services: Some(services.clone()),
+            who: who.clone(),
+        };
+        let run = self.runtime.call(
+            &plugin.instance,
+            who.clone(),
+            services.clone(),
+            progress,
+            name,
+            &args_json,
+        );
+        // A finished call wins over a cancellation that arrives in the same instant.
+        let ended = tokio::select! {
+            biased;
+            r = run => Ended::Finished(r),
+            _ = cancel.cancelled() => Ended::Cancelled,
+            _ = self.inflight.cut().cancelled() => Ended::Cut,
+        };
+        let reason = match &ended {
+            Ended::Finished(Ok(_)) => "completed",
+            Ended::Finished(Err(CallFailure::Deadline(_))) => "deadline",
+            Ended::Finished(Err(_)) => "failed",
+            Ended::Cancelled => "cancelled",
+            Ended::Cut => "shutdown",
+        };
+        release.disarm();
+        services.release(&who, reason).await;
+        let stopped = |outcome: &str, what: &str| {
+            audit(outcome);
+            let write = if services.write_sent() {
+                " A write request had already been sent to Falcon, so the change may have been applied: check the current state before retrying."
+            } else {
+                " No write had been sent to Falcon."
+            };
+            ToolOutcome::error(format!("{what}{write}"))
+        };
+        let result = match ended {
+            Ended::Finished(r) => r,
+            Ended::Cancelled => return stopped("cancelled", "The call was cancelled."),
+            Ended::Cut => {
+                return stopped(
+                    "stopped_by_shutdown",
+                    "The call was stopped by shutdown (aerie is exiting) before it finished.",
+                );
+            }
+        };
         let out = match result {
             Ok(out) => out,
             Err(f) => {
@@ -163,6 +249,35 @@ impl App {
             structured,
             is_error: false,
         }
+    }
+}
+
+/// Releases a dropped call's leftovers in the background, inside the drain. A call is normally
+/// ended by [`App::call_tool_until`] itself, which disarms this and releases in line.
+struct ReleaseOnDrop<'a> {
+    inflight: &'a InFlight,
+    services: Option<Arc<CallServices>>,
+    who: CallInfo,
+}
+
+impl ReleaseOnDrop<'_> {
+    fn disarm(mut self) {
+        self.services = None;
+    }
+}
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        let Some(services) = self.services.take().filter(|s| s.has_pending()) else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let who = self.who.clone();
+        let _enter = rt.enter();
+        self.inflight
+            .spawn(async move { services.release(&who, "dropped").await });
     }
 }
 

@@ -48,6 +48,25 @@ pub struct Operation {
     #[serde(default, rename = "content-type")]
     pub content_type: Option<String>,
 }
+    /// How the host releases what this operation creates when the call that created it ends
+    /// without releasing it (deadline, cancellation, shutdown, crash).
+    #[serde(default)]
+    pub on_abandon: Option<OnAbandon>,
+}
+
+/// A release the host runs for a resource an operation created and the call left behind, e.g.
+/// `StartSearchV1` → `StopSearchV1` for an NG-SIEM job, which otherwise runs (and counts against
+/// the tenant's query quota) until it idles out.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OnAbandon {
+    /// The operation that releases the resource.
+    pub operation: String,
+    /// Its path parameter that takes the created resource's id; the others are copied from the
+    /// creating request's path parameters of the same name.
+    pub id_param: String,
+    /// Top-level string field of the creating response's JSON body holding that id.
+    pub id_field: String,
 
 #[derive(Deserialize)]
 struct File {
@@ -96,6 +115,9 @@ impl Catalogue {
             }
         }
         Ok(Catalogue { ops })
+        for op in ops.values() {
+            check_on_abandon(op, &ops)?;
+        }
     }
 
     /// Look up an operation by id.
@@ -152,6 +174,39 @@ fn check_guard(op: &Operation) -> Result<(), String> {
 }
 
 /// Characters left as-is in a path segment: RFC 3986 unreserved. Everything else, including
+/// A release must be runnable from what the host sees: every path parameter of the releasing
+/// operation comes from the creating request or is the created id.
+fn check_on_abandon(op: &Operation, ops: &HashMap<String, Operation>) -> Result<(), String> {
+    let Some(rule) = &op.on_abandon else {
+        return Ok(());
+    };
+    let id = &op.id;
+    let target = ops.get(&rule.operation).ok_or_else(|| {
+        format!(
+            "operation {id}: on_abandon names unknown operation {}",
+            rule.operation
+        )
+    })?;
+    let names = target.path_params();
+    if !names.contains(&rule.id_param.as_str()) {
+        return Err(format!(
+            "operation {id}: on_abandon id_param `{}` is not a path parameter of {}",
+            rule.id_param, rule.operation
+        ));
+    }
+    let own = op.path_params();
+    if let Some(missing) = names
+        .iter()
+        .find(|n| **n != rule.id_param && !own.contains(n))
+    {
+        return Err(format!(
+            "operation {id}: on_abandon cannot fill `{missing}` of {} (not a path parameter of {id})",
+            rule.operation
+        ));
+    }
+    Ok(())
+}
+
 /// `/`, `?`, `#` and `%`, is encoded so a value can never change the path's shape.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -161,6 +216,15 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 
 impl Operation {
     /// Fill the path template, percent-encoding each value.
+    /// Names of the path template's `{name}` placeholders, in order.
+    pub fn path_params(&self) -> Vec<&str> {
+        self.path
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+            .collect()
+    }
+
     pub fn render_path(&self, params: &[(String, String)]) -> Result<String, PathError> {
         let mut out = String::with_capacity(self.path.len());
         let mut rest = self.path.as_str();
@@ -206,6 +270,7 @@ mod tests {
             rtr: None,
             content_type: None,
         }
+            on_abandon: None,
     }
 
     #[test]
@@ -330,6 +395,42 @@ mod tests {
     }
 
     #[test]
+    #[test]
+    fn on_abandon_rules_are_checked() {
+        let c = Catalogue::builtin();
+        let start = c.get("StartSearchV1").unwrap();
+        assert_eq!(
+            start.on_abandon,
+            Some(OnAbandon {
+                operation: "StopSearchV1".into(),
+                id_param: "id".into(),
+                id_field: "id".into(),
+            })
+        );
+        assert_eq!(
+            c.get("StopSearchV1").unwrap().path_params(),
+            ["repository", "id"]
+        );
+        let t = |rule: &str| {
+            Catalogue::parse(&format!(
+                "[[operation]]\nid='S'\nmethod='POST'\npath='/r/{{repo}}/jobs'\nscope='s'\naccess='read'\non_abandon = {rule}\n\
+                 [[operation]]\nid='D'\nmethod='DELETE'\npath='/r/{{repo}}/jobs/{{id}}'\nscope='s'\naccess='read'\n\
+                 [[operation]]\nid='X'\nmethod='DELETE'\npath='/x/{{other}}/{{id}}'\nscope='s'\naccess='read'\n"
+            ))
+        };
+        assert!(t("{operation='D', id_param='id', id_field='id'}").is_ok());
+        let e = t("{operation='Nope', id_param='id', id_field='id'}").unwrap_err();
+        assert!(e.contains("unknown operation Nope"), "{e}");
+        let e = t("{operation='D', id_param='job', id_field='id'}").unwrap_err();
+        assert!(e.contains("`job` is not a path parameter"), "{e}");
+        let e = t("{operation='X', id_param='id', id_field='id'}").unwrap_err();
+        assert!(e.contains("cannot fill `other`"), "{e}");
+        assert!(
+            t("{operation='D', id_param='id', id_field='id', extra=1}").is_err(),
+            "unknown keys are errors"
+        );
+    }
+
     fn duplicates_are_refused() {
         let t = "[[operation]]\nid='A'\nmethod='GET'\npath='/a'\nscope='s'\naccess='read'\n";
         assert!(

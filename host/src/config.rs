@@ -41,7 +41,12 @@ pub struct FileConfig {
     pub http: HttpFile,
     /// Falcon credentials (lowest precedence).
     pub falcon: CredentialSource,
+    /// Seconds in-flight calls get to finish at shutdown before they are stopped (default 10).
+    pub shutdown_grace_secs: Option<u64>,
 }
+
+/// Longest shutdown grace period accepted: past it, a stuck call would hold a restart.
+pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 600;
 
 /// `[egress]`.
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +100,15 @@ impl FileConfig {
             l.validate()
                 .map_err(|e| format!("config {}: [limits] {e}", path.display()))?;
         }
+        if cfg
+            .shutdown_grace_secs
+            .is_some_and(|g| g > MAX_SHUTDOWN_GRACE_SECS)
+        {
+            return Err(format!(
+                "config {}: shutdown_grace_secs must be at most {MAX_SHUTDOWN_GRACE_SECS}",
+                path.display()
+            ));
+        }
         cfg.signing
             .validate()
             .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
@@ -124,6 +138,13 @@ impl FileConfig {
             rtr: self.rtr.clone(),
             signing: self.signing.clone(),
         }
+    }
+
+    /// How long in-flight calls get to finish at shutdown.
+    pub fn shutdown_grace(&self) -> std::time::Duration {
+        self.shutdown_grace_secs
+            .map(|s| std::time::Duration::from_secs(s.min(MAX_SHUTDOWN_GRACE_SECS)))
+            .unwrap_or(crate::inflight::DEFAULT_GRACE)
     }
 
     /// Egress settings.

@@ -188,6 +188,11 @@ struct TransportArgs {
     /// Extra browser Origin to accept. Repeatable.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// Seconds in-flight calls get to finish at shutdown (Ctrl-C/SIGTERM) before they are
+    /// stopped; a second signal stops them at once [default: 10, or shutdown_grace_secs in
+    /// aerie.toml; at most 600].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(0..=600))]
+    shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -336,7 +341,10 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-async fn serve(transport: &TransportArgs, opts: Options) -> anyhow::Result<()> {
+async fn serve(transport: &TransportArgs, mut opts: Options) -> anyhow::Result<()> {
+    if let Some(g) = transport.shutdown_grace_secs {
+        opts.file.shutdown_grace_secs = Some(g);
+    }
     let http = if transport.transport == Transport::Http {
         Some(transport.http(&opts.file)?)
     } else {
@@ -381,7 +389,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         #[cfg(feature = "demo")]
         Command::Demo(a) => {
-            let opts = a.common.options(None)?;
+            let mut opts = a.common.options(None)?;
+            if let Some(g) = a.transport.shutdown_grace_secs {
+                opts.file.shutdown_grace_secs = Some(g);
+            }
             let http = if a.transport.transport == Transport::Http {
                 Some(a.transport.http(&opts.file)?)
             } else {

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use rmcp::ServiceExt;
@@ -157,14 +158,29 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         sources: source_config,
         peers: Default::default(),
         reload_lock: Default::default(),
+        inflight: Default::default(),
+        shutdown_grace: opts.file.shutdown_grace(),
     };
     Ok((Arc::new(app), refusals))
 }
 
-/// A token cancelled on Ctrl-C or SIGTERM.
-pub fn shutdown_signal() -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
+/// How long rmcp gets to write the answers of drained calls once its sessions are told to close.
+const FLUSH: Duration = Duration::from_secs(3);
+
+/// Shutdown requests: the first Ctrl-C or SIGTERM starts a drain of in-flight calls (bounded by
+/// the grace period); a second one ends the grace period at once.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    /// Cancelled by the first signal.
+    pub requested: CancellationToken,
+    /// Cancelled by the second signal.
+    pub now: CancellationToken,
+}
+
+/// [`Shutdown`] wired to Ctrl-C and SIGTERM.
+pub fn shutdown_signal() -> Shutdown {
+    let shutdown = Shutdown::default();
+    let s = shutdown.clone();
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -173,49 +189,112 @@ pub fn shutdown_signal() -> CancellationToken {
                     Ok(s) => s,
                     Err(_) => return,
                 };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+            for token in [&s.requested, &s.now] {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                token.cancel();
             }
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
-        t.cancel();
+        for token in [&s.requested, &s.now] {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+        }
     });
-    token
+    shutdown
 }
 
-/// Serve over stdio until the client disconnects or a signal arrives.
-pub async fn serve_stdio(app: Arc<App>, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Serve over stdio until the client disconnects or a signal arrives; then drain in-flight
+/// calls, let rmcp write their answers, and finish.
+pub async fn serve_stdio(app: Arc<App>, shutdown: Shutdown) -> anyhow::Result<()> {
     hotswap::spawn(app.clone())?;
     tracing::info!("serving MCP over stdio");
     // A signal must end the server even before a client has initialized.
     let service = tokio::select! {
         s = Handler::new(app.clone()).serve(rmcp::transport::stdio()) => s?,
-        _ = shutdown.cancelled() => {
+        _ = shutdown.requested.cancelled() => {
             finish(&app).await;
             return Ok(());
         }
     };
     let ct = service.cancellation_token();
-    tokio::select! {
-        r = service.waiting() => { r?; }
-        _ = shutdown.cancelled() => { ct.cancel(); }
-    }
+    let mut waiting = Box::pin(service.waiting());
+    let ended = tokio::select! {
+        r = &mut waiting => Some(r),
+        _ = shutdown.requested.cancelled() => None,
+    };
+    // The session stays open during the drain: answers go out as calls finish, and new calls
+    // get a "shutting down" error rather than silence.
+    drain(&app, &shutdown).await;
+    let result = match ended {
+        // The client closed stdin; rmcp already wrote what it could and cancelled the rest.
+        Some(r) => r.map(|_| ()).map_err(anyhow::Error::from),
+        None => {
+            ct.cancel();
+            if tokio::time::timeout(FLUSH, waiting).await.is_err() {
+                tracing::warn!("stdio session did not close in time");
+            }
+            Ok(())
+        }
+    };
     finish(&app).await;
-    Ok(())
+    result
 }
 
-/// Serve over streamable HTTP until a signal arrives.
+/// Serve over streamable HTTP until a signal arrives; then drain in-flight calls while their
+/// sessions stay open to carry the answers (a call arriving meanwhile is refused with a
+/// "shutting down" tool error), then close the sessions and connections, and finish.
 pub async fn serve_http(
     app: Arc<App>,
     opts: http::HttpOptions,
-    shutdown: CancellationToken,
+    shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     hotswap::spawn(app.clone())?;
-    let r = http::serve(Handler::new(app.clone()), opts, shutdown).await;
+    // Connections and sessions close only after the drain: closing either earlier would drop
+    // the answers of the calls being drained.
+    let (connections, sessions) = (CancellationToken::new(), CancellationToken::new());
+    let mut server = tokio::spawn(http::serve(
+        Handler::new(app.clone()),
+        opts,
+        connections.clone(),
+        sessions.clone(),
+    ));
+    let early = tokio::select! {
+        r = &mut server => Some(r),
+        _ = shutdown.requested.cancelled() => None,
+    };
+    let result = match early {
+        Some(r) => r.map_err(anyhow::Error::from).and_then(|r| r),
+        None => {
+            drain(&app, &shutdown).await;
+            sessions.cancel();
+            connections.cancel();
+            // The connection layer gives open connections a few seconds to finish.
+            match tokio::time::timeout(FLUSH + Duration::from_secs(5), &mut server).await {
+                Ok(r) => r.map_err(anyhow::Error::from).and_then(|r| r),
+                Err(_) => {
+                    tracing::warn!("HTTP connections did not close in time");
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
     finish(&app).await;
-    r
+    result
+}
+
+/// Wait for in-flight calls (bounded by the grace period, or cut short by a second signal).
+async fn drain(app: &App, shutdown: &Shutdown) {
+    let d = app.inflight.drain(app.shutdown_grace, &shutdown.now).await;
+    if d.cut > 0 {
+        tracing::warn!(
+            calls = d.cut,
+            "stopped calls still running at the end of the grace period"
+        );
+    }
 }
 
 /// Clean shutdown: revoke the Falcon token.

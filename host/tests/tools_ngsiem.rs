@@ -36,6 +36,7 @@ async fn query_returns_the_tenants_events() {
         count_op(&sim, "GetSearchStatusV1") >= 2,
         "polled until done"
     );
+    // Stopped once, by the plugin: the host's on_abandon adds nothing to a call that ends well.
     assert_eq!(count_op(&sim, "StopSearchV1"), 1, "the job is freed");
 
     // `IN [...]` becomes a regex alternation, and both event types come back.
@@ -103,6 +104,169 @@ async fn query_returns_the_tenants_events() {
         .await,
     );
     assert_eq!(s["total"], 0, "{s}");
+    client.cancel().await.unwrap();
+    sim.shutdown().await;
+}
+
+/// Issue #9: a result NG-SIEM capped (its 200-event buffer for a query without an aggregate)
+/// is reported as capped, with how to get the rest, never as "200 of 200, complete"; an
+/// explicit `tail(N)` lifts the cap and max_results then caps, and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn capped_results_say_so_and_how_to_get_the_rest() {
+    let sim = sim_with_limited_client(&[], |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let client = serve_against(&sim, &["--modules", "ngsiem"], work.path()).await;
+
+    let r = call(
+        &client,
+        "ngsiem_query",
+        json!({"query": "*", "start": "30d", "max_results": 1000}),
+    )
+    .await;
+    let s = ok_json(&r);
+    let t = text(&r);
+    assert_eq!(s["results"].as_array().unwrap().len(), 200, "{s}");
+    assert_eq!(s["complete"], false, "{t}");
+    assert_eq!(s["capped_by"], "ngsiem_result_limit", "{t}");
+    assert!(!t.contains("200 of 200"), "{t}");
+    assert!(t.contains("capped by NG-SIEM"), "{t}");
+    assert!(
+        t.contains("narrow the time range") && t.contains("| tail(N)"),
+        "{t}"
+    );
+
+    // With tail(1000) NG-SIEM returns more than 200; max_results=300 then caps them.
+    let r = call(
+        &client,
+        "ngsiem_query",
+        json!({"query": "* | tail(1000)", "start": "30d", "max_results": 300}),
+    )
+    .await;
+    let s = ok_json(&r);
+    let t = text(&r);
+    assert_eq!(s["results"].as_array().unwrap().len(), 300, "{s}");
+    assert!(s["total"].as_u64().unwrap() > 300, "{t}");
+    assert_eq!(s["complete"], false, "{t}");
+    assert_eq!(s["capped_by"], "max_results", "{t}");
+    assert!(t.contains("raise max_results (up to 1000)"), "{t}");
+
+    // Under every cap: complete, and nothing says otherwise.
+    let r = call(
+        &client,
+        "ngsiem_query",
+        json!({"query": "* | head(5)", "start": "30d"}),
+    )
+    .await;
+    let s = ok_json(&r);
+    assert_eq!(s["complete"], true, "{}", text(&r));
+    assert_eq!(s["capped_by"], serde_json::Value::Null);
+    client.cancel().await.unwrap();
+    sim.shutdown().await;
+}
+
+/// Audit records of `kind` in the JSON Lines file at `path`.
+fn audit_records(path: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["kind"] == kind)
+        .collect()
+}
+
+/// Wait (bounded) until the simulator has seen `n` requests for `operation`.
+async fn wait_for_op(sim: &falcon_sim::Simulator, operation: &str, n: usize) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count_op(sim, operation) < n {
+        assert!(
+            std::time::Instant::now() < until,
+            "no {operation} after 30 s: {:?}",
+            operations(sim)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Issue #9: a call that ends without stopping its search job — cancelled by the client, or
+/// stopped by its deadline — has the job stopped by the host (`StopSearchV1`, the catalogue's
+/// `on_abandon`), and the stop is audited. The job never finishes in this simulator.
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_search_jobs_are_stopped() {
+    let sim = sim_with_limited_client(&[], |c| c.ngsiem_polls_until_done = u32::MAX).await;
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("aerie.toml");
+    std::fs::write(&config, "[plugins.ngsiem.limits]\ndeadline_secs = 3\n").unwrap();
+    let audit = work.path().join("audit.jsonl");
+    let client = serve_against(
+        &sim,
+        &[
+            "--modules",
+            "ngsiem",
+            "--config",
+            config.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+        ],
+        work.path(),
+    )
+    .await;
+    let query = json!({"query": "#event_simpleName=ProcessRollup2", "start": "7d"});
+
+    // Cancelled by the client (rmcp's client sends notifications/cancelled when the call's
+    // future is dropped) while the plugin polls.
+    let peer = client.peer().clone();
+    let serde_json::Value::Object(args) = query.clone() else {
+        unreachable!()
+    };
+    let pending = tokio::spawn(async move {
+        peer.call_tool(rmcp::model::CallToolRequestParams::new("ngsiem_query").with_arguments(args))
+            .await
+    });
+    wait_for_op(&sim, "GetSearchStatusV1", 1).await;
+    pending.abort();
+    wait_for_op(&sim, "StopSearchV1", 1).await;
+    let start = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.operation.as_deref() == Some("StopSearchV1"))
+        .unwrap();
+    assert_eq!(start.method, "DELETE");
+    assert!(
+        start
+            .path
+            .starts_with("/humio/api/v1/repositories/search-all/queryjobs/P"),
+        "{}",
+        start.path
+    );
+
+    // Stopped by the deadline: the result says so, and the job is stopped before it arrives.
+    sim.clear_requests();
+    let e = call_err(&client, "ngsiem_query", query.clone()).await;
+    assert!(e.contains("deadline"), "{e}");
+    assert_eq!(count_op(&sim, "StopSearchV1"), 1, "{:?}", operations(&sim));
+
+    let cleanups = audit_records(&audit, "cleanup");
+    let reasons: Vec<&str> = cleanups
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["cancelled", "deadline"], "{cleanups:?}");
+    assert!(
+        cleanups
+            .iter()
+            .all(|r| r["operation"] == "StopSearchV1" && r["status"] == 204)
+    );
+    let stops = audit_records(&audit, "egress")
+        .into_iter()
+        .filter(|r| r["operation"] == "StopSearchV1")
+        .count();
+    assert_eq!(stops, 2, "each stop is an audited egress request");
+    let outcomes: Vec<String> = audit_records(&audit, "tool_call")
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["cancelled", "sandbox_error"]);
+
     client.cancel().await.unwrap();
     sim.shutdown().await;
 }

@@ -670,10 +670,14 @@ pub(crate) struct Outcome {
     pub aggregate: bool,
     /// Field order for tables.
     pub field_order: Vec<String>,
+    /// Whether the default result cap dropped matching events (LogScale reports it as
+    /// `metaData.extraData.hasMoreEvents`).
+    pub has_more: bool,
 }
 
-/// Default cap on non-aggregate results (LogScale semantics).
-const DEFAULT_EVENT_CAP: usize = 200;
+/// Default cap on non-aggregate results: LogScale adds `tail(200)` to a query without an
+/// aggregate (an explicit `head`/`tail`/`sort(limit=)` replaces it).
+pub(crate) const DEFAULT_EVENT_CAP: usize = 200;
 
 /// Runs a query over events (already restricted to the time range, newest first).
 pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
@@ -771,6 +775,7 @@ pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
             }
         }
     }
+    let has_more = !aggregate && !capped && rows.len() > DEFAULT_EVENT_CAP;
     if !aggregate && !capped {
         rows.truncate(DEFAULT_EVENT_CAP);
     }
@@ -778,6 +783,7 @@ pub(crate) fn run(q: &Query, events: &[&Value]) -> Outcome {
         rows: rows.into_iter().map(Value::Object).collect(),
         aggregate,
         field_order: order,
+        has_more,
     }
 }
 
@@ -867,6 +873,23 @@ mod tests {
             q("ComputerName=* | top(ComputerName)").rows[0]["_count"],
             "2"
         );
+    }
+
+    #[test]
+    fn the_default_cap_is_reported() {
+        let ev: Vec<Value> = (0..250)
+            .map(|i| json!({"@timestamp": i, "ComputerName": "WS-1"}))
+            .collect();
+        let refs: Vec<&Value> = ev.iter().collect();
+        let run_q = |src: &str| run(&parse(src).unwrap(), &refs);
+        let o = run_q("ComputerName=WS-1");
+        assert_eq!(o.rows.len(), DEFAULT_EVENT_CAP);
+        assert!(o.has_more);
+        let o = run_q("ComputerName=WS-1 | tail(1000)");
+        assert_eq!(o.rows.len(), 250);
+        assert!(!o.has_more, "an explicit tail replaces the default cap");
+        assert!(!run_q("ComputerName=WS-1 | count()").has_more);
+        assert!(!q("ComputerName=*").has_more, "under the cap");
     }
 
     #[test]

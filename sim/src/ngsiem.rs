@@ -84,7 +84,9 @@ pub(crate) fn start(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         "metaData": {"eventCount": out.rows.len(), "isAggregate": out.aggregate, "pollAfter": 0,
                      "processedEvents": processed, "processedBytes": processed * 640, "queryStart": start, "queryEnd": end,
                      "timeMillis": 12 + processed / 100, "queuedMillis": 0, "workDone": 1, "totalWork": 1, "resultBufferSize": out.rows.len(),
-                     "responderVHost": 1, "fieldOrder": out.field_order, "extraData": {}, "filterQuery": {"queryString": qs, "start": start, "end": end, "isLive": false},
+                     "responderVHost": 1, "fieldOrder": out.field_order,
+                     // LogScale's flag (a string) that the result buffer left matching events out.
+                     "extraData": {"hasMoreEvents": out.has_more.to_string()}, "filterQuery": {"queryString": qs, "start": start, "end": end, "isLive": false},
                      "costs": {}, "digestFlow": {}, "querySpent": 0, "quotaTotalSpent": 0, "warnings": []},
         "warnings": [], "filesUsed": [], "filterMatches": [], "queryEventDistribution": {},
     });

@@ -173,11 +173,14 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
         .route("/healthz", axum::routing::get(|| async { "ok" }))
 }
 
-/// Serve until `shutdown` is cancelled. Refuses a non-loopback bind without API keys.
+/// Serve until `shutdown` is cancelled, then stop accepting and wait for open connections;
+/// MCP sessions end when `sessions` is cancelled (after the caller drained in-flight calls).
+/// Refuses a non-loopback bind without API keys.
 pub async fn serve(
     handler: Handler,
     opts: HttpOptions,
     shutdown: CancellationToken,
+    sessions: CancellationToken,
 ) -> anyhow::Result<()> {
     opts.check()?;
     let listener = tokio::net::TcpListener::bind(opts.addr)
@@ -191,7 +194,7 @@ pub async fn serve(
             addr: local,
             ..opts
         },
-        shutdown.clone(),
+        sessions,
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -50,10 +50,6 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
         .with_annotations(annotations)
 }
 
-fn tool_error(message: impl Into<String>) -> CallToolResult {
-    CallToolResult::error(vec![Content::text(message.into())])
-}
-
 /// Progress from the plugin, forwarded in order as MCP progress notifications.
 fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
     let token = ctx.meta.get_progress_token()?;
@@ -125,15 +121,13 @@ impl ServerHandler for Handler {
             .and_then(|p| p.extensions.get::<http::ClientId>())
             .map_or("stdio", |c| c.0.as_str())
             .to_string();
-        let call = self
+        // Cancellation is the app's to handle: it audits the call, releases what it left
+        // running and says whether a write may have been applied. At shutdown the sessions
+        // are closed only after the drain, so this token does not cut a call the drain waits for.
+        let outcome = self
             .app
-            .call_tool(&client, &request.name, args, progress_sink(&ctx));
-        let outcome = tokio::select! {
-            o = call => o,
-            _ = ctx.ct.cancelled() => {
-                return Ok(tool_error("The call was cancelled.").into());
-            }
-        };
+            .call_tool_until(&client, &request.name, args, progress_sink(&ctx), &ctx.ct)
+            .await;
         let mut result = if outcome.is_error {
             CallToolResult::error(vec![Content::text(outcome.text)])
         } else {

@@ -11,6 +11,10 @@ const CQL_GUIDE: &str = "falcon://cql/syntax";
 /// Default wait for a job; the operator may change it with config `max_wait_s`.
 const DEFAULT_MAX_WAIT_MS: u64 = 120_000;
 const POLL_MS: u32 = 2_000;
+/// Largest `max_results` (the schema's maximum).
+const MAX_RESULTS: u32 = 1000;
+/// Most events LogScale returns from `tail(N)` / `head(N)`.
+const LOGSCALE_MAX_TAIL: u32 = 10_000;
 
 fn d24h() -> String {
     "24h".into()
@@ -34,7 +38,7 @@ struct QueryArgs {
     end: Option<String>,
     #[serde(default = "d_repo")]
     repository: String,
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_RESULTS))]
     #[serde(default = "d100")]
     max_results: u32,
 }
@@ -272,6 +276,9 @@ struct JobState {
     events: Vec<Value>,
     event_count: u64,
     warnings: Vec<Value>,
+    /// LogScale's `metaData.extraData.hasMoreEvents`: its result buffer (200 events for a
+    /// query without an aggregate, unless the query sets `tail`/`head`) left matches out.
+    has_more: bool,
 }
 
 fn job_state(v: &Value) -> JobState {
@@ -290,6 +297,12 @@ fn job_state(v: &Value) -> JobState {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+        // A string in LogScale's answers ("true"/"false"); a boolean is accepted too.
+        has_more: match v.pointer("/metaData/extraData/hasMoreEvents") {
+            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+            Some(Value::Bool(b)) => *b,
+            _ => false,
+        },
     }
 }
 
@@ -395,16 +408,48 @@ fn render(
     waited_ms: u64,
 ) -> Output {
     let total = state.event_count.max(state.events.len() as u64);
-    let truncated = state.events.len() > max;
+    let returned = state.events.len();
+    let truncated = returned > max;
     state.events.truncate(max);
-    let mut summary = format!("{} of {total} event(s)", state.events.len());
+    // Who capped the result, if anyone: NG-SIEM's result buffer, or this tool's max_results.
+    let capped_by = if state.has_more {
+        Some("ngsiem_result_limit")
+    } else if truncated {
+        Some("max_results")
+    } else {
+        None
+    };
+    let mut summary = if state.has_more {
+        format!(
+            "{} event(s); more matched than NG-SIEM returned",
+            state.events.len()
+        )
+    } else {
+        format!("{} of {total} event(s)", state.events.len())
+    };
     if !complete {
         summary.push_str(&format!(
             "; the job did not finish within {}s, results are partial — narrow the time range or query",
             waited_ms / 1000
         ));
+    }
+    if state.has_more {
+        summary.push_str(&format!(
+            "; the result is capped by NG-SIEM, which returns at most {returned} events for a query without an aggregate — to see the rest, narrow the time range or filter, aggregate (groupBy/count/top), or end the query with `| tail(N)` (N up to {LOGSCALE_MAX_TAIL})"
+        ));
+        if max < MAX_RESULTS as usize {
+            summary.push_str(&format!(" and raise max_results (up to {MAX_RESULTS})"));
+        }
     } else if truncated {
-        summary.push_str("; raise max_results or aggregate (groupBy/head) to see more");
+        if max < MAX_RESULTS as usize {
+            summary.push_str(&format!(
+                "; capped by max_results={max} — raise max_results (up to {MAX_RESULTS}), narrow the time range, or aggregate (groupBy/head) to see more"
+            ));
+        } else {
+            summary.push_str(&format!(
+                "; capped by max_results={max}, its maximum — narrow the time range or aggregate (groupBy/head) to see the rest"
+            ));
+        }
     }
     if !stopped {
         summary.push_str("; the job could not be stopped and will expire on its own");
@@ -414,9 +459,13 @@ fn render(
         summary,
         &json!({
             "results": state.events,
+            // With `capped_by` = ngsiem_result_limit, a lower bound: NG-SIEM does not say how
+            // many more matched.
             "total": total,
             "next": Next::None,
-            "complete": complete,
+            // Every matching event is in `results`: the job finished and nothing was capped.
+            "complete": complete && capped_by.is_none(),
+            "capped_by": capped_by,
             "query": cql,
             "warnings": state.warnings,
         }),
@@ -509,7 +558,13 @@ mod tests {
         )
         .unwrap();
         let s = out.structured.unwrap();
-        assert_eq!(s["complete"], true);
+        assert_eq!(s["complete"], false, "max_results left one out");
+        assert_eq!(s["capped_by"], "max_results");
+        assert!(
+            out.text.contains("raise max_results (up to 1000)"),
+            "{}",
+            out.text
+        );
         assert_eq!(s["total"], 2);
         assert_eq!(s["results"].as_array().unwrap().len(), 1);
         assert_eq!(s["next"], Value::Null);
@@ -533,6 +588,37 @@ mod tests {
                 .iter()
                 .any(|(d, t, _)| *d == 1 && *t == Some(4))
         );
+    }
+
+    /// NG-SIEM's own result cap (`hasMoreEvents`) is reported as such, never as complete.
+    #[test]
+    fn a_result_capped_by_ngsiem_says_so() {
+        let events: Vec<Value> = (0..200).map(|i| json!({"n": i})).collect();
+        let env = MockEnv::new()
+            .reply("StartSearchV1", 200, json!({"id": "job-3"}))
+            .reply(
+                "GetSearchStatusV1",
+                200,
+                json!({"done": true, "events": events, "metaData": {"eventCount": 200, "extraData": {"hasMoreEvents": "true"}}}),
+            )
+            .reply_bytes("StopSearchV1", 204, Vec::new());
+        let out = call(
+            &env,
+            json!({"query": "#event_simpleName=ProcessRollup2", "max_results": 1000}),
+        )
+        .unwrap();
+        let s = out.structured.unwrap();
+        assert_eq!(s["complete"], false);
+        assert_eq!(s["capped_by"], "ngsiem_result_limit");
+        assert_eq!(s["results"].as_array().unwrap().len(), 200);
+        assert!(out.text.contains("capped by NG-SIEM"), "{}", out.text);
+        assert!(out.text.contains("| tail(N)"), "{}", out.text);
+        assert!(
+            !out.text.contains("raise max_results"),
+            "max_results is already at its maximum: {}",
+            out.text
+        );
+        assert!(!out.text.contains("200 of 200"), "{}", out.text);
     }
 
     #[test]
