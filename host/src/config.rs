@@ -112,6 +112,10 @@ impl FileConfig {
         cfg.signing
             .validate()
             .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
+        // Checked here, not only when the HTTP transport starts, so `aerie config check` and a
+        // stdio `serve` of the same file catch a bad digest before it matters.
+        crate::mcp::http::ApiKeys::new(&[], &cfg.http.api_keys)
+            .map_err(|e| format!("config {}: [http] {e}", path.display()))?;
         for (name, p) in &cfg.plugins {
             if let Some(l) = &p.limits {
                 l.validate().map_err(|e| {

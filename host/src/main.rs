@@ -289,6 +289,15 @@ impl CredArgs {
             base_url: self.base_url.clone(),
             member_cid: self.member_cid.clone(),
         };
+        // The default file may be absent; a file the operator named must exist.
+        if let Some(p) = &self.credentials_file
+            && !p.is_file()
+        {
+            anyhow::bail!(
+                "--credentials-file {}: no such file (or not a regular file)",
+                p.display()
+            );
+        }
         let path = self
             .credentials_file
             .clone()

@@ -144,15 +144,21 @@ pub fn keygen(path: &Path) -> anyhow::Result<String> {
         opts.mode(0o600);
     }
     use std::io::Write;
-    opts.open(path)?
-        .write_all(format!("ed25519-private:{}\n", hex::encode(key.to_bytes())).as_bytes())?;
-    std::fs::write(path.with_extension("pub"), format!("{public}\n"))?;
+    let write = |e: std::io::Error| anyhow::anyhow!("cannot write key {}: {e}", path.display());
+    opts.open(path)
+        .map_err(write)?
+        .write_all(format!("ed25519-private:{}\n", hex::encode(key.to_bytes())).as_bytes())
+        .map_err(write)?;
+    let public_path = path.with_extension("pub");
+    std::fs::write(&public_path, format!("{public}\n"))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", public_path.display()))?;
     Ok(public)
 }
 
 /// Sign `component` with the private key at `key_path`, writing `<component>.sig`.
 pub fn sign(component: &Path, key_path: &Path) -> anyhow::Result<PathBuf> {
-    let text = std::fs::read_to_string(key_path)?;
+    let text = std::fs::read_to_string(key_path)
+        .map_err(|e| anyhow::anyhow!("cannot read key {}: {e}", key_path.display()))?;
     let seed: [u8; 32] = text
         .trim()
         .strip_prefix("ed25519-private:")
@@ -165,7 +171,8 @@ pub fn sign(component: &Path, key_path: &Path) -> anyhow::Result<PathBuf> {
             )
         })?;
     let key = SigningKey::from_bytes(&seed);
-    let bytes = std::fs::read(component)?;
+    let bytes = std::fs::read(component)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", component.display()))?;
     let digest = sha256_hex(&bytes);
     let signature = key.sign(&hex::decode(&digest)?);
     let file = SignatureFile {
@@ -175,7 +182,8 @@ pub fn sign(component: &Path, key_path: &Path) -> anyhow::Result<PathBuf> {
         signature: hex::encode(signature.to_bytes()),
     };
     let out = signature_path(component);
-    std::fs::write(&out, serde_json::to_string_pretty(&file)? + "\n")?;
+    std::fs::write(&out, serde_json::to_string_pretty(&file)? + "\n")
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     Ok(out)
 }
 

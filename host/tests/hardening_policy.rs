@@ -92,7 +92,12 @@ async fn batch_get_is_guarded_as_get() {
     let body = r#"{"batch_id":"b-1","file_path":"C:\\Windows\\System32\\config\\SAM"}"#;
 
     let work = tempfile::tempdir().unwrap();
-    let client = forger_server(&sim, work.path(), "max_tier = \"admin\"\nblocked = [\"get\"]").await;
+    let client = forger_server(
+        &sim,
+        work.path(),
+        "max_tier = \"admin\"\nblocked = [\"get\"]",
+    )
+    .await;
     assert_denied(
         &client,
         &sim,
@@ -174,4 +179,256 @@ async fn forged_command_bodies_are_refused() {
     .await;
     assert_eq!(rtr_requests(&sim).len(), 1, "{:?}", rtr_requests(&sim));
     client.cancel().await.unwrap();
+}
+
+/// Runs `aerie <args>` in `dir` with no credentials and no stdin; returns (success, stdout,
+/// stderr).
+fn run_aerie(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(aerie())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("FALCON_CLIENT_ID")
+        .env_remove("FALCON_CLIENT_SECRET")
+        .env_remove("AERIE_CONFIG")
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Typos in plugin, tool, module and operation names were accepted and left tools served that
+/// the operator meant to remove: each is now an error at start and in `config check`, naming
+/// the nearest valid name. A real plugin that is configured but left out by `--modules` is not.
+#[test]
+fn policy_typos_are_errors_naming_the_nearest_name() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[plugins.hostz]\n",
+            "hosts",
+            "[plugins.hostz] names no plugin; did you mean `hosts`?",
+        ),
+        (
+            "[plugins.rtr]\ndisabled_tools = [\"rtr_upload_fille\"]\n",
+            "rtr",
+            "disabled_tools names `rtr_upload_fille`, which is not a tool of plugin `rtr`; did you mean `rtr_upload_file`?",
+        ),
+        (
+            "",
+            "detections,hostz",
+            "`hostz`, which is not a plugin; did you mean `hosts`?",
+        ),
+        (
+            "[plugins.hosts]\noperations = [\"QueryDevicesByFiltr\"]\n",
+            "hosts",
+            "`QueryDevicesByFiltr`, which is not a Falcon operation aerie knows; did you mean `QueryDevicesByFilter`?",
+        ),
+    ];
+    for (i, (toml, modules, expected)) in cases.iter().enumerate() {
+        let config = work.path().join(format!("typo{i}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let config = config.to_str().unwrap();
+        let common = [
+            "--config",
+            config,
+            "--modules",
+            modules,
+            "--cache-dir",
+            &cache,
+        ];
+        for cmd in [&["config", "check"][..], &["serve"], &["demo"]] {
+            let args: Vec<&str> = cmd.iter().chain(common.iter()).copied().collect();
+            let (ok, _, stderr) = run_aerie(work.path(), &args);
+            assert!(!ok, "{args:?} succeeded");
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        }
+    }
+    // `[plugins.rtr]` while `--modules hosts` leaves rtr out: a warning, not an error.
+    let config = work.path().join("excluded.toml");
+    std::fs::write(&config, "[plugins.rtr]\nfiles = true\n").unwrap();
+    let (ok, _, stderr) = run_aerie(
+        work.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--modules",
+            "hosts",
+            "--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("[plugins.rtr] is configured but plugin `rtr` is not loaded"),
+        "{stderr}"
+    );
+}
+
+/// `aerie config check` checks everything `serve` would: `[http]` digests (which passed
+/// before), limits, signing keys, and that the files, plugins and audit paths can be used.
+#[test]
+fn config_check_validates_what_serve_would() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let missing = work.path().join("missing");
+    let m = missing.display();
+    let cases = [
+        (
+            "[http]\napi_keys = [\"sha256:nothex\"]\n".to_string(),
+            "[http] api key digest `sha256:nothex` is not sha256:<64 hex digits>".to_string(),
+        ),
+        ("[limits]\nmemory_mib = 0\n".into(), "[limits]".into()),
+        (
+            "[signing]\ntrusted_keys = [\"ed25519:00\"]\n".into(),
+            "[signing]".into(),
+        ),
+        (format!("files_dir = \"{m}/files\"\n"), format!("{m}/files")),
+        (
+            format!("plugins_dir = \"{m}/plugins\"\n"),
+            format!("{m}/plugins"),
+        ),
+        (
+            format!("audit_log = \"{m}/audit.jsonl\"\n"),
+            format!("{m}/audit.jsonl"),
+        ),
+    ];
+    for (i, (toml, expected)) in cases.iter().enumerate() {
+        let config = work.path().join(format!("c{i}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let (ok, _, stderr) = run_aerie(
+            work.path(),
+            &[
+                "config",
+                "check",
+                "--config",
+                config.to_str().unwrap(),
+                "--modules",
+                "hosts",
+                "--cache-dir",
+                &cache,
+            ],
+        );
+        assert!(!ok, "{toml} passed");
+        assert!(stderr.contains(expected.as_str()), "{toml}: {stderr}");
+    }
+}
+
+/// Every command's file error names the file, not just "No such file or directory".
+#[test]
+fn cli_file_errors_name_the_path() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    let cache = shared_cache();
+    let missing = dir.join("no-such-dir");
+    let path = |name: &str| missing.join(name).to_str().unwrap().to_string();
+    let key = dir.join("k.key");
+    let (ok, _, stderr) = run_aerie(dir, &["plugin", "keygen", "--out", key.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    let component = dir.join("hello.wasm");
+    std::fs::copy(fixture("hello"), &component).unwrap();
+    let component = component.to_str().unwrap();
+    let key = key.to_str().unwrap();
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["plugin".into(), "keygen".into(), "--out".into(), path("k")],
+            path("k"),
+        ),
+        (
+            vec![
+                "plugin".into(),
+                "sign".into(),
+                path("p.wasm"),
+                "--key".into(),
+                key.into(),
+            ],
+            path("p.wasm"),
+        ),
+        (
+            vec![
+                "plugin".into(),
+                "sign".into(),
+                component.into(),
+                "--key".into(),
+                path("k"),
+            ],
+            path("k"),
+        ),
+        (
+            vec![
+                "plugin".into(),
+                "check".into(),
+                path("p.wasm"),
+                "--cache-dir".into(),
+                cache.clone(),
+            ],
+            path("p.wasm"),
+        ),
+        (
+            vec!["serve".into(), "--config".into(), path("aerie.toml")],
+            path("aerie.toml"),
+        ),
+        (
+            vec![
+                "config".into(),
+                "check".into(),
+                "--config".into(),
+                path("aerie.toml"),
+            ],
+            path("aerie.toml"),
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--credentials-file".into(),
+                path("creds.json"),
+                "--cache-dir".into(),
+                cache.clone(),
+            ],
+            path("creds.json"),
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--audit-log".into(),
+                path("audit.jsonl"),
+                "--cache-dir".into(),
+                cache.clone(),
+            ],
+            path("audit.jsonl"),
+        ),
+        (
+            vec![
+                "plugin".into(),
+                "run".into(),
+                component.into(),
+                "hello_greet".into(),
+                "--config".into(),
+                path("aerie.toml"),
+            ],
+            path("aerie.toml"),
+        ),
+        (
+            vec![
+                "plugin".into(),
+                "run".into(),
+                path("p.wasm"),
+                "hello_greet".into(),
+            ],
+            path("p.wasm"),
+        ),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, _, stderr) = run_aerie(dir, &args);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+    }
 }
