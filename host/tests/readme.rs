@@ -77,3 +77,72 @@ async fn tools_list_stays_within_budget() {
     }
     client.cancel().await.unwrap();
 }
+
+const EXAMPLE_HEADING: &str = "## Configuration: `aerie.toml`";
+
+/// The example `aerie.toml` in docs/ passes `aerie config check` when copied into a directory
+/// with its relative paths created: no path that does not exist, no plugin its own `modules`
+/// line leaves out, no placeholder digest.
+#[test]
+fn example_config_passes_config_check() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/aerie.example.toml"
+    ))
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("plugins")).unwrap();
+    std::fs::create_dir(work.path().join("files")).unwrap();
+    std::fs::write(work.path().join("aerie.toml"), &example).unwrap();
+    let out = std::process::Command::new(aerie())
+        .args([
+            "config",
+            "check",
+            "--config",
+            "aerie.toml",
+            "--cache-dir",
+            &shared_cache(),
+        ])
+        .current_dir(work.path())
+        .env_remove("FALCON_CLIENT_ID")
+        .env_remove("FALCON_CLIENT_SECRET")
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Nothing in it applies to nothing: a warning (other than for the credentials the test
+    // leaves out) means the example misleads.
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("WARN") && !l.contains("no Falcon credentials"))
+        .collect();
+    assert!(warnings.is_empty(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rtr_upload_file — not served"), "{stdout}");
+}
+
+/// The README shows exactly the checked example.
+#[test]
+fn readme_config_example_is_the_checked_one() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/aerie.example.toml"
+    ))
+    .unwrap();
+    let section = readme
+        .find(EXAMPLE_HEADING)
+        .map(|i| &readme[i..])
+        .expect("README has the configuration section");
+    let start = section
+        .find("```toml\n")
+        .expect("the section has a toml block")
+        + 8;
+    let len = section[start..].find("```").expect("the block is closed");
+    assert!(
+        section[start..start + len] == example,
+        "README's aerie.toml example differs from docs/aerie.example.toml (the checked one); paste that file into the block"
+    );
+}
