@@ -390,3 +390,40 @@ async fn one_plugin_flooding_egress_leaves_room_for_another() {
         .unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fair_share_keys_parse_and_stay_within_the_global_budget() {
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("aerie.toml");
+    std::fs::write(
+        &path,
+        "[egress]\nrequests_per_minute = 1000\nmax_concurrency = 10\nplugin_concurrency = 4\n\
+         [plugins.hosts]\negress_concurrency = 9\negress_requests_per_minute = 5000\n",
+    )
+    .unwrap();
+    let config = aerie::config::FileConfig::load(Some(&path))
+        .unwrap()
+        .egress();
+    let sim = sim().await;
+    let creds = aerie::demo::simulator_credentials(&sim.base_url()).unwrap();
+    let e = Egress::new(
+        Session::new(creds, http_client()),
+        http_client(),
+        config,
+        Arc::new(Audit::default()),
+    );
+    assert_eq!(
+        e.plugin_budget("hosts"),
+        (1000, 9),
+        "clamped to the global rate"
+    );
+    assert_eq!(
+        e.plugin_budget("other"),
+        (750, 4),
+        "3/4 of the rate by default"
+    );
+    std::fs::write(&path, "[plugins.hosts]\negress_concurency = 2\n").unwrap();
+    let err = aerie::config::FileConfig::load(Some(&path)).unwrap_err();
+    assert!(err.contains("egress_concurency"), "{err}");
+    sim.shutdown().await;
+}

@@ -49,10 +49,10 @@ fn root_cause(e: &reqwest::Error, timed_out: bool) -> String {
     // Chains are a handful of links deep; the bound only guards against a cyclic chain.
     for _ in 0..16 {
         let Some(s) = src else { break };
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(c) = io_cause(io) {
-                return c;
-            }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && let Some(c) = io_cause(io)
+        {
+            return c;
         }
         let text = s.to_string();
         let lower = text.to_ascii_lowercase();
