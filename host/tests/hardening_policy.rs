@@ -432,3 +432,52 @@ fn cli_file_errors_name_the_path() {
         assert!(stderr.contains(&expected), "{args:?}: {stderr}");
     }
 }
+
+/// A reload that drops a configured plugin (its file removed) is logged as an error: the
+/// operator's `[plugins.<name>]` now applies to nothing, which must not pass silently.
+#[tokio::test(flavor = "multi_thread")]
+async fn reload_that_drops_a_configured_plugin_is_an_error() {
+    let work = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(&["hello"]);
+    let config = work.path().join("aerie.toml");
+    std::fs::write(&config, "[plugins.hello]\ndisabled_tools = []\n").unwrap();
+    let log = work.path().join("stderr.log");
+    let client = stdio_client(
+        &[
+            "serve",
+            "--no-embedded",
+            "--cache-dir",
+            &shared_cache(),
+            "--plugins-dir",
+            plugins.path().to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+        &log,
+    )
+    .await;
+    assert!(
+        tool_names(&client)
+            .await
+            .contains(&"hello_greet".to_string())
+    );
+    std::fs::remove_file(plugins.path().join("hello.wasm")).unwrap();
+    let expected = "configured plugin `hello` is no longer loaded after a reload";
+    let mut logged = String::new();
+    // Bounded wait for the watcher's reload; not a timing assertion.
+    for _ in 0..300 {
+        logged = std::fs::read_to_string(&log).unwrap_or_default();
+        if logged.contains(expected) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        logged
+            .lines()
+            .any(|l| l.contains("ERROR") && l.contains(expected)),
+        "{logged}"
+    );
+    client.cancel().await.unwrap();
+}
