@@ -44,10 +44,10 @@ pub struct Operation {
     pub guard: Option<Guard>,
     /// For `guard = "rtr-command"`: the command tier the operation runs and its body's shape.
     #[serde(default)]
+    pub rtr: Option<crate::policy::RtrOperation>,
     /// Request body type when not `application/json` (multipart uploads).
     #[serde(default, rename = "content-type")]
     pub content_type: Option<String>,
-}
     /// How the host releases what this operation creates when the call that created it ends
     /// without releasing it (deadline, cancellation, shutdown, crash).
     #[serde(default)]
@@ -67,6 +67,7 @@ pub struct OnAbandon {
     pub id_param: String,
     /// Top-level string field of the creating response's JSON body holding that id.
     pub id_field: String,
+}
 
 #[derive(Deserialize)]
 struct File {
@@ -114,10 +115,10 @@ impl Catalogue {
                 return Err(format!("operation {id} is listed twice"));
             }
         }
-        Ok(Catalogue { ops })
         for op in ops.values() {
             check_on_abandon(op, &ops)?;
         }
+        Ok(Catalogue { ops })
     }
 
     /// Look up an operation by id.
@@ -173,7 +174,6 @@ fn check_guard(op: &Operation) -> Result<(), String> {
     }
 }
 
-/// Characters left as-is in a path segment: RFC 3986 unreserved. Everything else, including
 /// A release must be runnable from what the host sees: every path parameter of the releasing
 /// operation comes from the creating request or is the created id.
 fn check_on_abandon(op: &Operation, ops: &HashMap<String, Operation>) -> Result<(), String> {
@@ -207,6 +207,7 @@ fn check_on_abandon(op: &Operation, ops: &HashMap<String, Operation>) -> Result<
     Ok(())
 }
 
+/// Characters left as-is in a path segment: RFC 3986 unreserved. Everything else, including
 /// `/`, `?`, `#` and `%`, is encoded so a value can never change the path's shape.
 const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'-')
@@ -215,7 +216,6 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'~');
 
 impl Operation {
-    /// Fill the path template, percent-encoding each value.
     /// Names of the path template's `{name}` placeholders, in order.
     pub fn path_params(&self) -> Vec<&str> {
         self.path
@@ -225,6 +225,7 @@ impl Operation {
             .collect()
     }
 
+    /// Fill the path template, percent-encoding each value.
     pub fn render_path(&self, params: &[(String, String)]) -> Result<String, PathError> {
         let mut out = String::with_capacity(self.path.len());
         let mut rest = self.path.as_str();
@@ -269,8 +270,8 @@ mod tests {
             guard: None,
             rtr: None,
             content_type: None,
-        }
             on_abandon: None,
+        }
     }
 
     #[test]
@@ -395,7 +396,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn on_abandon_rules_are_checked() {
         let c = Catalogue::builtin();
         let start = c.get("StartSearchV1").unwrap();
@@ -431,6 +431,7 @@ mod tests {
         );
     }
 
+    #[test]
     fn duplicates_are_refused() {
         let t = "[[operation]]\nid='A'\nmethod='GET'\npath='/a'\nscope='s'\naccess='read'\n";
         assert!(
