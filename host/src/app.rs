@@ -16,13 +16,13 @@ use crate::audit::Audit;
 use crate::catalogue::{Catalogue, Guard};
 use crate::cleanup::CallServices;
 use crate::egress::Egress;
-use crate::files::FilesDir;
+use crate::files::{DEFAULT_FILES_QUOTA_MIB, FilesDir};
 use crate::inflight::InFlight;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::runtime::{
-    CallFailure, CallInfo, FilesOp, FilesReply, ProgressSink, Runtime, Services, falcon, files,
-    tools,
+    CallFailure, CallInfo, FilesOp, FilesReply, ProgressSink, Record, RecordBudget, Runtime,
+    Services, falcon, files, log_safe, tools, truncate_str,
 };
 
 /// Shared state of a running server.
@@ -312,12 +312,29 @@ pub struct HostServices {
 }
 
 impl HostServices {
-    fn deny(&self, who: &CallInfo, operation: &str, reason: String) -> falcon::Error {
-        tracing::warn!(plugin = %who.plugin, tool = %who.tool, operation, %reason, "operation denied");
-        self.audit.record(
-            "denied",
-            json!({"plugin": &*who.plugin, "tool": &*who.tool, "operation": operation, "reason": reason}),
-        );
+    /// Refuse a request: log and audit it (within the call's allowance of records; the rest
+    /// are counted) and tell the plugin why. `operation` and `reason` may carry text the plugin
+    /// chose, so the log gets them escaped; the audit log is JSON and escapes by itself.
+    fn deny(
+        &self,
+        who: &CallInfo,
+        records: &RecordBudget,
+        operation: &str,
+        reason: String,
+    ) -> falcon::Error {
+        if records.admit(Record::Denied) {
+            tracing::warn!(
+                plugin = %who.plugin,
+                tool = %who.tool,
+                operation = %log_safe(operation, 256),
+                reason = %log_safe(&reason, 1024),
+                "operation denied"
+            );
+            self.audit.record(
+                "denied",
+                json!({"plugin": &*who.plugin, "tool": &*who.tool, "operation": truncate_str(operation, 256), "reason": reason}),
+            );
+        }
         falcon::Error::Denied(reason)
     }
 }
@@ -326,16 +343,15 @@ impl Services for HostServices {
     fn falcon(
         &self,
         who: &CallInfo,
+        records: &RecordBudget,
         req: falcon::Request,
     ) -> BoxFuture<'static, Result<falcon::Response, falcon::Error>> {
         let op_id = req.operation.clone();
+        let refuse = |reason: String| {
+            futures::future::ready(Err(self.deny(who, records, &op_id, reason))).boxed()
+        };
         let Some(op) = Catalogue::builtin().get(&op_id) else {
-            return futures::future::ready(Err(self.deny(
-                who,
-                &op_id,
-                format!("unknown operation `{op_id}`"),
-            )))
-            .boxed();
+            return refuse(format!("unknown operation `{}`", log_safe(&op_id, 256)));
         };
         // The grant is looked up in the current snapshot: a plugin replaced mid-call is held
         // to the policy of what is being served now, never to something wider.
@@ -346,16 +362,20 @@ impl Services for HostServices {
             .and_then(|p| p.tools.iter().find(|t| *t.desc.name == *who.tool))
             .map(|t| t.grant.granted.contains(&op_id));
         if granted != Some(true) {
-            let reason = format!(
+            return refuse(format!(
                 "operation `{op_id}` is not granted to tool `{}` of plugin `{}` (not declared by the tool, or withheld by policy)",
                 who.tool, who.plugin
-            );
-            return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
+            ));
+        }
+        // Path parameters are checked here, with the other refusals, so a bad one (`..`, `.`,
+        // empty, missing) is audited like them; egress renders the same path again.
+        if let Err(e) = op.render_path(&req.path_params) {
+            return refuse(format!("{op_id}: {e}"));
         }
         if op.guard == Some(Guard::RtrCommand)
             && let Err(reason) = self.policy.rtr.check(op, req.body.as_deref())
         {
-            return futures::future::ready(Err(self.deny(who, &op_id, reason))).boxed();
+            return refuse(reason);
         }
         let Some(egress) = self.egress.clone() else {
             return futures::future::ready(Err(falcon::Error::Auth(
@@ -368,29 +388,66 @@ impl Services for HostServices {
         async move { egress.perform(&plugin, &op, &req).await }.boxed()
     }
 
-    fn files(&self, who: &CallInfo, op: FilesOp) -> Result<FilesReply, files::Error> {
-        if !self.policy.plugin(&who.plugin).files {
-            return Err(files::Error::Denied(format!(
+    fn files(
+        &self,
+        who: &CallInfo,
+        records: &RecordBudget,
+        op: FilesOp,
+    ) -> BoxFuture<'static, Result<FilesReply, files::Error>> {
+        let policy = self.policy.plugin(&who.plugin);
+        if !policy.files {
+            return futures::future::ready(Err(files::Error::Denied(format!(
                 "plugin `{}` has no file access (set [plugins.{}] files = true)",
                 who.plugin, who.plugin
-            )));
+            ))))
+            .boxed();
         }
-        let Some(dir) = &self.files else {
-            return Err(files::Error::Denied(
+        let Some(dir) = self.files.clone() else {
+            return futures::future::ready(Err(files::Error::Denied(
                 "no files directory configured (start with --files-dir DIR)".into(),
-            ));
+            )))
+            .boxed();
         };
-        let reply = match op {
-            FilesOp::Read(n) => dir.read(&n).map(FilesReply::Contents),
-            FilesOp::Write(n, c) => dir.write(&n, &c).map(FilesReply::Written),
-            FilesOp::List => dir.list().map(FilesReply::Listing),
-            FilesOp::Stat(n) => dir.stat(&n).map(FilesReply::Info),
+        let quota = policy.files_quota_mib.unwrap_or(DEFAULT_FILES_QUOTA_MIB);
+        let audited = records.admit(Record::Files);
+        let audit = self.audit.clone();
+        let who = who.clone();
+        async move {
+            // File I/O blocks (and a FIFO or a slow disk could block for long): never on an
+            // async worker.
+            let plugin = who.plugin.clone();
+            let reply = tokio::task::spawn_blocking(move || match op {
+                FilesOp::Read(n) => dir.read(&n).map(FilesReply::Contents),
+                FilesOp::Write(n, c) => dir
+                    .write(&plugin, quota, &n, &c)
+                    .map(FilesReply::Written),
+                FilesOp::List => dir.list().map(FilesReply::Listing),
+                FilesOp::Stat(n) => dir.stat(&n).map(FilesReply::Info),
+            })
+            .await
+            .unwrap_or_else(|e| Err(files::Error::Io(format!("internal: files task failed: {e}"))));
+            if audited {
+                audit.record(
+                    "files",
+                    json!({"plugin": &*who.plugin, "tool": &*who.tool, "ok": reply.is_ok()}),
+                );
+            }
+            reply
+        }
+        .boxed()
+    }
+
+    fn dropped(&self, who: &CallInfo, kind: Record, count: u64) {
+        let audit_kind = match kind {
+            Record::Denied => "denied",
+            Record::Files => "files",
+            Record::Log => return,
         };
         self.audit.record(
-            "files",
-            json!({"plugin": &*who.plugin, "tool": &*who.tool, "ok": reply.is_ok()}),
+            audit_kind,
+            json!({"plugin": &*who.plugin, "tool": &*who.tool, "suppressed": count,
+                   "reason": format!("{count} further {} of this call not recorded one by one", kind.noun())}),
         );
-        reply
     }
 
     fn config(&self, who: &CallInfo, key: &str) -> Option<String> {

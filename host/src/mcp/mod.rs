@@ -50,11 +50,15 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
         .with_annotations(annotations)
 }
 
-/// Progress from the plugin, forwarded in order as MCP progress notifications.
+/// Progress from the plugin, forwarded in order as MCP progress notifications. The runtime
+/// already coalesces and rate-limits a call's reports; the queue to the client is bounded too,
+/// and a report that finds it full (a client not reading) is dropped: progress is advisory.
 fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
     let token = ctx.meta.get_progress_token()?;
     let peer = ctx.peer.clone();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<u64>, String)>();
+    /// Reports waiting for the client, per call.
+    const QUEUED: usize = 64;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Option<u64>, String)>(QUEUED);
     tokio::spawn(async move {
         while let Some((done, total, message)) = rx.recv().await {
             let mut p =
@@ -68,7 +72,7 @@ fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
         }
     });
     Some(Arc::new(move |done, total, message| {
-        let _ = tx.send((done, total, message));
+        let _ = tx.try_send((done, total, message));
     }))
 }
 

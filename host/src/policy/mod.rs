@@ -21,6 +21,9 @@ pub struct PluginPolicy {
     pub operations: Option<Vec<String>>,
     /// Whether the plugin may use the files directory.
     pub files: bool,
+    /// Bytes of files this plugin may keep in the files directory (what it wrote that still
+    /// exists), in MiB; unset = `files::DEFAULT_FILES_QUOTA_MIB`.
+    pub files_quota_mib: Option<u64>,
     /// Values the plugin reads with `host.config`.
     pub config: BTreeMap<String, String>,
     /// Resource limits; unset fields take the defaults.

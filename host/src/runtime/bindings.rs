@@ -1,6 +1,7 @@
 //! Host-side bindings for the `tool-group` world in `wit/aerie.wit`.
 //!
-//! `falcon.call` and `host.sleep` are async on the host (they wait on the network or a timer);
+//! `falcon.call`, `host.sleep` and the `files` functions are async on the host (they wait on the
+//! network, a timer or disk I/O run off the async workers);
 //! to the guest every import is an ordinary blocking call.
 
 wasmtime::component::bindgen!({
@@ -9,6 +10,10 @@ wasmtime::component::bindgen!({
     imports: {
         "aerie:plugin/falcon.call": async,
         "aerie:plugin/host.sleep": async,
+        "aerie:plugin/files.read": async,
+        "aerie:plugin/files.write": async,
+        "aerie:plugin/files.list": async,
+        "aerie:plugin/files.stat": async,
         default: trappable,
     },
     exports: { default: async },

@@ -16,6 +16,16 @@ pub struct Limits {
     pub deadline_secs: u64,
     /// Calls into this plugin that may run at once; more wait for a slot within their deadline.
     pub concurrency: u32,
+    /// Calls of this plugin that may execute guest code at the same moment (a call waiting on
+    /// Falcon, a sleep or file I/O does not hold one); `0` = half the CPU cores, at least one.
+    /// Keeps one plugin's CPU-bound calls from taking every async worker from the others.
+    pub cpu_lanes: u32,
+    /// Log lines (`host.log`, stdout, stderr) one call may write; the rest are counted and
+    /// reported in one line at the end of the call.
+    pub log_lines: u32,
+    /// Audit records of each kind (refused requests, files operations) one call may write; the
+    /// rest are counted in one summary record at the end of the call.
+    pub audit_records: u32,
 }
 
 impl Default for Limits {
@@ -25,6 +35,9 @@ impl Default for Limits {
             cpu_ms: 10_000,
             deadline_secs: 60,
             concurrency: 16,
+            cpu_lanes: 0,
+            log_lines: 1000,
+            audit_records: 1000,
         }
     }
 }
@@ -52,7 +65,24 @@ impl Limits {
         if self.concurrency == 0 || self.concurrency > 256 {
             return Err("concurrency must be 1..=256".into());
         }
+        if self.cpu_lanes > 256 {
+            return Err("cpu_lanes must be 0 (automatic) or 1..=256".into());
+        }
+        if self.log_lines > 1_000_000 {
+            return Err("log_lines must be 0..=1000000".into());
+        }
+        if self.audit_records == 0 || self.audit_records > 1_000_000 {
+            return Err("audit_records must be 1..=1000000".into());
+        }
         Ok(())
+    }
+
+    /// The number of CPU lanes: `cpu_lanes`, or half the available cores (at least one).
+    pub fn lanes(&self) -> usize {
+        match self.cpu_lanes {
+            0 => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            n => n as usize,
+        }
     }
 }
 

@@ -6,8 +6,12 @@
 
 mod bindings;
 mod cache;
+mod clocks;
+mod lanes;
 mod limits;
+mod sanitize;
 mod state;
+mod throttle;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,9 +26,12 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 pub use bindings::{falcon, files, host, tools};
 pub use cache::{CompileCache, sha256_hex};
 pub use limits::Limits;
+pub use sanitize::log_safe;
 pub use state::{CallInfo, FilesOp, FilesReply, ProgressSink, Services, truncate as truncate_str};
+pub use throttle::{Record, RecordBudget};
 
 use bindings::{ToolGroup, ToolGroupPre};
+use lanes::OnLane;
 use limits::MemoryLimiter;
 use state::CallState;
 
@@ -105,11 +112,12 @@ pub struct Compiled {
     pub from_cache: bool,
 }
 
-/// A plugin that can be called: compiled code, its limits and its call slots.
+/// A plugin that can be called: compiled code, its limits, its call slots and its CPU lanes.
 pub struct Instance {
     compiled: Compiled,
     limits: Limits,
     slots: Arc<Semaphore>,
+    lanes: Arc<Semaphore>,
 }
 
 impl Runtime {
@@ -205,7 +213,7 @@ impl Runtime {
             services,
             progress: None,
         };
-        let run = self.run(compiled, &limits, deadline, caller, |g, store| {
+        let run = self.run(compiled, &limits, None, deadline, caller, |g, store| {
             Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
         });
         run.await.map_err(|e| LoadError::Describe(e.to_string()))
@@ -214,10 +222,12 @@ impl Runtime {
     /// Make a compiled plugin callable under `limits`.
     pub fn instance(&self, compiled: Compiled, limits: Limits) -> Instance {
         let slots = Arc::new(Semaphore::new(limits.concurrency as usize));
+        let lanes = Arc::new(Semaphore::new(limits.lanes()));
         Instance {
             compiled,
             limits,
             slots,
+            lanes,
         }
     }
 
@@ -244,6 +254,7 @@ impl Runtime {
             .run(
                 &instance.compiled,
                 &instance.limits,
+                Some(instance.lanes.clone()),
                 deadline,
                 Caller {
                     who,
@@ -262,12 +273,14 @@ impl Runtime {
         result.map_err(CallFailure::Tool)
     }
 
-    /// Instantiate in a fresh store with all limits armed, run `f`, and turn every way it can
-    /// fail into a [`CallFailure`].
+    /// Instantiate in a fresh store with all limits armed, run `f` (on one of `lanes` while the
+    /// guest executes), and turn every way it can fail into a [`CallFailure`].
+    #[allow(clippy::too_many_arguments)]
     async fn run<R: Send>(
         &self,
         compiled: &Compiled,
         limits: &Limits,
+        lanes: Option<Arc<Semaphore>>,
         deadline: Instant,
         caller: Caller,
         f: impl for<'a> FnOnce(
@@ -275,7 +288,7 @@ impl Runtime {
             &'a mut Store<CallState>,
         ) -> std::pin::Pin<
             Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
-        >,
+        > + Send,
     ) -> Result<R, CallFailure> {
         let _pool = self
             .pool
@@ -285,16 +298,33 @@ impl Runtime {
             .map_err(|e| CallFailure::Internal(e.to_string()))?;
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
+        // Clocks at millisecond resolution (see `clocks`); random from the OS CSPRNG, and a
+        // fresh insecure seed per call, so HashMap seeds in the guest are unpredictable to
+        // whoever shapes the data it hashes.
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
+            .wall_clock(clocks::CoarseWallClock)
+            .monotonic_clock(clocks::CoarseMonotonicClock::new())
             .build();
         let Caller {
             who,
             services,
             progress,
         } = caller;
-        let plugin = who.plugin.clone();
+        let records = Arc::new(throttle::RecordBudget::new(
+            limits.log_lines,
+            limits.audit_records,
+        ));
+        // Flushes the guest's stdio and reports what was dropped when the call ends in any
+        // way, including when the caller gives up on it (cancellation drops this future).
+        let _end = CallEnd {
+            who: who.clone(),
+            services: services.clone(),
+            records: records.clone(),
+            stdout: stdout.clone(),
+            stderr: stderr.clone(),
+        };
         let state = CallState {
             wasi,
             table: Default::default(),
@@ -302,6 +332,8 @@ impl Runtime {
             who,
             services,
             progress,
+            progress_gate: Default::default(),
+            records,
             deadline,
             cpu_ticks_left: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
             cpu_exhausted: false,
@@ -320,12 +352,12 @@ impl Runtime {
             s.cpu_ticks_left -= 1;
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
-        let outcome = tokio::time::timeout_at(deadline.into(), async {
+        let guest = OnLane::new(lanes, async {
             let group = compiled.pre.instantiate_async(&mut store).await?;
             f(&group, &mut store).await
-        })
-        .await;
-        flush_stdio(&plugin, &stdout, &stderr);
+        });
+        let outcome = tokio::time::timeout_at(deadline.into(), guest).await;
+        store.data_mut().flush_progress();
         match outcome {
             Err(_) => Err(CallFailure::Deadline(limits.deadline_secs)),
             Ok(Ok(r)) => Ok(r),
@@ -364,19 +396,43 @@ fn classify(
                 Some(i) => format!("panic: {}", lines[i + 1..].iter().take(3).copied().collect::<Vec<_>>().join(" ").trim()),
                 None => e.root_cause().to_string(),
             };
-            CallFailure::Crashed(state::truncate(&detail, 500).to_string())
+            CallFailure::Crashed(sanitize::log_safe(&detail, 500).into_owned())
         }
     }
 }
 
-fn flush_stdio(plugin: &str, stdout: &MemoryOutputPipe, stderr: &MemoryOutputPipe) {
-    for (stream, pipe) in [("stdout", stdout), ("stderr", stderr)] {
-        let bytes = pipe.contents();
-        for line in String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter(|l| !l.is_empty())
-        {
-            tracing::info!(plugin, stream, "{}", state::truncate(line, 2048));
+/// What happens when a call ends, however it ends: the guest's stdout and stderr go to the log
+/// (escaped, within the call's log allowance), and whatever the allowances dropped is said once.
+struct CallEnd {
+    who: CallInfo,
+    services: Arc<dyn Services>,
+    records: Arc<throttle::RecordBudget>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl Drop for CallEnd {
+    fn drop(&mut self) {
+        let plugin = &*self.who.plugin;
+        for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
+                if self.records.admit(throttle::Record::Log) {
+                    tracing::info!(%plugin, stream, "{}", sanitize::log_safe(line, 2048));
+                }
+            }
+        }
+        for (kind, count) in self.records.drops() {
+            tracing::warn!(
+                %plugin,
+                dropped = count,
+                "plugin {plugin}: {count} further {} dropped this call",
+                kind.noun()
+            );
+            self.services.dropped(&self.who, kind, count);
         }
     }
 }

@@ -8,6 +8,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{falcon, files, host};
 use super::limits::MemoryLimiter;
+use super::sanitize::log_safe;
+use super::throttle::{ProgressGate, Record, RecordBudget};
 
 /// Reports progress of the running call: (done, total, message).
 pub type ProgressSink = Arc<dyn Fn(u64, Option<u64>, String) + Send + Sync>;
@@ -23,19 +25,36 @@ pub struct CallInfo {
 
 /// What a plugin's imports reach outside the sandbox. The host application implements it with
 /// its policy, egress and files directory; the runtime only moves calls across the boundary.
+///
+/// `records` is the call's allowance of log lines and audit records: a service writes a
+/// refusal's or a files operation's record only when `records.admit(..)` says so, and the
+/// runtime reports what was dropped once at the end of the call (through [`Services::dropped`]).
 pub trait Services: Send + Sync + 'static {
     /// Perform a Falcon operation on behalf of `who`, subject to its grant.
     fn falcon(
         &self,
         who: &CallInfo,
+        records: &RecordBudget,
         req: falcon::Request,
     ) -> futures::future::BoxFuture<'static, Result<falcon::Response, falcon::Error>>;
 
-    /// Run a files operation on behalf of `who`.
-    fn files(&self, who: &CallInfo, op: FilesOp) -> Result<FilesReply, files::Error>;
+    /// Run a files operation on behalf of `who`. The I/O must not block the async worker that
+    /// polls the future (run it with `spawn_blocking`).
+    fn files(
+        &self,
+        who: &CallInfo,
+        records: &RecordBudget,
+        op: FilesOp,
+    ) -> futures::future::BoxFuture<'static, Result<FilesReply, files::Error>>;
 
     /// An operator-set configuration value for the plugin.
     fn config(&self, who: &CallInfo, key: &str) -> Option<String>;
+
+    /// At the end of a call: `count` records of `kind` were not written individually. The
+    /// runtime has already logged that; a service that audits `kind` records the count.
+    fn dropped(&self, who: &CallInfo, kind: Record, count: u64) {
+        let _ = (who, kind, count);
+    }
 }
 
 /// A request to the files interface.
@@ -72,6 +91,10 @@ pub struct CallState {
     pub(super) who: CallInfo,
     pub(super) services: Arc<dyn Services>,
     pub(super) progress: Option<ProgressSink>,
+    /// Coalesces and rate-limits this call's progress reports.
+    pub(super) progress_gate: ProgressGate,
+    /// This call's allowance of log lines and audit records.
+    pub(super) records: Arc<RecordBudget>,
     pub(super) deadline: Instant,
     /// CPU budget left, in epoch ticks.
     pub(super) cpu_ticks_left: u64,
@@ -88,6 +111,18 @@ impl WasiView for CallState {
     }
 }
 
+impl CallState {
+    /// Send the progress report held back by the rate limit, if any. Called whenever the guest
+    /// starts to wait (so a report is never stale for long) and at the end of the call.
+    pub(super) fn flush_progress(&mut self) {
+        if let (Some(sink), Some((done, total, message))) =
+            (&self.progress, self.progress_gate.flush())
+        {
+            sink(done, total, message);
+        }
+    }
+}
+
 impl falcon::Host for CallState {
     async fn call(&mut self, req: falcon::Request) -> Result<falcon::Response, falcon::Error> {
         if self.who.tool.is_empty() {
@@ -95,20 +130,25 @@ impl falcon::Host for CallState {
                 "Falcon calls are not allowed during describe()".into(),
             ));
         }
-        self.services.falcon(&self.who, req).await
+        self.flush_progress();
+        self.services.falcon(&self.who, &self.records, req).await
     }
 }
 
 impl host::Host for CallState {
     fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        if !self.records.admit(Record::Log) {
+            return Ok(());
+        }
+        // Plugin names match ^[a-z0-9_]{1,64}$ (checked at load), so they print as they are.
         let plugin = &*self.who.plugin;
-        let message = truncate(&message, 4096);
+        let message = log_safe(&message, 4096);
         match level {
-            host::Level::Trace => tracing::trace!(plugin, "{message}"),
-            host::Level::Debug => tracing::debug!(plugin, "{message}"),
-            host::Level::Info => tracing::info!(plugin, "{message}"),
-            host::Level::Warn => tracing::warn!(plugin, "{message}"),
-            host::Level::Error => tracing::error!(plugin, "{message}"),
+            host::Level::Trace => tracing::trace!(%plugin, "{message}"),
+            host::Level::Debug => tracing::debug!(%plugin, "{message}"),
+            host::Level::Info => tracing::info!(%plugin, "{message}"),
+            host::Level::Warn => tracing::warn!(%plugin, "{message}"),
+            host::Level::Error => tracing::error!(%plugin, "{message}"),
         }
         Ok(())
     }
@@ -119,14 +159,21 @@ impl host::Host for CallState {
     }
 
     async fn sleep(&mut self, ms: u32) {
+        self.flush_progress();
         // Never sleep past the deadline: the call would be cancelled there anyway.
         let left = self.deadline.saturating_duration_since(Instant::now());
         tokio::time::sleep(Duration::from_millis(ms.into()).min(left)).await;
     }
 
     fn progress(&mut self, done: u64, total: Option<u64>, message: String) -> wasmtime::Result<()> {
-        if let Some(sink) = &self.progress {
-            sink(done, total, truncate(&message, 512).to_string());
+        let Some(sink) = &self.progress else {
+            return Ok(());
+        };
+        if let Some((done, total, message)) =
+            self.progress_gate
+                .offer((done, total, truncate(&message, 512).to_string()))
+        {
+            sink(done, total, message);
         }
         Ok(())
     }
@@ -136,49 +183,41 @@ impl host::Host for CallState {
     }
 }
 
+impl CallState {
+    /// Run one files operation through the host's services.
+    async fn files_op(&mut self, op: FilesOp) -> Result<FilesReply, files::Error> {
+        self.flush_progress();
+        self.services.files(&self.who, &self.records, op).await
+    }
+}
+
 impl files::Host for CallState {
-    fn read(&mut self, name: String) -> wasmtime::Result<Result<Vec<u8>, files::Error>> {
-        Ok(self
-            .services
-            .files(&self.who, FilesOp::Read(name))
-            .and_then(|r| match r {
-                FilesReply::Contents(c) => Ok(c),
-                other => Err(unexpected(other)),
-            }))
+    async fn read(&mut self, name: String) -> Result<Vec<u8>, files::Error> {
+        match self.files_op(FilesOp::Read(name)).await? {
+            FilesReply::Contents(c) => Ok(c),
+            other => Err(unexpected(other)),
+        }
     }
 
-    fn write(
-        &mut self,
-        name: String,
-        contents: Vec<u8>,
-    ) -> wasmtime::Result<Result<String, files::Error>> {
-        Ok(self
-            .services
-            .files(&self.who, FilesOp::Write(name, contents))
-            .and_then(|r| match r {
-                FilesReply::Written(d) => Ok(d),
-                other => Err(unexpected(other)),
-            }))
+    async fn write(&mut self, name: String, contents: Vec<u8>) -> Result<String, files::Error> {
+        match self.files_op(FilesOp::Write(name, contents)).await? {
+            FilesReply::Written(d) => Ok(d),
+            other => Err(unexpected(other)),
+        }
     }
 
-    fn list(&mut self) -> wasmtime::Result<Result<Vec<files::FileInfo>, files::Error>> {
-        Ok(self
-            .services
-            .files(&self.who, FilesOp::List)
-            .and_then(|r| match r {
-                FilesReply::Listing(l) => Ok(l),
-                other => Err(unexpected(other)),
-            }))
+    async fn list(&mut self) -> Result<Vec<files::FileInfo>, files::Error> {
+        match self.files_op(FilesOp::List).await? {
+            FilesReply::Listing(l) => Ok(l),
+            other => Err(unexpected(other)),
+        }
     }
 
-    fn stat(&mut self, name: String) -> wasmtime::Result<Result<files::FileInfo, files::Error>> {
-        Ok(self
-            .services
-            .files(&self.who, FilesOp::Stat(name))
-            .and_then(|r| match r {
-                FilesReply::Info(i) => Ok(i),
-                other => Err(unexpected(other)),
-            }))
+    async fn stat(&mut self, name: String) -> Result<files::FileInfo, files::Error> {
+        match self.files_op(FilesOp::Stat(name)).await? {
+            FilesReply::Info(i) => Ok(i),
+            other => Err(unexpected(other)),
+        }
     }
 }
 
