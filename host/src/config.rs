@@ -76,8 +76,19 @@ pub struct HttpFile {
     pub api_keys: Vec<String>,
     /// Extra accepted Host header values.
     pub allowed_hosts: Vec<String>,
-    /// Extra accepted browser origins.
+    /// Browser origins allowed to call (any other `Origin` header is refused).
     pub allowed_origins: Vec<String>,
+    /// Open MCP sessions, all callers together (default 256).
+    pub max_sessions: Option<usize>,
+    /// Open MCP sessions per API key, or in all for keyless loopback (default 64).
+    pub max_sessions_per_key: Option<usize>,
+    /// Seconds an idle session lives before it is closed (default 300).
+    pub session_idle_secs: Option<u64>,
+    /// Concurrent TCP connections (default 512).
+    pub max_connections: Option<usize>,
+    /// Seconds a connection has to send a complete request head, counted from connect or from
+    /// its previous response, so idle keep-alive connections close too (default 30).
+    pub header_timeout_secs: Option<u64>,
 }
 
 impl FileConfig {

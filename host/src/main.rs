@@ -185,7 +185,7 @@ struct TransportArgs {
     /// Extra Host header value to accept (e.g. behind a reverse proxy). Repeatable.
     #[arg(long = "allowed-host")]
     allowed_hosts: Vec<String>,
-    /// Extra browser Origin to accept. Repeatable.
+    /// Browser Origin allowed to call (requests with any other Origin are refused). Repeatable.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
     /// Seconds in-flight calls get to finish at shutdown (Ctrl-C/SIGTERM) before they are
@@ -331,7 +331,21 @@ impl TransportArgs {
                 .chain(&file.http.allowed_origins)
                 .cloned()
                 .collect(),
+            limits: Self::http_limits(&file.http),
         })
+    }
+
+    /// `[http]` bounds over their defaults.
+    fn http_limits(f: &aerie::config::HttpFile) -> aerie::mcp::http::HttpLimits {
+        let d = aerie::mcp::http::HttpLimits::default();
+        let secs = |v: Option<u64>, default| v.map_or(default, std::time::Duration::from_secs);
+        aerie::mcp::http::HttpLimits {
+            max_sessions: f.max_sessions.unwrap_or(d.max_sessions),
+            max_sessions_per_key: f.max_sessions_per_key.unwrap_or(d.max_sessions_per_key),
+            session_idle: secs(f.session_idle_secs, d.session_idle),
+            max_connections: f.max_connections.unwrap_or(d.max_connections),
+            header_timeout: secs(f.header_timeout_secs, d.header_timeout),
+        }
     }
 }
 

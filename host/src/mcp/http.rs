@@ -1,22 +1,25 @@
 //! Streamable HTTP transport: rmcp's service under `/mcp`, `/healthz` without a key, API-key
-//! auth (keys kept as SHA-256 digests, compared in constant time), Host and Origin checks, and
-//! a request body cap.
+//! auth (keys kept as SHA-256 digests, compared in constant time), Host and Origin checks, a
+//! request body cap, sessions bound to their key under caps ([`super::sessions`]), and bounded
+//! connections ([`super::connections`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use super::Handler;
+use super::connections::{self, ConnectionLimits};
+use super::sessions::{self, BoundSessions, SessionLimits};
 
 /// Largest MCP request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -80,6 +83,60 @@ impl ClientId {
     }
 }
 
+/// Highest `max_connections` accepted (far above any descriptor limit; a semaphore holds it).
+const MAX_CONNECTIONS_CEILING: usize = 1 << 20;
+
+/// Bounds on sessions and connections (`[http]` in aerie.toml).
+#[derive(Clone, Copy, Debug)]
+pub struct HttpLimits {
+    /// Open MCP sessions, all callers together (`max_sessions`).
+    pub max_sessions: usize,
+    /// Open MCP sessions per API key; keyless loopback is one caller (`max_sessions_per_key`).
+    pub max_sessions_per_key: usize,
+    /// A session without traffic for this long is closed (`session_idle_secs`).
+    pub session_idle: Duration,
+    /// TCP connections open at once (`max_connections`).
+    pub max_connections: usize,
+    /// Time a connection has to send a complete request head, from connect or from its
+    /// previous response; idle keep-alive connections close after it (`header_timeout_secs`).
+    pub header_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            max_sessions: 256,
+            max_sessions_per_key: 64,
+            session_idle: Duration::from_secs(300),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Every bound must allow something.
+    pub fn validate(&self) -> Result<(), String> {
+        for (key, zero) in [
+            ("max_sessions", self.max_sessions == 0),
+            ("max_sessions_per_key", self.max_sessions_per_key == 0),
+            ("session_idle_secs", self.session_idle.is_zero()),
+            ("max_connections", self.max_connections == 0),
+            ("header_timeout_secs", self.header_timeout.is_zero()),
+        ] {
+            if zero {
+                return Err(format!("[http] {key} must be at least 1"));
+            }
+        }
+        if self.max_connections > MAX_CONNECTIONS_CEILING {
+            return Err(format!(
+                "[http] max_connections must be at most {MAX_CONNECTIONS_CEILING}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// HTTP transport settings.
 #[derive(Clone)]
 pub struct HttpOptions {
@@ -89,12 +146,14 @@ pub struct HttpOptions {
     pub keys: ApiKeys,
     /// Extra Host header values to accept (e.g. a reverse proxy's name).
     pub allowed_hosts: Vec<String>,
-    /// Browser origins allowed to call (loopback origins are always allowed).
+    /// Browser origins allowed to call; a request with any other `Origin` header is refused.
     pub allowed_origins: Vec<String>,
+    /// Session and connection bounds.
+    pub limits: HttpLimits,
 }
 
 impl HttpOptions {
-    /// Refuse a non-loopback bind without API keys.
+    /// Refuse a non-loopback bind without API keys, a bound of zero, or a malformed origin.
     pub fn check(&self) -> anyhow::Result<()> {
         if !self.addr.ip().is_loopback() && self.keys.is_empty() {
             anyhow::bail!(
@@ -102,8 +161,65 @@ impl HttpOptions {
                 self.addr
             );
         }
+        self.limits.validate().map_err(anyhow::Error::msg)?;
+        for o in &self.allowed_origins {
+            normalize_origin(o).map_err(anyhow::Error::msg)?;
+        }
         Ok(())
     }
+}
+
+/// An origin in the form browsers send (`scheme://host[:port]`, default port left out), so
+/// `http://localhost:80` and `http://localhost` compare equal. `null` stays `null`.
+fn normalize_origin(origin: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "allowed origin `{origin}` is not an origin like http://localhost:6274 (scheme, host and port, no path)"
+        )
+    };
+    if origin == "null" {
+        return Ok(origin.into());
+    }
+    let url = url::Url::parse(origin).map_err(|_| bad())?;
+    if url.host().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(bad());
+    }
+    match url.origin() {
+        o @ url::Origin::Tuple(..) => Ok(o.ascii_serialization()),
+        url::Origin::Opaque(_) => Err(bad()),
+    }
+}
+
+/// Refuse a request whose `Origin` is not allowed. The MCP spec requires servers to validate
+/// Origin against DNS rebinding; and since any local web page can reach a loopback port, no
+/// origin is trusted by default. Non-browser clients send no Origin and pass.
+async fn check_origin(
+    State(allowed): State<Arc<Vec<String>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN) else {
+        return next.run(req).await;
+    };
+    let shown = String::from_utf8_lossy(origin.as_bytes()).into_owned();
+    let ok = origin
+        .to_str()
+        .ok()
+        .and_then(|o| normalize_origin(o).ok())
+        .is_some_and(|o| allowed.contains(&o));
+    if ok {
+        return next.run(req).await;
+    }
+    let text = format!(
+        "Forbidden: requests from browser origin {shown} are refused. To let a web page at that origin call aerie, \
+         start it with --allowed-origin {shown} or add it to [http] allowed_origins in aerie.toml.\n"
+    );
+    (StatusCode::FORBIDDEN, text).into_response()
 }
 
 async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: Next) -> Response {
@@ -132,6 +248,11 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: N
 
 /// The router: `/mcp` and `/healthz`.
 pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken) -> Router {
+    let sessions = Arc::new(BoundSessions::new(SessionLimits {
+        max_sessions: opts.limits.max_sessions,
+        max_per_caller: opts.limits.max_sessions_per_key,
+        idle: opts.limits.session_idle,
+    }));
     let port = opts.addr.port();
     let mut hosts = vec![
         "localhost".to_string(),
@@ -149,27 +270,28 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
         hosts.push(opts.addr.to_string());
     }
     hosts.extend(opts.allowed_hosts.iter().cloned());
-    let mut origins = vec![
-        format!("http://localhost:{port}"),
-        format!("http://127.0.0.1:{port}"),
-        "http://localhost".into(),
-        "http://127.0.0.1".into(),
-    ];
-    origins.extend(opts.allowed_origins.iter().cloned());
+    // `check` refused malformed entries; rmcp's own Origin check stays off, [`check_origin`]
+    // is the one place that decides.
+    let origins: Vec<String> = opts
+        .allowed_origins
+        .iter()
+        .filter_map(|o| normalize_origin(o).ok())
+        .collect();
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
-        .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown);
-    let service = StreamableHttpService::new(
-        move || Ok(handler.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let keys = Arc::new(opts.keys.clone());
+    // Outermost first: Origin, then the key, then session ownership and caps.
     Router::new()
         .nest_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(sessions, sessions::guard))
         .layer(middleware::from_fn_with_state(keys, require_key))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(origins),
+            check_origin,
+        ))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
 }
 
@@ -183,6 +305,7 @@ pub async fn serve(
     sessions: CancellationToken,
 ) -> anyhow::Result<()> {
     opts.check()?;
+    let limits = opts.limits;
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", opts.addr))?;
@@ -196,10 +319,11 @@ pub async fn serve(
         },
         sessions,
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
-    Ok(())
+    let limits = ConnectionLimits {
+        max_connections: limits.max_connections,
+        header_timeout: limits.header_timeout,
+    };
+    connections::serve(listener, app, limits, shutdown).await
 }
 
 #[cfg(test)]
@@ -217,5 +341,39 @@ mod tests {
                 .unwrap_err()
                 .contains("sha256")
         );
+    }
+
+    #[test]
+    fn origins_compare_as_browsers_send_them() {
+        assert_eq!(
+            normalize_origin("HTTP://LocalHost:80").unwrap(),
+            "http://localhost"
+        );
+        assert_eq!(
+            normalize_origin("http://localhost:3000/").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(normalize_origin("null").unwrap(), "null");
+        for bad in [
+            "localhost:3000",
+            "http://localhost:3000/app",
+            "http://x/?q",
+            "*",
+        ] {
+            assert!(
+                normalize_origin(bad).unwrap_err().contains("not an origin"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_bounds_are_refused_by_name() {
+        let limits = HttpLimits {
+            max_connections: 0,
+            ..HttpLimits::default()
+        };
+        assert!(limits.validate().unwrap_err().contains("max_connections"));
+        assert!(HttpLimits::default().validate().is_ok());
     }
 }

@@ -1,7 +1,9 @@
 //! The MCP surface: a hand-written rmcp handler over the live registry (tools and resources
 //! change with hot swap, so nothing is generated at compile time), and its transports.
 
+pub mod connections;
 pub mod http;
+pub mod sessions;
 
 use std::sync::Arc;
 

@@ -228,3 +228,81 @@ pub async fn assert_writes_refused(
     }
     assert!(sim.requests().is_empty(), "{:?}", operations(sim));
 }
+
+/// A running `aerie serve --transport http`; killed on drop.
+pub struct HttpServer {
+    /// The server process.
+    pub child: std::process::Child,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl HttpServer {
+    /// `http://127.0.0.1:<port>/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// The server's resident set size in KiB, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (racy, but the server binds it right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `aerie serve --transport http` with the plugins in `dir` plus `extra` flags; logs go to
+/// `log`. Returns once `/healthz` answers (the probe's connection is closed before returning).
+pub async fn start_http_server(dir: &Path, extra: &[&str], log: &Path) -> HttpServer {
+    let port = free_port();
+    let child = std::process::Command::new(aerie())
+        .args(["serve", "--transport", "http", "--port", &port.to_string()])
+        .args(["--no-embedded", "--no-cache", "--plugins-dir"])
+        .arg(dir)
+        .args(extra)
+        .env("HOME", "/nonexistent")
+        .env_remove("AERIE_API_KEYS")
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = HttpServer { child, port };
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    for _ in 0..150 {
+        let probe = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        if probe
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return server;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "HTTP server did not come up: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
