@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub modules: Option<Vec<String>>,
     /// Directory of third-party or overriding plugins.
     pub plugins_dir: Option<PathBuf>,
+    /// Largest directory component read, in MiB (default 64); larger files are refused unread.
+    pub max_component_mib: Option<u64>,
     /// Directory for RTR uploads and downloads.
     pub files_dir: Option<PathBuf>,
     /// Compile cache directory.
@@ -160,6 +162,13 @@ impl FileConfig {
         self.shutdown_grace_secs
             .map(|s| std::time::Duration::from_secs(s.min(MAX_SHUTDOWN_GRACE_SECS)))
             .unwrap_or(crate::inflight::DEFAULT_GRACE)
+    }
+
+    /// The directory component size cap in bytes.
+    pub fn max_component_bytes(&self) -> u64 {
+        self.max_component_mib
+            .unwrap_or(crate::registry::DEFAULT_MAX_COMPONENT_MIB)
+            .saturating_mul(1 << 20)
     }
 
     /// Egress settings.

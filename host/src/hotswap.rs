@@ -49,12 +49,24 @@ impl Peers {
 }
 
 /// Where plugins come from, kept so a reload can read them again.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SourceConfig {
     /// Load the embedded first-party plugins.
     pub embedded: bool,
     /// The watched directory.
     pub plugins_dir: Option<PathBuf>,
+    /// Larger directory components are refused without being read (`max_component_mib`).
+    pub max_component_bytes: u64,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            embedded: false,
+            plugins_dir: None,
+            max_component_bytes: registry::DEFAULT_MAX_COMPONENT_MIB << 20,
+        }
+    }
 }
 
 /// What a reload did.
@@ -69,9 +81,9 @@ pub struct ReloadReport {
 /// Reload the plugins and publish if anything changed. Reloads are serialised.
 pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
     let _one_at_a_time = app.reload_lock.lock().await;
-    let sources = server::sources(&app.sources)?;
+    let (sources, unreadable) = server::sources(&app.sources)?;
     let current = app.registry.snapshot();
-    let (snap, refusals) = registry::load_all(
+    let (snap, mut refusals) = registry::load_all(
         &app.runtime,
         &app.services.policy,
         app.services.clone(),
@@ -79,6 +91,7 @@ pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
         Some(&current),
     )
     .await;
+    refusals.splice(0..0, unreadable);
     for r in &refusals {
         tracing::error!("{r}");
     }
@@ -86,7 +99,11 @@ pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
         tracing::error!("{e}");
     }
     let changed = !snap.same_plugins(&current);
-    if changed {
+    if !changed && !snap.same_memory(&current) {
+        // Same plugins, but what to remember (refused or parked components) changed: keep it
+        // for the next reload without telling clients anything changed.
+        app.registry.publish(snap);
+    } else if changed {
         let names: Vec<String> = snap
             .plugins
             .values()

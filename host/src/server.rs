@@ -49,8 +49,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("aerie").join("compiled"))
 }
 
-/// Embedded plugins, then every `*.wasm` in the plugins directory.
-pub fn sources(opts: &SourceConfig) -> anyhow::Result<Vec<Source>> {
+/// Embedded plugins, then every `*.wasm` in the plugins directory, and the directory entries
+/// refused before loading (not regular files, too large, unreadable).
+pub fn sources(opts: &SourceConfig) -> anyhow::Result<(Vec<Source>, Vec<registry::Refusal>)> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
         for (package, bytes) in crate::embedded::PLUGINS {
@@ -63,12 +64,14 @@ pub fn sources(opts: &SourceConfig) -> anyhow::Result<Vec<Source>> {
             });
         }
     }
+    let mut refused = Vec::new();
     if let Some(dir) = &opts.plugins_dir {
-        let found = registry::read_dir(dir)
+        let (found, bad) = registry::read_dir(dir, opts.max_component_bytes)
             .with_context(|| format!("cannot read --plugins-dir {}", dir.display()))?;
         out.extend(found);
+        refused = bad;
     }
-    Ok(out)
+    Ok((out, refused))
 }
 
 /// Build the application and load its plugins. Refused plugins are logged; the rest serve.
@@ -128,11 +131,13 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     let source_config = SourceConfig {
         embedded: opts.embedded,
         plugins_dir: opts.plugins_dir.clone(),
+        max_component_bytes: opts.file.max_component_bytes(),
     };
-    let sources = sources(&source_config)?;
+    let (sources, unreadable) = sources(&source_config)?;
     let started = std::time::Instant::now();
-    let (snapshot, refusals) =
+    let (snapshot, mut refusals) =
         registry::load_all(&runtime, &services.policy, services.clone(), &sources, None).await;
+    refusals.splice(0..0, unreadable);
     for r in &refusals {
         tracing::error!("{r}");
     }

@@ -82,13 +82,30 @@ fn bad_plugins_are_refused_and_good_ones_load() {
 }
 
 #[test]
-fn a_directory_plugin_overrides_an_embedded_one_by_name() {
-    // Two copies of the same plugin: the later one (sorted by file name) replaces the first,
-    // and the log says so.
+fn the_operator_picks_which_plugin_serves_a_shared_name() {
+    // Two copies of the same plugin: `[plugins.hello] source` says which file serves the name
+    // (without it both are refused), and the log says why the other was refused.
     let dir = plugins_dir(&["hello"]);
     std::fs::copy(fixture("hello"), dir.path().join("zz_hello.wasm")).unwrap();
-    let (stdout, stderr) = plugins_list(dir.path());
+    let config = dir.path().join("aerie.toml");
+    std::fs::write(&config, "[plugins.hello]\nsource = \"zz_hello.wasm\"\n").unwrap();
+    let out = Command::new(aerie())
+        .args(["plugins", "list", "--no-embedded", "--no-cache", "--config"])
+        .arg(&config)
+        .arg("--plugins-dir")
+        .arg(dir.path())
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert_eq!(stdout.matches("hello 0.1.0").count(), 1, "{stdout}");
     assert!(stdout.contains("zz_hello.wasm"), "{stdout}");
-    assert!(stderr.contains("plugin overridden"), "{stderr}");
+    assert!(
+        stderr.contains("belongs to")
+            && stderr.contains("[plugins.hello] source = \"zz_hello.wasm\""),
+        "{stderr}"
+    );
 }

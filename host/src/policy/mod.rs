@@ -30,6 +30,9 @@ pub struct PluginPolicy {
     pub limits: Option<Limits>,
     /// Tools of this plugin to hide.
     pub disabled_tools: Vec<String>,
+    /// Which origin may serve this name when several declare it (`"embedded"`, `"dir"` or a
+    /// file name); without it a directory plugin cannot take an embedded plugin's name.
+    pub source: Option<crate::registry::PluginSource>,
     /// Falcon requests this plugin may have in flight (default: `[egress] plugin_concurrency`).
     pub egress_concurrency: Option<u32>,
     /// Falcon requests per minute this plugin may make (default: `[egress] plugin_requests_per_minute`).
