@@ -418,14 +418,16 @@ impl Services for HostServices {
             let plugin = who.plugin.clone();
             let reply = tokio::task::spawn_blocking(move || match op {
                 FilesOp::Read(n) => dir.read(&n).map(FilesReply::Contents),
-                FilesOp::Write(n, c) => dir
-                    .write(&plugin, quota, &n, &c)
-                    .map(FilesReply::Written),
+                FilesOp::Write(n, c) => dir.write(&plugin, quota, &n, &c).map(FilesReply::Written),
                 FilesOp::List => dir.list().map(FilesReply::Listing),
                 FilesOp::Stat(n) => dir.stat(&n).map(FilesReply::Info),
             })
             .await
-            .unwrap_or_else(|e| Err(files::Error::Io(format!("internal: files task failed: {e}"))));
+            .unwrap_or_else(|e| {
+                Err(files::Error::Io(format!(
+                    "internal: files task failed: {e}"
+                )))
+            });
             if audited {
                 audit.record(
                     "files",

@@ -22,6 +22,9 @@ const CUT_MARGIN: Duration = Duration::from_secs(3);
 #[derive(Default)]
 pub struct InFlight {
     tracker: TaskTracker,
+    /// Answers still being written to HTTP clients (a call can end before its response body
+    /// has gone out; closing the session then would drop it).
+    answers: TaskTracker,
     draining: AtomicBool,
     cut: CancellationToken,
 }
@@ -66,6 +69,20 @@ impl InFlight {
     /// Whether no call is in flight.
     pub fn is_empty(&self) -> bool {
         self.tracker.is_empty()
+    }
+
+    /// Register a response being written; it counts until the returned guard is dropped.
+    pub fn answering(&self) -> TaskTrackerToken {
+        self.answers.token()
+    }
+
+    /// Wait up to `bound` for every response registered with [`InFlight::answering`] to be
+    /// written. Returns whether they all were.
+    pub async fn answers_written(&self, bound: Duration) -> bool {
+        self.answers.close();
+        tokio::time::timeout(bound, self.answers.wait())
+            .await
+            .is_ok()
     }
 
     /// Keep a background task (a cleanup after a dropped call) inside the drain.

@@ -274,6 +274,10 @@ pub async fn serve_http(
         Some(r) => r.map_err(anyhow::Error::from).and_then(|r| r),
         None => {
             drain(&app, &shutdown).await;
+            // A call that ended has handed its answer to rmcp; let the answer reach the client.
+            if !app.inflight.answers_written(FLUSH).await {
+                tracing::warn!("some HTTP answers were not written before shutdown");
+            }
             sessions.cancel();
             connections.cancel();
             // The connection layer gives open connections a few seconds to finish.

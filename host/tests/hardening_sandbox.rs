@@ -510,7 +510,10 @@ async fn plugins_see_coarse_clocks_and_fresh_randomness() {
             now.abs_diff(wall) < 60_000_000_000,
             "the wall clock is real: {v}"
         );
-        assert!(wall.is_multiple_of(1_000_000), "whole milliseconds only: {v}");
+        assert!(
+            wall.is_multiple_of(1_000_000),
+            "whole milliseconds only: {v}"
+        );
         let mono: u128 = v["monotonic_ns"].as_str().unwrap().parse().unwrap();
         assert!(mono >= 3_000_000 && mono.is_multiple_of(1_000_000), "{v}");
         seeds.push(v["hash_seed"].as_str().unwrap().to_string());

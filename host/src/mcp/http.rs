@@ -246,6 +246,25 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: N
     next.run(req).await
 }
 
+/// Count a POST's response as an answer in flight until its body has been written (or the
+/// client went away), so a shutdown closes sessions only after drained calls' answers left.
+async fn track_answer(
+    State(app): State<Arc<crate::app::App>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let token = app.inflight.answering();
+    let (parts, body) = next.run(req).await.into_parts();
+    let body = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let _held = &token;
+        chunk
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(body))
+}
+
 /// The router: `/mcp` and `/healthz`.
 pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken) -> Router {
     let sessions = Arc::new(BoundSessions::new(SessionLimits {
@@ -281,11 +300,13 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
         .with_allowed_hosts(hosts)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown);
+    let app = handler.app.clone();
     let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let keys = Arc::new(opts.keys.clone());
     // Outermost first: Origin, then the key, then session ownership and caps.
     Router::new()
         .nest_service("/mcp", service)
+        .layer(middleware::from_fn_with_state(app, track_answer))
         .layer(middleware::from_fn_with_state(sessions, sessions::guard))
         .layer(middleware::from_fn_with_state(keys, require_key))
         .layer(middleware::from_fn_with_state(

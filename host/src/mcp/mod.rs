@@ -56,10 +56,10 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
 /// already coalesces and rate-limits a call's reports; the queue to the client is bounded too,
 /// and a report that finds it full (a client not reading) is dropped: progress is advisory.
 fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
-    let token = ctx.meta.get_progress_token()?;
-    let peer = ctx.peer.clone();
     /// Reports waiting for the client, per call.
     const QUEUED: usize = 64;
+    let token = ctx.meta.get_progress_token()?;
+    let peer = ctx.peer.clone();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(u64, Option<u64>, String)>(QUEUED);
     tokio::spawn(async move {
         while let Some((done, total, message)) = rx.recv().await {

@@ -61,7 +61,12 @@ mod tests {
 
     #[test]
     fn clocks_tick_in_whole_milliseconds() {
-        assert!(CoarseWallClock.now().subsec_nanos().is_multiple_of(1_000_000));
+        assert!(
+            CoarseWallClock
+                .now()
+                .subsec_nanos()
+                .is_multiple_of(1_000_000)
+        );
         let m = CoarseMonotonicClock::new();
         std::thread::sleep(Duration::from_micros(1500));
         let t = m.now();
