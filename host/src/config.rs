@@ -2,6 +2,7 @@
 //! [`Settings`]. Unknown keys are errors, so a typo never silently weakens a policy.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -54,20 +55,123 @@ pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 600;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EgressFile {
-    /// Requests per minute (default 5000).
+    /// Requests per minute (default 5000; [`EGRESS_RPM_RANGE`]).
     pub requests_per_minute: Option<u32>,
-    /// Requests in flight (default 32).
+    /// Requests in flight (default 32; [`EGRESS_CONCURRENCY_RANGE`]).
     pub max_concurrency: Option<u32>,
-    /// Per-request timeout in seconds (default 30).
+    /// Per-request timeout in seconds (default 30; [`EGRESS_TIMEOUT_RANGE`]).
     pub timeout_secs: Option<u64>,
-    /// Longest 429 wait in seconds (default 30).
+    /// Longest 429 wait in seconds (default 30; [`EGRESS_RATE_LIMIT_WAIT_RANGE`]).
     pub max_rate_limit_wait_secs: Option<u64>,
-    /// Response size cap in MiB (default 16).
+    /// Response size cap in MiB (default 16; [`EGRESS_RESPONSE_MIB_RANGE`]).
     pub max_response_mib: Option<usize>,
-    /// Requests per minute one plugin may use (default 3/4 of `requests_per_minute`).
+    /// Requests per minute one plugin may use (default 3/4 of `requests_per_minute`; at most it).
     pub plugin_requests_per_minute: Option<u32>,
-    /// Requests one plugin may have in flight (default half of `max_concurrency`).
+    /// Requests one plugin may have in flight (default half of `max_concurrency`; at most it).
     pub plugin_concurrency: Option<u32>,
+}
+
+/// Accepted `[egress] requests_per_minute`: 0 would stop every call, and past this a typo no
+/// longer protects the Falcon API limit it stands for.
+pub const EGRESS_RPM_RANGE: RangeInclusive<u32> = 1..=100_000;
+/// Accepted `[egress] max_concurrency` (each request in flight holds a socket and a buffer).
+pub const EGRESS_CONCURRENCY_RANGE: RangeInclusive<u32> = 1..=1024;
+/// Accepted `[egress] timeout_secs`: 0 would fail every request.
+pub const EGRESS_TIMEOUT_RANGE: RangeInclusive<u64> = 1..=600;
+/// Accepted `[egress] max_rate_limit_wait_secs` (0 = give up on the first 429).
+pub const EGRESS_RATE_LIMIT_WAIT_RANGE: RangeInclusive<u64> = 0..=600;
+/// Accepted `[egress] max_response_mib`: 0 would refuse every answer.
+pub const EGRESS_RESPONSE_MIB_RANGE: RangeInclusive<usize> = 1..=1024;
+
+/// `Err("<section> <key> must be <lo>..=<hi>[ (<why>)], not <v>")` when `value` is set and
+/// outside `range`.
+fn check_range<T: PartialOrd + std::fmt::Display>(
+    section: &str,
+    key: &str,
+    value: Option<T>,
+    range: RangeInclusive<T>,
+    why: &str,
+) -> Result<(), String> {
+    match value {
+        Some(v) if !range.contains(&v) => Err(format!(
+            "{section} {key} must be {}..={}{why}, not {v}",
+            range.start(),
+            range.end()
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl EgressFile {
+    /// Refuses values out of range, here and in each plugin's egress share, so a typo is an
+    /// error naming the key instead of a silently clamped (or zero) budget.
+    pub fn validate(&self, plugins: &BTreeMap<String, PluginPolicy>) -> Result<(), String> {
+        let s = "[egress]";
+        check_range(
+            s,
+            "requests_per_minute",
+            self.requests_per_minute,
+            EGRESS_RPM_RANGE,
+            "",
+        )?;
+        check_range(
+            s,
+            "max_concurrency",
+            self.max_concurrency,
+            EGRESS_CONCURRENCY_RANGE,
+            "",
+        )?;
+        check_range(
+            s,
+            "timeout_secs",
+            self.timeout_secs,
+            EGRESS_TIMEOUT_RANGE,
+            "",
+        )?;
+        check_range(
+            s,
+            "max_rate_limit_wait_secs",
+            self.max_rate_limit_wait_secs,
+            EGRESS_RATE_LIMIT_WAIT_RANGE,
+            "",
+        )?;
+        check_range(
+            s,
+            "max_response_mib",
+            self.max_response_mib,
+            EGRESS_RESPONSE_MIB_RANGE,
+            "",
+        )?;
+        // A share above the global budget would be clamped to it: refuse it rather than let
+        // the file say something the server does not do.
+        let d = EgressConfig::default();
+        let rpm = 1..=self.requests_per_minute.unwrap_or(d.requests_per_minute);
+        let conc = 1..=self.max_concurrency.unwrap_or(d.max_concurrency);
+        let rpm_why = " (at most [egress] requests_per_minute)";
+        let conc_why = " (at most [egress] max_concurrency)";
+        let shares = [(
+            s.to_string(),
+            "plugin_",
+            self.plugin_requests_per_minute,
+            self.plugin_concurrency,
+        )]
+        .into_iter()
+        .chain(plugins.iter().map(|(name, p)| {
+            (
+                format!("[plugins.{name}]"),
+                "egress_",
+                p.egress_requests_per_minute,
+                p.egress_concurrency,
+            )
+        }));
+        for (section, prefix, r, c) in shares {
+            let r_key = format!("{prefix}requests_per_minute");
+            check_range(&section, &r_key, r, rpm.clone(), rpm_why)?;
+            let c_key = format!("{prefix}concurrency");
+            check_range(&section, &c_key, c, conc.clone(), conc_why)?;
+        }
+        Ok(())
+    }
 }
 
 /// `[http]`.
@@ -122,6 +226,9 @@ impl FileConfig {
                 path.display()
             ));
         }
+        cfg.egress
+            .validate(&cfg.plugins)
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
         cfg.signing
             .validate()
             .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
@@ -231,6 +338,95 @@ mod tests {
                 .contains("memory_mib")
         );
         assert!(FileConfig::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+
+    /// Loads `toml` from a temporary file.
+    fn load_str(toml: &str) -> Result<FileConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("aerie.toml");
+        std::fs::write(&p, toml).unwrap();
+        FileConfig::load(Some(&p))
+    }
+
+    #[test]
+    fn egress_values_out_of_range_are_errors_naming_the_key_and_range() {
+        let cases = [
+            (
+                "[egress]\nrequests_per_minute = 0\n",
+                "[egress] requests_per_minute must be 1..=100000, not 0",
+            ),
+            (
+                "[egress]\nrequests_per_minute = 1000000\n",
+                "[egress] requests_per_minute must be 1..=100000, not 1000000",
+            ),
+            (
+                "[egress]\nmax_concurrency = 0\n",
+                "[egress] max_concurrency must be 1..=1024, not 0",
+            ),
+            (
+                "[egress]\nmax_concurrency = 10_000_000\n",
+                "[egress] max_concurrency must be 1..=1024, not 10000000",
+            ),
+            (
+                "[egress]\ntimeout_secs = 0\n",
+                "[egress] timeout_secs must be 1..=600, not 0",
+            ),
+            (
+                "[egress]\nmax_rate_limit_wait_secs = 86400\n",
+                "[egress] max_rate_limit_wait_secs must be 0..=600, not 86400",
+            ),
+            (
+                "[egress]\nmax_response_mib = 0\n",
+                "[egress] max_response_mib must be 1..=1024, not 0",
+            ),
+            (
+                "[egress]\nmax_response_mib = 99999999999999\n",
+                "[egress] max_response_mib must be 1..=1024",
+            ),
+            (
+                "[egress]\nplugin_requests_per_minute = 0\n",
+                "[egress] plugin_requests_per_minute must be 1..=5000 (at most [egress] requests_per_minute), not 0",
+            ),
+            (
+                "[egress]\nrequests_per_minute = 100\nplugin_requests_per_minute = 200\n",
+                "[egress] plugin_requests_per_minute must be 1..=100 (at most [egress] requests_per_minute), not 200",
+            ),
+            (
+                "[egress]\nplugin_concurrency = 0\n",
+                "[egress] plugin_concurrency must be 1..=32 (at most [egress] max_concurrency), not 0",
+            ),
+            (
+                "[egress]\nmax_concurrency = 4\nplugin_concurrency = 8\n",
+                "[egress] plugin_concurrency must be 1..=4 (at most [egress] max_concurrency), not 8",
+            ),
+            (
+                "[plugins.hosts]\negress_concurrency = 0\n",
+                "[plugins.hosts] egress_concurrency must be 1..=32 (at most [egress] max_concurrency), not 0",
+            ),
+            (
+                "[plugins.hosts]\negress_requests_per_minute = 0\n",
+                "[plugins.hosts] egress_requests_per_minute must be 1..=5000 (at most [egress] requests_per_minute), not 0",
+            ),
+            (
+                "[egress]\nrequests_per_minute = 10\n[plugins.hosts]\negress_requests_per_minute = 11\n",
+                "[plugins.hosts] egress_requests_per_minute must be 1..=10",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let e = load_str(toml).map(|_| ()).unwrap_err();
+            assert!(e.contains(expected), "{toml}: {e}");
+        }
+        // The bounds themselves, and 0 where it means "never wait", are accepted.
+        let cfg = load_str(
+            "[egress]\nrequests_per_minute = 100000\nmax_concurrency = 1\ntimeout_secs = 600\n\
+             max_rate_limit_wait_secs = 0\nmax_response_mib = 1024\nplugin_requests_per_minute = 100000\n\
+             plugin_concurrency = 1\n[plugins.hosts]\negress_concurrency = 1\negress_requests_per_minute = 1\n",
+        )
+        .unwrap();
+        let e = cfg.egress();
+        assert_eq!((e.requests_per_minute, e.max_concurrency), (100_000, 1));
+        assert_eq!(e.max_response_bytes, 1024 << 20);
+        assert!(load_str("").is_ok());
     }
 
     #[test]

@@ -481,3 +481,70 @@ async fn reload_that_drops_a_configured_plugin_is_an_error() {
     );
     client.cancel().await.unwrap();
 }
+
+/// `[egress]` values and per-plugin egress shares out of range (a zero budget, an absurd
+/// concurrency, a share above the global budget) were accepted and silently clamped or left
+/// every call failing: `config check` and `serve` now refuse them, naming the key and range.
+#[test]
+fn egress_values_out_of_range_are_refused_naming_the_key() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let cases = [
+        (
+            "[egress]\nrequests_per_minute = 0\n",
+            "[egress] requests_per_minute must be 1..=100000, not 0",
+        ),
+        (
+            "[egress]\nmax_concurrency = 10_000_000\n",
+            "[egress] max_concurrency must be 1..=1024, not 10000000",
+        ),
+        (
+            "[egress]\ntimeout_secs = 0\n",
+            "[egress] timeout_secs must be 1..=600, not 0",
+        ),
+        (
+            "[egress]\nmax_concurrency = 4\n[plugins.hosts]\negress_concurrency = 8\n",
+            "[plugins.hosts] egress_concurrency must be 1..=4 (at most [egress] max_concurrency), not 8",
+        ),
+    ];
+    for (i, (toml, expected)) in cases.iter().enumerate() {
+        let config = work.path().join(format!("egress{i}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let config = config.to_str().unwrap();
+        let common = [
+            "--config",
+            config,
+            "--modules",
+            "hosts",
+            "--cache-dir",
+            &cache,
+        ];
+        for cmd in [&["config", "check"][..], &["serve"]] {
+            let args: Vec<&str> = cmd.iter().chain(common.iter()).copied().collect();
+            let (ok, _, stderr) = run_aerie(work.path(), &args);
+            assert!(!ok, "{args:?} with {toml:?} succeeded");
+            assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        }
+    }
+    // In range: accepted.
+    let config = work.path().join("ok.toml");
+    std::fs::write(
+        &config,
+        "[egress]\nrequests_per_minute = 600\nmax_concurrency = 4\n[plugins.hosts]\negress_concurrency = 4\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = run_aerie(
+        work.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            config.to_str().unwrap(),
+            "--modules",
+            "hosts",
+            "--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(ok, "{stderr}");
+}
