@@ -152,10 +152,10 @@ impl Registry {
 /// First-party components are under 0.5 MiB.
 pub const DEFAULT_MAX_COMPONENT_MIB: u64 = 64;
 /// Cap on a detached signature file (a real one is about 300 bytes).
-const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
+pub(crate) const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
 
 /// Why a plugins-directory entry could not be read.
-enum ReadFailure {
+pub(crate) enum ReadFailure {
     /// Nothing at that path.
     Missing,
     /// Something is there but is not acceptable; what to fix.
@@ -166,7 +166,7 @@ enum ReadFailure {
 /// anything else. The checks run on the opened handle (fstat), not the path, so a file swapped
 /// for a FIFO after listing cannot slip through; symlinks are followed, but only to a regular
 /// file. `cap_key` names the setting that raises `max`.
-fn read_regular(path: &Path, max: u64, cap_key: &str) -> Result<Arc<[u8]>, ReadFailure> {
+pub(crate) fn read_regular(path: &Path, max: u64, cap_key: &str) -> Result<Arc<[u8]>, ReadFailure> {
     let mut opts = std::fs::OpenOptions::new();
     opts.read(true);
     #[cfg(unix)]

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use crate::app::{App, HostServices};
 use crate::audit::Audit;
 use crate::policy::Policy;
-use crate::registry::{Origin, Plugin, Registry, Source, load_all};
+use crate::registry::{
+    MAX_SIGNATURE_BYTES, Origin, Plugin, ReadFailure, Refusal, Registry, Source, load_all,
+    read_regular,
+};
 use crate::runtime::Runtime;
 use crate::runtime::tools::Tier;
 use crate::server::Options;
@@ -162,12 +165,37 @@ pub fn grants(p: &Plugin, policy: &Policy) -> String {
 /// names, schemas, operations) and report its grants. Returns the report and whether it passed.
 pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(String, bool)> {
     let policy = opts.file.policy(opts.allow_writes, opts.modules.as_deref());
-    let bytes =
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    let signature = std::fs::read(signing::signature_path(path)).ok();
+    // The plugins directory's reader, so a FIFO, device or oversized file is refused at once
+    // with the messages `serve` logs, instead of blocking or being read whole.
+    let refused = |reason: String| Refusal {
+        origin: Origin::File(path.to_path_buf()),
+        name: None,
+        reason,
+    };
+    let bytes = match read_regular(path, opts.file.max_component_bytes(), "max_component_mib") {
+        Ok(b) => b,
+        Err(ReadFailure::Missing) => {
+            anyhow::bail!(
+                "cannot read {}: no such file (or a symlink to nothing)",
+                path.display()
+            )
+        }
+        Err(ReadFailure::Refused(why)) => {
+            return Ok((refused(format!("component file {why}")).to_string(), false));
+        }
+    };
+    let sig_path = signing::signature_path(path);
+    let signature = match read_regular(&sig_path, MAX_SIGNATURE_BYTES, "signature files") {
+        Ok(s) => Some(s.to_vec()),
+        Err(ReadFailure::Missing) => None,
+        Err(ReadFailure::Refused(why)) => {
+            let why = format!("signature file {} {why}", sig_path.display());
+            return Ok((refused(why).to_string(), false));
+        }
+    };
     let source = Source {
         origin: Origin::File(path.to_path_buf()),
-        bytes: bytes.into(),
+        bytes,
         signature,
         name_hint: None,
     };

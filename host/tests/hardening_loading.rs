@@ -499,3 +499,87 @@ fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
     assert!(!stderr.contains("rejected"), "{stderr}");
     assert_eq!(mode(&entry_of(&cache, "hello")), 0o600);
 }
+
+/// `aerie plugin check <path>` with a 20 s deadline: (finished, success, stderr). A run past
+/// the deadline is killed and reported as unfinished.
+fn plugin_check_within_deadline(path: &Path, extra: &[&str]) -> (bool, bool, String) {
+    let work = tempfile::tempdir().unwrap();
+    let stderr_path = work.path().join("stderr.log");
+    let mut child = Command::new(aerie())
+        .args(["plugin", "check", path.to_str().unwrap(), "--no-cache"])
+        .args(extra)
+        .env("HOME", "/nonexistent")
+        .env_remove("FALCON_CLIENT_ID")
+        .env_remove("FALCON_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    match status {
+        Some(s) => (true, s.success(), stderr),
+        None => (false, false, stderr),
+    }
+}
+
+/// `plugin check` read its argument (and the signature beside it) with a plain read, so a FIFO
+/// blocked it forever and a huge file was read whole: it now uses the plugins directory's
+/// reader and refuses them at once with the same messages.
+#[test]
+fn plugin_check_refuses_fifos_devices_and_oversize_files_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.wasm");
+    mkfifo(&fifo);
+    let big = dir.path().join("big.wasm");
+    // Holes: no disk, but reading it whole would cost 2 GiB.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    // A real component whose signature is a FIFO.
+    let signed = dir.path().join("hello.wasm");
+    std::fs::copy(fixture("hello"), &signed).unwrap();
+    mkfifo(&dir.path().join("hello.wasm.sig"));
+    let config = dir.path().join("aerie.toml");
+    std::fs::write(&config, "max_component_mib = 1\n").unwrap();
+    let small_cap = ["--config", config.to_str().unwrap()];
+    let cases: [(&Path, &[&str], &str); 5] = [
+        (&fifo, &[], "component file not a regular file (a FIFO)"),
+        (
+            Path::new("/dev/zero"),
+            &[],
+            "component file not a regular file (a character device)",
+        ),
+        (&big, &[], "at most 64 MiB (max_component_mib)"),
+        (&big, &small_cap, "at most 1 MiB (max_component_mib)"),
+        (&signed, &[], "hello.wasm.sig not a regular file (a FIFO)"),
+    ];
+    for (path, extra, expected) in cases {
+        let (finished, ok, stderr) = plugin_check_within_deadline(path, extra);
+        assert!(
+            finished,
+            "plugin check {} blocked: {stderr}",
+            path.display()
+        );
+        assert!(!ok, "plugin check {} succeeded", path.display());
+        assert!(stderr.contains(expected), "{}: {stderr}", path.display());
+    }
+    // A missing file names the path.
+    let missing = dir.path().join("missing.wasm");
+    let (finished, ok, stderr) = plugin_check_within_deadline(&missing, &[]);
+    assert!(finished && !ok);
+    assert!(stderr.contains("missing.wasm"), "{stderr}");
+}
