@@ -43,6 +43,8 @@ pub struct App {
     pub inflight: InFlight,
     /// How long in-flight calls get to finish at shutdown before they are stopped.
     pub shutdown_grace: std::time::Duration,
+    /// Agent controls: profiles, budgets, cache, response store, approvals, tool mode.
+    pub controls: crate::controls::Controls,
 }
 
 /// Largest tool result passed to a client, in bytes.
@@ -57,6 +59,9 @@ pub struct ToolOutcome {
     pub structured: Option<Value>,
     /// Whether this is a tool error.
     pub is_error: bool,
+    /// What the host adds for the client in the result's `_meta` (budget left, cache age,
+    /// stored-result handle), keyed by name.
+    pub meta: serde_json::Map<String, Value>,
 }
 
 /// What a call refused at shutdown tells the model.
@@ -74,11 +79,13 @@ enum Ended {
 }
 
 impl ToolOutcome {
-    fn error(text: String) -> ToolOutcome {
+    /// A tool error with `text`.
+    pub fn error(text: impl Into<String>) -> ToolOutcome {
         ToolOutcome {
-            text,
+            text: text.into(),
             structured: None,
             is_error: true,
+            meta: serde_json::Map::new(),
         }
     }
 }
@@ -117,7 +124,7 @@ impl App {
                 "tool_call",
                 json!({"client": client, "tool": name, "outcome": "refused_shutting_down", "duration_ms": 0}),
             );
-            return ToolOutcome::error(SHUTTING_DOWN.into());
+            return ToolOutcome::error(SHUTTING_DOWN);
         };
         // The snapshot is held for the whole call: a hot swap mid-call does not affect it.
         let snap = self.registry.snapshot();
@@ -248,6 +255,7 @@ impl App {
             text: out.text,
             structured,
             is_error: false,
+            meta: serde_json::Map::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod cleanup;
 pub mod config;
+pub mod controls;
 pub mod egress;
 pub mod embedded;
 pub mod files;

@@ -230,6 +230,13 @@ struct CommonArgs {
     /// Do not load the embedded first-party plugins.
     #[arg(long)]
     no_embedded: bool,
+    /// Profile (`[profiles.<name>]`) of callers that name none: stdio, and HTTP keys without one.
+    #[arg(long, env = "AERIE_PROFILE")]
+    profile: Option<String>,
+    /// `full`: tools/list holds every allowed tool; `dynamic`: a few built-in tools that search,
+    /// describe and call the catalogue by name.
+    #[arg(long, value_enum, default_value_t = aerie::controls::ToolMode::Full)]
+    tool_mode: aerie::controls::ToolMode,
 }
 
 #[derive(Args, Clone)]
@@ -275,6 +282,8 @@ impl CommonArgs {
             credentials,
             auth_at_start: false,
             embedded: !self.no_embedded,
+            profile: self.profile.clone(),
+            tool_mode: self.tool_mode,
             file,
         })
     }

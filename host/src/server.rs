@@ -42,6 +42,10 @@ pub struct Options {
     pub auth_at_start: bool,
     /// Load the embedded first-party plugins.
     pub embedded: bool,
+    /// `--profile`: the profile of callers that name none (stdio, keys without a profile).
+    pub profile: Option<String>,
+    /// `--tool-mode`.
+    pub tool_mode: crate::controls::ToolMode,
 }
 
 /// The default compile cache directory.
@@ -156,6 +160,8 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         "plugins loaded"
     );
     registry.publish(snapshot);
+    let controls = crate::controls::Controls::new(&opts.file, opts.profile.as_deref(), opts.tool_mode)
+        .map_err(anyhow::Error::msg)?;
     let app = App {
         runtime,
         registry,
@@ -165,6 +171,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         reload_lock: Default::default(),
         inflight: Default::default(),
         shutdown_grace: opts.file.shutdown_grace(),
+        controls,
     };
     Ok((Arc::new(app), refusals))
 }

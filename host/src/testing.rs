@@ -100,6 +100,8 @@ impl Builder {
             credentials,
             auth_at_start: false,
             embedded: self.embedded,
+            profile: None,
+            tool_mode: Default::default(),
         };
         let (app, refusals) = server::build_checked(opts).await?;
         if let Some(d) = dir {

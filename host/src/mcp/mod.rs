@@ -18,6 +18,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::controls::Caller;
 use crate::registry;
 use crate::runtime::{ProgressSink, tools};
 
@@ -32,7 +33,36 @@ impl Handler {
     pub fn new(app: Arc<App>) -> Handler {
         Handler { app }
     }
+
+    /// Who sent this request: the API key's client id and profile over HTTP (with the MCP
+    /// session id as the session), `stdio` and the server's default profile otherwise.
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Caller {
+        let parts = ctx.extensions.get::<::http::request::Parts>();
+        let client = parts
+            .and_then(|p| p.extensions.get::<http::ClientId>())
+            .map_or("stdio", |c| c.0.as_str())
+            .to_string();
+        let session = parts
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| client.clone(), |s| format!("{client}/{s}"));
+        let profile = parts
+            .and_then(|p| p.extensions.get::<ProfileName>())
+            .and_then(|n| self.app.controls.profiles.get(&n.0))
+            .unwrap_or_else(|| self.app.controls.profiles.default_profile());
+        Caller {
+            client,
+            session,
+            profile,
+            peer: Some(ctx.peer.clone()),
+        }
+    }
 }
+
+/// The profile an HTTP request's API key maps to, put in the request's extensions by the key
+/// check.
+#[derive(Clone, Debug)]
+pub struct ProfileName(pub String);
 
 /// The MCP description of a registry tool.
 pub fn mcp_tool(t: &registry::Tool) -> Tool {
@@ -103,16 +133,10 @@ impl ServerHandler for Handler {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let snap = self.app.registry.snapshot();
-        let tools = snap
-            .tools
-            .keys()
-            .filter_map(|name| snap.tool(name))
-            .map(|(_, t)| mcp_tool(t))
-            .collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        let caller = self.caller(&ctx);
+        Ok(ListToolsResult::with_all_items(self.app.tools_for(&caller)))
     }
 
     async fn call_tool(
@@ -121,18 +145,13 @@ impl ServerHandler for Handler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let client = ctx
-            .extensions
-            .get::<::http::request::Parts>()
-            .and_then(|p| p.extensions.get::<http::ClientId>())
-            .map_or("stdio", |c| c.0.as_str())
-            .to_string();
+        let caller = self.caller(&ctx);
         // Cancellation is the app's to handle: it audits the call, releases what it left
         // running and says whether a write may have been applied. At shutdown the sessions
         // are closed only after the drain, so this token does not cut a call the drain waits for.
         let outcome = self
             .app
-            .call_tool_until(&client, &request.name, args, progress_sink(&ctx), &ctx.ct)
+            .call_as(&caller, &request.name, args, progress_sink(&ctx), &ctx.ct)
             .await;
         let mut result = if outcome.is_error {
             CallToolResult::error(vec![Content::text(outcome.text)])
@@ -140,6 +159,9 @@ impl ServerHandler for Handler {
             CallToolResult::success(vec![Content::text(outcome.text)])
         };
         result.structured_content = outcome.structured;
+        if !outcome.meta.is_empty() {
+            result.meta = Some(rmcp::model::MetaObject(outcome.meta));
+        }
         Ok(result.into())
     }
 

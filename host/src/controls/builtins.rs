@@ -1,0 +1,77 @@
+//! Built-in tools: tools the host itself serves beside the plugins' (the budget left, paging
+//! through stored results, approvals, and the dynamic mode's search/describe/call). Each control
+//! module declares its own; this module lists and dispatches them. Names start with `aerie_`,
+//! which no plugin may use.
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::Caller;
+use crate::app::{App, ToolOutcome};
+use crate::runtime::ProgressSink;
+
+/// Prefix of every built-in tool name; plugin tools may not start with it.
+pub const PREFIX: &str = "aerie_";
+
+/// A built-in tool's description for `tools/list`.
+pub struct Builtin {
+    /// Tool name, starting with [`PREFIX`].
+    pub name: &'static str,
+    /// Human-readable title.
+    pub title: &'static str,
+    /// What it does, for the model.
+    pub description: &'static str,
+    /// JSON Schema of its arguments (an object schema).
+    pub schema: Value,
+}
+
+impl Builtin {
+    /// The MCP description: read-only, never destructive, closed world.
+    pub fn to_mcp(&self) -> rmcp::model::Tool {
+        let schema = match &self.schema {
+            Value::Object(m) => std::sync::Arc::new(m.clone()),
+            _ => std::sync::Arc::new(serde_json::Map::new()),
+        };
+        rmcp::model::Tool::new(self.name, self.description, schema)
+            .with_title(self.title)
+            .with_annotations(
+                rmcp::model::ToolAnnotations::new()
+                    .read_only(true)
+                    .open_world(false),
+            )
+    }
+}
+
+/// Every built-in tool `caller` sees.
+pub fn list(app: &App, caller: &Caller) -> Vec<rmcp::model::Tool> {
+    let mut out = Vec::new();
+    out.extend(super::budget::builtins(app, caller));
+    out.extend(super::store::builtins(app, caller));
+    out.extend(super::approvals::builtins(app, caller));
+    out.extend(super::dynamic::builtins(app, caller));
+    out.iter().map(Builtin::to_mcp).collect()
+}
+
+/// Run built-in `name`, or `None` when it is not a built-in (a plugin tool).
+pub async fn call(
+    app: &App,
+    caller: &Caller,
+    name: &str,
+    args: &Value,
+    progress: Option<ProgressSink>,
+    cancel: &CancellationToken,
+) -> Option<ToolOutcome> {
+    if !name.starts_with(PREFIX) {
+        return None;
+    }
+    if let Some(out) = super::budget::call_builtin(app, caller, name, args).await {
+        return Some(out);
+    }
+    if let Some(out) = super::store::call_builtin(app, caller, name, args).await {
+        return Some(out);
+    }
+    if let Some(out) = super::approvals::call_builtin(app, caller, name, args).await {
+        return Some(out);
+    }
+    super::dynamic::call_builtin(app, caller, name, args, progress, cancel).await
+}

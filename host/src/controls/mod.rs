@@ -1,0 +1,200 @@
+//! Agent controls, enforced in the host for every plugin (first-party or third-party), never in
+//! plugins or prompts: what each agent may see and do (profiles with tool globs and call
+//! budgets), a result cache for read tools, a response store for large results, human approval
+//! before destructive calls, and the dynamic tool mode.
+//!
+//! [`App::call_as`] is the one path every MCP tool call takes; [`App::tools_for`] is what
+//! `tools/list` shows. Each control lives in its own module and is consulted here in order.
+
+pub mod approvals;
+pub mod budget;
+pub mod builtins;
+pub mod cache;
+pub mod dynamic;
+pub mod profiles;
+pub mod store;
+
+use std::sync::Arc;
+
+use rmcp::{Peer, RoleServer};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{App, ToolOutcome};
+use crate::runtime::ProgressSink;
+
+pub use profiles::{Profile, Profiles};
+
+/// Who is calling: the audit name of the client, the session its state is kept under, the
+/// profile it runs with, and (for elicitation) the MCP peer.
+#[derive(Clone)]
+pub struct Caller {
+    /// `stdio`, `http` or `key:<8 hex>`, as in the audit log.
+    pub client: String,
+    /// Session key: per-session state (budgets, stored responses) lives under it. The MCP
+    /// session id over HTTP, `stdio` over stdio.
+    pub session: String,
+    /// The profile this caller runs with.
+    pub profile: Arc<Profile>,
+    /// The client connection, to ask a person for approval (elicitation) mid-call.
+    pub peer: Option<Peer<RoleServer>>,
+}
+
+/// How `tools/list` is shaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolMode {
+    /// Every tool the profile allows, with its full schema.
+    #[default]
+    Full,
+    /// A few built-in tools that search, describe and call the catalogue by name.
+    Dynamic,
+}
+
+/// The controls of a running server.
+pub struct Controls {
+    /// Named profiles and the default one.
+    pub profiles: Profiles,
+    /// Call budgets per session.
+    pub budgets: budget::Budgets,
+    /// Cached results of read tools.
+    pub cache: cache::ResultCache,
+    /// Large results kept for paging.
+    pub store: store::ResponseStore,
+    /// Human approval of destructive calls.
+    pub approvals: approvals::Approvals,
+    /// Full or dynamic `tools/list`.
+    pub tool_mode: ToolMode,
+}
+
+impl App {
+    /// What `tools/list` shows `caller`: the built-in tools, then (in full mode) every served
+    /// tool the caller's profile allows.
+    pub fn tools_for(&self, caller: &Caller) -> Vec<rmcp::model::Tool> {
+        let mut tools = builtins::list(self, caller);
+        if self.controls.tool_mode == ToolMode::Full {
+            let snap = self.registry.snapshot();
+            tools.extend(
+                snap.tools
+                    .keys()
+                    .filter_map(|name| snap.tool(name))
+                    .filter(|(_, t)| caller.profile.allows_tool(t))
+                    .map(|(_, t)| crate::mcp::mcp_tool(t)),
+            );
+        }
+        tools
+    }
+
+    /// Run tool `name` for `caller` through every control: the profile, the call budget,
+    /// built-in tools, approval, the result cache, the plugin call itself, invalidation after
+    /// writes, and the response store.
+    pub async fn call_as(
+        &self,
+        caller: &Caller,
+        name: &str,
+        args: Value,
+        progress: Option<ProgressSink>,
+        cancel: &CancellationToken,
+    ) -> ToolOutcome {
+        if let Some(out) = builtins::call(self, caller, name, &args, progress.clone(), cancel).await
+        {
+            return out;
+        }
+        self.call_plugin_tool_as(caller, name, args, progress, cancel)
+            .await
+    }
+
+    /// A plugin tool through the controls (the built-in `call` of the dynamic mode lands here
+    /// too, so it is held to exactly the same rules).
+    pub async fn call_plugin_tool_as(
+        &self,
+        caller: &Caller,
+        name: &str,
+        args: Value,
+        progress: Option<ProgressSink>,
+        cancel: &CancellationToken,
+    ) -> ToolOutcome {
+        let snap = self.registry.snapshot();
+        let tool = snap.tool(name).map(|(p, t)| (p.clone(), t));
+        if let Some((_, t)) = &tool
+            && !caller.profile.allows_tool(t)
+        {
+            return ToolOutcome::error(format!(
+                "Tool `{name}` is not available to profile `{}`; call tools/list for the tools it may use.",
+                caller.profile.name
+            ));
+        }
+        let budget = match self.controls.budgets.charge(&caller.session, &caller.profile, name) {
+            Ok(state) => state,
+            Err(message) => return ToolOutcome::error(message),
+        };
+        let mut out = match tool {
+            None => {
+                self.call_tool_until(&caller.client, name, args, progress, cancel)
+                    .await
+            }
+            Some((plugin, t)) => {
+                if let approvals::Gate::Respond(out) = self
+                    .controls
+                    .approvals
+                    .gate(self, caller, &plugin, t, &args, cancel)
+                    .await
+                {
+                    out
+                } else {
+                    let key = cache::CacheKey::for_call(&plugin, t, &args);
+                    let cached = match &key {
+                        Some(k) => self.controls.cache.get(k, &caller.profile, t).await,
+                        None => None,
+                    };
+                    match cached {
+                        Some(hit) => hit,
+                        None => {
+                            let out = self
+                                .call_tool_until(&caller.client, name, args, progress, cancel)
+                                .await;
+                            if t.desc.tier == crate::runtime::tools::Tier::Write {
+                                self.controls.cache.invalidate_plugin(&plugin.name).await;
+                            } else if let Some(k) = &key
+                                && !out.is_error
+                            {
+                                self.controls.cache.put(k, &plugin.name, &caller.profile, t, &out).await;
+                            }
+                            out
+                        }
+                    }
+                }
+            }
+        };
+        if !out.is_error {
+            out = self.controls.store.keep_if_large(caller, name, out).await;
+        }
+        budget.annotate(&mut out);
+        out
+    }
+}
+
+impl Controls {
+    /// The controls `file` configures; `profile` (`--profile`) picks the default profile.
+    pub fn new(
+        _file: &crate::config::FileConfig,
+        profile: Option<&str>,
+        tool_mode: ToolMode,
+    ) -> Result<Controls, String> {
+        let profiles = Profiles::default();
+        if let Some(name) = profile
+            && profiles.get(name).is_none()
+        {
+            return Err(format!(
+                "--profile `{name}`: no such profile (define it as [profiles.{name}] in aerie.toml)"
+            ));
+        }
+        Ok(Controls {
+            profiles,
+            budgets: Default::default(),
+            cache: Default::default(),
+            store: Default::default(),
+            approvals: Default::default(),
+            tool_mode,
+        })
+    }
+}
