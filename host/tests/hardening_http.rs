@@ -161,6 +161,26 @@ async fn a_session_answers_only_the_key_that_opened_it() {
     raw.assert_works(Some("key-one"), &sid).await;
 }
 
+/// Two keys whose SHA-256 digests share their first 8 hex digits (`a9c81e51`): sessions were
+/// bound to that prefix, so each key could use, and used up the session cap of, the other's.
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_sharing_a_digest_prefix_share_no_sessions() {
+    let (a, b) = ("aerie-key-16271", "aerie-key-26266");
+    let config = "[http]\nmax_sessions_per_key = 1\n";
+    let (srv, _p, _w) = server(config, &["--api-key", a, "--api-key", b]).await;
+    let raw = Raw::new(&srv);
+    let sid = raw.open(Some(a)).await;
+    let (status, body) = raw.list_tools(Some(b), &sid).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(raw.delete(Some(b), &sid).await, StatusCode::NOT_FOUND);
+    // a's session does not count against b's cap of one.
+    let sid_b = raw.open(Some(b)).await;
+    raw.assert_works(Some(b), &sid_b).await;
+    raw.assert_works(Some(a), &sid).await;
+    let (status, _, _, body) = raw.try_open(Some(a)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn session_caps_refuse_clearly_and_free_on_close() {
     let config = "[http]\nmax_sessions = 5\nmax_sessions_per_key = 3\n";

@@ -69,17 +69,29 @@ impl ApiKeys {
     }
 }
 
-/// Who is calling, for the audit log: `stdio`, `http`, or `key:<first 8 hex of the key's
-/// SHA-256>` — enough to tell keys apart, useless for recovering one.
+/// Who is calling. `.0` is the label for logs and the audit log: `stdio`, `http`, or
+/// `key:<first 8 hex of the key's SHA-256>` — enough to tell keys apart, useless for
+/// recovering one. Sessions are bound to [`ClientId::principal`] instead, the key's full
+/// digest: two keys whose digests share 8 hex digits have one label but never share sessions.
 #[derive(Clone, Debug)]
-pub struct ClientId(pub String);
+pub struct ClientId(pub String, String);
 
 impl ClientId {
-    fn for_key(key: &str) -> ClientId {
-        ClientId(format!(
-            "key:{}",
-            &hex::encode(Sha256::digest(key.as_bytes()))[..8]
-        ))
+    /// The keyless caller (no keys configured, loopback only): one principal for all.
+    pub(super) fn keyless() -> ClientId {
+        ClientId("http".into(), "http".into())
+    }
+
+    /// The caller presenting `key` (an accepted one).
+    pub(super) fn for_key(key: &str) -> ClientId {
+        let digest = hex::encode(Sha256::digest(key.as_bytes()));
+        ClientId(format!("key:{}", &digest[..8]), format!("key:{digest}"))
+    }
+
+    /// What sessions and the per-key session cap are bound to: `key:<full SHA-256 hex>`, or
+    /// `http` for the keyless caller.
+    pub fn principal(&self) -> &str {
+        &self.1
     }
 }
 
@@ -224,7 +236,7 @@ async fn check_origin(
 
 async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: Next) -> Response {
     if keys.is_empty() {
-        req.extensions_mut().insert(ClientId("http".into()));
+        req.extensions_mut().insert(ClientId::keyless());
         return next.run(req).await;
     }
     let h = req.headers();

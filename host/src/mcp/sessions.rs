@@ -1,7 +1,8 @@
 //! MCP sessions bound to the caller that opened them, under caps.
 //!
 //! [`BoundSessions`] wraps rmcp's [`LocalSessionManager`]. It admits a new session only under
-//! the server-wide and per-caller caps, remembers which caller ([`ClientId`]) opened it, and
+//! the server-wide and per-caller caps, remembers which caller opened it (the full key digest,
+//! [`ClientId::principal`], not the short label logs show), and
 //! forgets it whenever rmcp closes it (DELETE, idle expiry, a failed handshake, shutdown).
 //! [`guard`] is the axum middleware in front of rmcp: a session id this caller did not open is
 //! answered exactly like an unknown one (404, so it leaks nothing), a refused session gets a
@@ -69,8 +70,21 @@ pub enum SessionsError {
 
 /// The caller of the request being served, and whether a cap refused its session.
 struct Caller {
+    /// What sessions are bound to ([`ClientId::principal`]).
     id: String,
+    /// What logs show ([`ClientId`]'s label).
+    label: String,
     refused: Cell<Option<Refusal>>,
+}
+
+/// (principal, label) of the request's caller; keyless when no key auth ran.
+fn caller_of(req: &Request) -> (String, String) {
+    let c = req
+        .extensions()
+        .get::<ClientId>()
+        .cloned()
+        .unwrap_or_else(ClientId::keyless);
+    (c.principal().to_string(), c.0)
 }
 
 tokio::task_local! {
@@ -151,11 +165,11 @@ impl SessionManager for BoundSessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let caller = CALLER
-            .try_with(|c| c.id.clone())
+        let (caller, label) = CALLER
+            .try_with(|c| (c.id.clone(), c.label.clone()))
             .map_err(|_| SessionsError::NoCaller)?;
         if let Err(r) = self.admit(&caller) {
-            tracing::warn!(client = %caller, limit = ?r, "MCP session refused: limit reached");
+            tracing::warn!(client = %label, limit = ?r, "MCP session refused: limit reached");
             let _ = CALLER.try_with(|c| c.refused.set(Some(r)));
             return Err(SessionsError::Refused(r));
         }
@@ -265,10 +279,7 @@ pub async fn guard(
     req: Request,
     next: Next,
 ) -> Response {
-    let caller = req
-        .extensions()
-        .get::<ClientId>()
-        .map_or_else(|| "http".to_string(), |c| c.0.clone());
+    let (caller, label) = caller_of(&req);
     if let Some(id) = req.headers().get("mcp-session-id")
         && !id.to_str().is_ok_and(|id| sessions.owned_by(id, &caller))
     {
@@ -277,6 +288,7 @@ pub async fn guard(
     let delete = req.method() == Method::DELETE;
     let ctx = Caller {
         id: caller,
+        label,
         refused: Cell::new(None),
     };
     let (resp, refusal) = CALLER
@@ -299,6 +311,39 @@ pub async fn guard(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two keys whose SHA-256 digests share their first 8 hex digits (`a9c81e51`), found by a
+    /// birthday search over `aerie-key-<n>`.
+    const SAME_PREFIX_KEYS: [&str; 2] = ["aerie-key-16271", "aerie-key-26266"];
+
+    fn request_from(key: &str) -> Request {
+        let mut req = Request::new(axum::body::Body::empty());
+        req.extensions_mut().insert(ClientId::for_key(key));
+        req
+    }
+
+    #[test]
+    fn keys_sharing_a_digest_prefix_share_neither_sessions_nor_caps() {
+        let [a, b] = SAME_PREFIX_KEYS.map(|k| caller_of(&request_from(k)));
+        assert_eq!(a.1, "key:a9c81e51");
+        assert_eq!(a.1, b.1, "logs show the same short label");
+        assert_ne!(a.0, b.0, "sessions are bound to the full digest");
+        assert_eq!(a.0.len(), "key:".len() + 64);
+        assert_eq!(caller_of(&request_from(SAME_PREFIX_KEYS[0])).0, a.0);
+
+        let s = BoundSessions::new(SessionLimits {
+            max_sessions: 10,
+            max_per_caller: 1,
+            idle: Duration::from_secs(60),
+        });
+        assert_eq!(s.admit(&a.0), Ok(()));
+        assert_eq!(s.admit(&b.0), Ok(()), "a's sessions do not count for b");
+        assert_eq!(s.admit(&a.0), Err(Refusal::PerCaller));
+        let id: SessionId = "s1".to_string().into();
+        s.table().owners.insert(id.clone(), a.0.clone());
+        assert!(s.owned_by(&id, &a.0));
+        assert!(!s.owned_by(&id, &b.0), "b cannot use a's session");
+    }
 
     #[test]
     fn caps_count_per_caller_and_in_total() {
