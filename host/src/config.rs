@@ -46,6 +46,8 @@ pub struct FileConfig {
     pub falcon: CredentialSource,
     /// Seconds in-flight calls get to finish at shutdown before they are stopped (default 10).
     pub shutdown_grace_secs: Option<u64>,
+    /// `[store]`: large results kept for paging.
+    pub store: crate::controls::store::StoreFile,
 }
 
 /// Longest shutdown grace period accepted: past it, a stuck call would hold a restart.
@@ -232,6 +234,9 @@ impl FileConfig {
         cfg.signing
             .validate()
             .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
+        cfg.store
+            .settings()
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
         // Checked here, not only when the HTTP transport starts, so `aerie config check` and a
         // stdio `serve` of the same file catch a bad digest before it matters.
         crate::mcp::http::ApiKeys::new(&[], &cfg.http.api_keys)

@@ -192,7 +192,7 @@ impl Controls {
             profiles,
             budgets: Default::default(),
             cache: Default::default(),
-            store: Default::default(),
+            store: store::ResponseStore::new(_file.store.settings()?),
             approvals: Default::default(),
             tool_mode,
         })
