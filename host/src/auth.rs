@@ -240,6 +240,13 @@ impl Session {
         }
     }
 
+    /// Who this session acts for, without the secret: the configured base URL, client id and
+    /// member CID (the result cache keys on it).
+    pub fn tenant(&self) -> String {
+        let c = &self.creds;
+        format!("{}|{}|{}", c.base_url, c.client_id, c.member_cid.as_deref().unwrap_or(""))
+    }
+
     /// The API base URL in use (it may follow the token's region hint).
     pub fn base_url(&self) -> Url {
         self.base

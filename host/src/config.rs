@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub egress: EgressFile,
     /// HTTP transport.
     pub http: HttpFile,
+    /// `[cache]`: the result cache of read tools.
+    pub cache: crate::controls::cache::CacheFile,
     /// Falcon credentials (lowest precedence).
     pub falcon: CredentialSource,
     /// Seconds in-flight calls get to finish at shutdown before they are stopped (default 10).

@@ -21,6 +21,7 @@ pub mod runtime;
 pub mod scaffold;
 pub mod server;
 pub mod signing;
+pub mod state;
 
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -55,6 +55,9 @@ enum Command {
     /// Inspect configuration.
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Inspect and clear the result cache (`[cache] backend = "sqlite:PATH"`).
+    #[command(subcommand)]
+    Cache(CacheCmd),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +124,25 @@ enum PluginCmd {
         file: PathBuf,
         #[command(flatten)]
         common: CommonArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum CacheCmd {
+    /// Entries and bytes of the result cache, in all and per plugin.
+    Stats {
+        /// Config file (default: ./aerie.toml if present).
+        #[arg(long, env = "AERIE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Remove cached results: all, or one plugin's.
+    Clear {
+        /// Config file (default: ./aerie.toml if present).
+        #[arg(long, env = "AERIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this plugin's results.
+        #[arg(long)]
+        plugin: Option<String>,
     },
 }
 
@@ -509,6 +531,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 (report, false) => anyhow::bail!("{report}"),
             }
+        }
+        Command::Cache(cmd) => {
+            let (config, plugin) = match &cmd {
+                CacheCmd::Stats { config } => (config, None),
+                CacheCmd::Clear { config, plugin } => (config, Some(plugin.as_deref())),
+            };
+            let file = FileConfig::load(config.as_deref()).map_err(anyhow::Error::msg)?;
+            let out = match plugin {
+                None => aerie::controls::cache::cli_stats(&file.cache).await,
+                Some(p) => aerie::controls::cache::cli_clear(&file.cache, p).await,
+            }
+            .map_err(anyhow::Error::msg)?;
+            print!("{out}");
+            Ok(())
         }
         Command::Config(ConfigCmd::Check {
             common,

@@ -141,9 +141,14 @@ impl App {
                 {
                     out
                 } else {
-                    let key = cache::CacheKey::for_call(&plugin, t, &args);
+                    let key = cache::CacheKey::for_call(self, &plugin, t, &args);
                     let cached = match &key {
-                        Some(k) => self.controls.cache.get(k, &caller.profile, t).await,
+                        Some(k) => {
+                            self.controls
+                                .cache
+                                .get(self, caller, &plugin, t, k, &args)
+                                .await
+                        }
                         None => None,
                     };
                     match cached {
@@ -153,7 +158,7 @@ impl App {
                                 .call_tool_until(&caller.client, name, args, progress, cancel)
                                 .await;
                             if t.desc.tier == crate::runtime::tools::Tier::Write {
-                                self.controls.cache.invalidate_plugin(&plugin.name).await;
+                                self.controls.cache.invalidate_after_write(&plugin, t).await;
                             } else if let Some(k) = &key
                                 && !out.is_error
                             {
@@ -191,7 +196,7 @@ impl Controls {
         Ok(Controls {
             profiles,
             budgets: Default::default(),
-            cache: Default::default(),
+            cache: cache::ResultCache::from_config(&_file.cache)?,
             store: store::ResponseStore::new(_file.store.settings()?),
             approvals: Default::default(),
             tool_mode,
