@@ -473,7 +473,11 @@ impl ResponseStore {
             return out;
         };
         let handle = new_handle();
-        let bytes = items.iter().map(|i| i.len()).sum::<usize>();
+        // The text of each item plus its box: what the items really hold in memory.
+        let bytes = items
+            .iter()
+            .map(|i| i.len() + std::mem::size_of::<Box<str>>())
+            .sum::<usize>();
         let total = items.len();
         let summary = summary_of(&out.text);
         let (shown, body, structured) = self.preview(&main, &out, &items, &handle, &summary);
@@ -1007,6 +1011,48 @@ mod tests {
         };
         assert!(f.settings().unwrap_err().contains("preview_kb"));
         assert_eq!(StoreFile::default().settings().unwrap().threshold, 20 << 10);
+    }
+
+    fn outcome(text: &str, structured: Option<Value>) -> ToolOutcome {
+        ToolOutcome {
+            text: text.into(),
+            structured,
+            is_error: false,
+            meta: Map::new(),
+        }
+    }
+
+    #[test]
+    fn the_main_array_is_the_largest_and_text_only_results_page_by_line() {
+        let s = json!({"small": [1], "data": {"rows": [{"a": 1}, {"a": 2}, {"a": 3}]}});
+        let (main, items) = main_items(&outcome("x", Some(s))).unwrap();
+        assert!(matches!(&main, Main::Array(p) if p == "/data/rows"));
+        assert_eq!(items.len(), 3);
+        let (main, items) = main_items(&outcome("one\ntwo\n\"three\"", None)).unwrap();
+        assert!(matches!(main, Main::Lines));
+        assert_eq!(&*items[2], r#""\"three\"""#);
+        // Nothing to page through: passed whole.
+        assert!(main_items(&outcome("x", Some(json!({"a": "b"})))).is_none());
+        assert!(main_items(&outcome("one line", None)).is_none());
+    }
+
+    #[test]
+    fn the_preview_stays_near_its_size() {
+        let store = ResponseStore::default();
+        let rows: Vec<Value> = (0..500)
+            .map(|i| json!({"id": i, "pad": "x".repeat(200)}))
+            .collect();
+        let out = outcome("500 rows.", Some(json!({"rows": rows, "total": 500})));
+        let (main, items) = main_items(&out).unwrap();
+        let (shown, body, structured) = store.preview(&main, &out, &items, "r-x", "500 rows.");
+        assert!(shown > 3 && shown < 20, "{shown}");
+        assert!(body.len() + structured.unwrap().to_string().len() < 4096);
+        let lines = outcome(&"a line of text\n".repeat(2000), None);
+        let (main, items) = main_items(&lines).unwrap();
+        let (shown, body, structured) = store.preview(&main, &lines, &items, "r-x", "a line");
+        assert!(structured.is_none());
+        assert_eq!(body.lines().count(), shown);
+        assert!(body.len() < 4096 && shown > 100, "{shown}");
     }
 
     #[test]
