@@ -445,3 +445,103 @@ async fn delete_ends_a_session_with_204() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(raw.delete(None, &sid).await, StatusCode::NOT_FOUND);
 }
+
+/// Refusal lines in a server log: aerie's own WARN and rmcp's "create session" ERROR.
+fn refusal_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("refused") || l.contains("create session"))
+        .collect()
+}
+
+/// The `N` of "(N more refused …)" in a line, or 0.
+fn suppressed_count(line: &str) -> u64 {
+    line.split_once(" more refused")
+        .and_then(|(before, _)| before.rsplit_once('('))
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Refusals the lines account for: each "MCP session refused" line is one, and any line
+/// counts the ones held back since the previous line.
+fn accounted(lines: &[&str]) -> u64 {
+    let own = lines
+        .iter()
+        .filter(|l| l.contains("MCP session refused"))
+        .count() as u64;
+    own + lines.iter().map(|l| suppressed_count(l)).sum::<u64>()
+}
+
+/// Each refused initialize used to log two lines (aerie's WARN and rmcp's "Internal server
+/// error when create session" ERROR), so a client could grow the log at will. Now rmcp never
+/// sees a refused initialize, and aerie's line is rate-limited with a count of the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_initializes_do_not_flood_the_log() {
+    let (srv, _p, work) = server("[http]\nmax_sessions_per_key = 1\n", &[]).await;
+    let log = work.path().join("stderr.log");
+    let raw = Raw::new(&srv);
+    let first = raw.open(None).await;
+    const REFUSED: u64 = 500;
+    for _ in 0..REFUSED / 50 {
+        let batch = (0..50).map(|_| raw.try_open(None));
+        for (status, sid, _, body) in futures::future::join_all(batch).await {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+            assert!(sid.is_none());
+        }
+    }
+    // The suppressed ones are counted in a line written once the window closes, without
+    // waiting for another refusal; poll for it (bounded).
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap();
+        if accounted(&refusal_lines(&text)) >= REFUSED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lines = refusal_lines(&text);
+    assert!(
+        lines.len() <= 20,
+        "{} refusal lines for {REFUSED} refusals:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    assert!(!text.contains("create session"), "{text}");
+    assert!(
+        lines.iter().any(|l| suppressed_count(l) > 0),
+        "no line says how many were refused:\n{}",
+        lines.join("\n")
+    );
+    assert_eq!(accounted(&lines), REFUSED, "{}", lines.join("\n"));
+    assert!(
+        lines.iter().all(|l| l.contains("max_sessions_per_key")),
+        "{}",
+        lines.join("\n")
+    );
+    raw.assert_works(None, &first).await;
+}
+
+/// An initialize is admitted under the caps before rmcp sees it; when rmcp then rejects it (here
+/// a MCP-Protocol-Version header contradicting the body), its slot is freed, not leaked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rejected_initialize_frees_its_slot() {
+    let (srv, _p, _w) = server("[http]\nmax_sessions_per_key = 1\n", &[]).await;
+    let raw = Raw::new(&srv);
+    for _ in 0..3 {
+        let r = raw
+            .request(reqwest::Method::POST, None, None)
+            .header("mcp-protocol-version", "2025-03-26")
+            .json(&initialize())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            r.text().await.unwrap()
+        );
+    }
+    let sid = raw.open(None).await;
+    raw.assert_works(None, &sid).await;
+}

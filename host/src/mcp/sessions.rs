@@ -11,6 +11,13 @@
 //! rmcp's `SessionManager::create_session` is not told who is asking, so [`guard`] runs the
 //! request inside a task-local [`Caller`]; rmcp awaits `create_session` inside that request's
 //! future, so the task-local is set there.
+//!
+//! [`guard`] admits an initialize itself, before rmcp sees it, and hands the slot to
+//! `create_session` through the task-local: rmcp logs every `create_session` error as an
+//! ERROR, so a refusal there would let a client add a log line per request. aerie's own line
+//! for refusals is rate-limited ([`refusal_log`]).
+
+mod refusal_log;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -22,7 +29,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ServerJsonRpcMessage};
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::{
     LocalSessionManager, LocalSessionManagerError,
@@ -54,6 +61,16 @@ pub enum Refusal {
     PerCaller,
 }
 
+impl Refusal {
+    /// The setting that raises this cap.
+    pub fn key(self) -> &'static str {
+        match self {
+            Refusal::Total => "[http] max_sessions",
+            Refusal::PerCaller => "[http] max_sessions_per_key",
+        }
+    }
+}
+
 /// Errors of [`BoundSessions`].
 #[derive(Debug, thiserror::Error)]
 pub enum SessionsError {
@@ -75,6 +92,8 @@ struct Caller {
     /// What logs show ([`ClientId`]'s label).
     label: String,
     refused: Cell<Option<Refusal>>,
+    /// [`guard`] admitted this request's initialize; `create_session` takes the slot.
+    reserved: Cell<bool>,
 }
 
 /// (principal, label) of the request's caller; keyless when no key auth ran.
@@ -103,6 +122,7 @@ pub struct BoundSessions {
     inner: LocalSessionManager,
     limits: SessionLimits,
     table: Mutex<Table>,
+    refusals: refusal_log::RefusalLog,
 }
 
 impl BoundSessions {
@@ -114,6 +134,7 @@ impl BoundSessions {
             inner,
             limits,
             table: Mutex::new(Table::default()),
+            refusals: refusal_log::RefusalLog::default(),
         }
     }
 
@@ -165,11 +186,13 @@ impl SessionManager for BoundSessions {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        let (caller, label) = CALLER
-            .try_with(|c| (c.id.clone(), c.label.clone()))
+        let (caller, label, reserved) = CALLER
+            .try_with(|c| (c.id.clone(), c.label.clone(), c.reserved.replace(false)))
             .map_err(|_| SessionsError::NoCaller)?;
-        if let Err(r) = self.admit(&caller) {
-            tracing::warn!(client = %label, limit = ?r, "MCP session refused: limit reached");
+        // Normally [`guard`] admitted the initialize already; an initialize it did not
+        // recognise is still held to the caps here.
+        if !reserved && let Err(r) = self.admit(&caller) {
+            self.refusals.refused(r, &label);
             let _ = CALLER.try_with(|c| c.refused.set(Some(r)));
             return Err(SessionsError::Refused(r));
         }
@@ -273,6 +296,77 @@ fn refused(r: Refusal, limits: &SessionLimits) -> Response {
         .into_response()
 }
 
+/// What [`admit_initialize`] did with a request.
+enum Admission {
+    /// An initialize, admitted under the caps: its slot is reserved for `create_session`.
+    Reserved(Request),
+    /// Not an initialize (or already in a session): passed on untouched.
+    NotInitialize(Request),
+}
+
+/// A response [`guard`] gives without calling rmcp, and the cap that caused it, if one did.
+struct Early {
+    response: Response,
+    refusal: Option<Refusal>,
+}
+
+/// Admit a session-less POST that is an initialize (parsed as rmcp parses it), so a refusal
+/// is answered here and rmcp, which logs each `create_session` error, never sees it. The body
+/// is read under the same cap rmcp applies, and handed on unchanged.
+async fn admit_initialize(
+    sessions: &BoundSessions,
+    caller: &str,
+    req: Request,
+) -> Result<Admission, Early> {
+    if req.method() != Method::POST || req.headers().contains_key("mcp-session-id") {
+        return Ok(Admission::NotInitialize(req));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, super::http::MAX_BODY_BYTES)
+        .await
+        .map_err(|response| Early {
+            response,
+            refusal: None,
+        })?;
+    let initialize = matches!(
+        serde_json::from_slice::<ClientJsonRpcMessage>(&bytes),
+        Ok(ClientJsonRpcMessage::Request(r)) if matches!(r.request, ClientRequest::InitializeRequest(_))
+    );
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    if !initialize {
+        return Ok(Admission::NotInitialize(req));
+    }
+    match sessions.admit(caller) {
+        Ok(()) => Ok(Admission::Reserved(req)),
+        Err(r) => Err(Early {
+            response: refused(r, &sessions.limits),
+            refusal: Some(r),
+        }),
+    }
+}
+
+/// The whole body, or rmcp's own answer when it is over `max` bytes.
+async fn read_body(body: axum::body::Body, max: usize) -> Result<axum::body::Bytes, Response> {
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("Failed to read request body: {e}"),
+            )
+                .into_response()
+        })?;
+        if chunk.len() > max.saturating_sub(buf.len()) {
+            let text = format!("Payload Too Large: request body exceeds {max} bytes");
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, text).into_response());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.into())
+}
+
 /// Middleware in front of rmcp's service; needs the [`ClientId`] that API-key auth inserts.
 pub async fn guard(
     State(sessions): State<Arc<BoundSessions>>,
@@ -286,17 +380,32 @@ pub async fn guard(
         return unknown_session();
     }
     let delete = req.method() == Method::DELETE;
+    let (req, reserved) = match admit_initialize(&sessions, &caller, req).await {
+        Ok(Admission::Reserved(req)) => (req, true),
+        Ok(Admission::NotInitialize(req)) => (req, false),
+        Err(resp) => {
+            if let Some(r) = resp.refusal {
+                sessions.refusals.refused(r, &label);
+            }
+            return resp.response;
+        }
+    };
     let ctx = Caller {
-        id: caller,
+        id: caller.clone(),
         label,
         refused: Cell::new(None),
+        reserved: Cell::new(reserved),
     };
-    let (resp, refusal) = CALLER
+    let (resp, refusal, unused) = CALLER
         .scope(ctx, async {
             let resp = next.run(req).await;
-            (resp, CALLER.with(|c| c.refused.get()))
+            CALLER.with(|c| (resp, c.refused.get(), c.reserved.get()))
         })
         .await;
+    if unused {
+        // rmcp answered without creating a session (a bad header, say): free the slot.
+        BoundSessions::release(&mut sessions.table(), &caller);
+    }
     if let Some(r) = refusal {
         return refused(r, &sessions.limits);
     }
