@@ -23,22 +23,29 @@ pub struct Builtin {
     pub description: &'static str,
     /// JSON Schema of its arguments (an object schema).
     pub schema: Value,
+    /// Whether it only reads. `false` for a tool that can reach write tools (the dynamic mode's
+    /// `aerie_call_tool`), so a client never auto-approves it as harmless.
+    pub read_only: bool,
 }
 
 impl Builtin {
-    /// The MCP description: read-only, never destructive, closed world.
+    /// The MCP description: a read-only built-in is closed world; one that can reach write
+    /// tools keeps the MCP defaults (destructive, open world), the conservative hints.
     pub fn to_mcp(&self) -> rmcp::model::Tool {
         let schema = match &self.schema {
             Value::Object(m) => std::sync::Arc::new(m.clone()),
             _ => std::sync::Arc::new(serde_json::Map::new()),
         };
+        let annotations = if self.read_only {
+            rmcp::model::ToolAnnotations::new()
+                .read_only(true)
+                .open_world(false)
+        } else {
+            rmcp::model::ToolAnnotations::new().read_only(false)
+        };
         rmcp::model::Tool::new(self.name, self.description, schema)
             .with_title(self.title)
-            .with_annotations(
-                rmcp::model::ToolAnnotations::new()
-                    .read_only(true)
-                    .open_world(false),
-            )
+            .with_annotations(annotations)
     }
 }
 

@@ -174,7 +174,10 @@ fn hint<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a typo of it (case aside).
-fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let w = word.to_ascii_lowercase();
     let limit = (w.chars().count() / 3).clamp(1, 4);
     candidates
