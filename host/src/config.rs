@@ -50,6 +50,8 @@ pub struct FileConfig {
     pub shutdown_grace_secs: Option<u64>,
     /// `[store]`: large results kept for paging.
     pub store: crate::controls::store::StoreFile,
+    /// `[approvals]`: human approval of destructive calls.
+    pub approvals: crate::controls::approvals::ApprovalsFile,
 }
 
 /// Longest shutdown grace period accepted: past it, a stuck call would hold a restart.
@@ -236,6 +238,9 @@ impl FileConfig {
         cfg.signing
             .validate()
             .map_err(|e| format!("config {}: [signing] {e}", path.display()))?;
+        cfg.approvals
+            .validate()
+            .map_err(|e| format!("config {}: {e}", path.display()))?;
         cfg.store
             .settings()
             .map_err(|e| format!("config {}: {e}", path.display()))?;

@@ -1,6 +1,7 @@
 //! aerie: an MCP server for CrowdStrike Falcon whose tool groups are sandboxed WebAssembly
 //! components. This library is the host; the `aerie` binary is its command line.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

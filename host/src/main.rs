@@ -58,6 +58,8 @@ enum Command {
     /// Inspect and clear the result cache (`[cache] backend = "sqlite:PATH"`).
     #[command(subcommand)]
     Cache(CacheCmd),
+    /// See and decide the approvals a running server is waiting for (over its admin socket).
+    Approvals(ApprovalsArgs),
 }
 
 #[derive(Subcommand)]
@@ -161,6 +163,46 @@ enum ConfigCmd {
 }
 
 #[derive(Args)]
+struct ApprovalsArgs {
+    #[command(subcommand)]
+    action: ApprovalsCmd,
+    /// The server's admin socket [default: [approvals] socket in the config, else
+    /// $XDG_RUNTIME_DIR/aerie/admin.sock, else <cache dir>/aerie/admin.sock].
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Config file to read [approvals] socket from (default: ./aerie.toml if present).
+    #[arg(long, global = true, env = "AERIE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print the server's JSON answer instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCmd {
+    /// Approvals waiting or decided, with each call's preview.
+    List,
+    /// One approval in full: arguments and preview.
+    Show {
+        /// Approval id (ap-…).
+        id: String,
+    },
+    /// Approve a pending call; the agent then runs it once with aerie_run_approved.
+    Approve {
+        /// Approval id (ap-…).
+        id: String,
+    },
+    /// Deny a pending call.
+    Deny {
+        /// Approval id (ap-…).
+        id: String,
+        /// Why, for the agent and the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     transport: TransportArgs,
@@ -259,6 +301,10 @@ struct CommonArgs {
     /// describe and call the catalogue by name.
     #[arg(long, value_enum, default_value_t = aerie::controls::ToolMode::Full)]
     tool_mode: aerie::controls::ToolMode,
+    /// How destructive calls are approved (overrides [approvals] mode): elicit-or-queue, queue
+    /// or off [default: elicit-or-queue].
+    #[arg(long, env = "AERIE_APPROVALS", value_enum)]
+    approvals: Option<aerie::controls::approvals::Mode>,
 }
 
 #[derive(Args, Clone)]
@@ -282,7 +328,10 @@ struct CredArgs {
 
 impl CommonArgs {
     fn options(&self, credentials: Option<aerie::auth::Credentials>) -> anyhow::Result<Options> {
-        let file = FileConfig::load(self.config.as_deref()).map_err(anyhow::Error::msg)?;
+        let mut file = FileConfig::load(self.config.as_deref()).map_err(anyhow::Error::msg)?;
+        if let Some(m) = self.approvals {
+            file.approvals.mode = Some(m);
+        }
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -546,6 +595,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Approvals(a) => approvals(a).await,
         Command::Config(ConfigCmd::Check {
             common,
             creds,
@@ -569,4 +619,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `aerie approvals …`: one request to the running server's admin socket.
+async fn approvals(a: ApprovalsArgs) -> anyhow::Result<()> {
+    let socket = match a.socket {
+        Some(s) => s,
+        None => {
+            let file = FileConfig::load(a.config.as_deref()).map_err(anyhow::Error::msg)?;
+            aerie::admin::socket_path(file.approvals.socket.as_deref()).context(
+                "no runtime or cache directory for the default admin socket; pass --socket",
+            )?
+        }
+    };
+    let request = match &a.action {
+        ApprovalsCmd::List => serde_json::json!({"op": "list"}),
+        ApprovalsCmd::Show { id } => serde_json::json!({"op": "show", "id": id}),
+        ApprovalsCmd::Approve { id } => serde_json::json!({"op": "approve", "id": id}),
+        ApprovalsCmd::Deny { id, reason } => {
+            serde_json::json!({"op": "deny", "id": id, "reason": reason})
+        }
+    };
+    let answer = aerie::admin::request(&socket, &request)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if a.json {
+        println!("{answer}");
+        return Ok(());
+    }
+    match &a.action {
+        ApprovalsCmd::List => {
+            let list = answer["approvals"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no approvals waiting");
+            }
+            for item in &list {
+                println!("{}", aerie::admin::render_line(item));
+            }
+        }
+        ApprovalsCmd::Show { .. } => print!("{}", aerie::admin::render_full(&answer["approval"])),
+        ApprovalsCmd::Approve { id } => println!(
+            "approved {id}: the agent can now run it once with aerie_run_approved"
+        ),
+        ApprovalsCmd::Deny { id, .. } => println!("denied {id}"),
+    }
+    Ok(())
 }

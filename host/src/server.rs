@@ -222,6 +222,8 @@ pub fn shutdown_signal() -> Shutdown {
 /// calls, let rmcp write their answers, and finish.
 pub async fn serve_stdio(app: Arc<App>, shutdown: Shutdown) -> anyhow::Result<()> {
     hotswap::spawn(app.clone())?;
+    // Held for the life of the server: dropping it removes the operator's socket.
+    let _admin = crate::admin::start(app.clone())?;
     tracing::info!("serving MCP over stdio");
     // A signal must end the server even before a client has initialized.
     let service = tokio::select! {
@@ -264,6 +266,8 @@ pub async fn serve_http(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     hotswap::spawn(app.clone())?;
+    // Held for the life of the server: dropping it removes the operator's socket.
+    let _admin = crate::admin::start(app.clone())?;
     // Connections and sessions close only after the drain: closing either earlier would drop
     // the answers of the calls being drained.
     let (connections, sessions) = (CancellationToken::new(), CancellationToken::new());

@@ -39,6 +39,8 @@ async fn serve_stdio(
                 .arg(&audit)
                 .args(extra)
                 .env("HOME", "/nonexistent")
+                // The drain tests contain hosts unapproved (approvals are tested elsewhere).
+                .env("AERIE_APPROVALS", "off")
                 .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
                 .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
                 .env("FALCON_BASE_URL", &base);

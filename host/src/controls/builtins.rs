@@ -77,7 +77,9 @@ pub async fn call(
     if let Some(out) = super::store::call_builtin(app, caller, name, args).await {
         return Some(out);
     }
-    if let Some(out) = super::approvals::call_builtin(app, caller, name, args).await {
+    if let Some(out) =
+        super::approvals::call_builtin(app, caller, name, args, progress.clone(), cancel).await
+    {
         return Some(out);
     }
     super::dynamic::call_builtin(app, caller, name, args, progress, cancel).await

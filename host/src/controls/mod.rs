@@ -198,7 +198,7 @@ impl Controls {
             budgets: Default::default(),
             cache: cache::ResultCache::from_config(&_file.cache)?,
             store: store::ResponseStore::new(_file.store.settings()?),
-            approvals: Default::default(),
+            approvals: approvals::Approvals::new(&_file.approvals),
             tool_mode,
         })
     }

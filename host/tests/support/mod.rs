@@ -49,7 +49,10 @@ pub async fn stdio_client(
             c.args(args)
                 .env_remove("FALCON_CLIENT_ID")
                 .env_remove("FALCON_CLIENT_SECRET")
-                .env("HOME", "/nonexistent");
+                .env("HOME", "/nonexistent")
+                // rmcp's test client cannot answer elicitations: tools tests run destructive
+                // calls unapproved (controls_approvals.rs starts its servers itself).
+                .env("AERIE_APPROVALS", "off");
             for (k, v) in envs {
                 c.env(k, v);
             }
