@@ -42,10 +42,12 @@ pub struct FileConfig {
     pub egress: EgressFile,
     /// HTTP transport.
     pub http: HttpFile,
-    /// `[cache]`: the result cache of read tools.
-    pub cache: crate::controls::cache::CacheFile,
     /// Falcon credentials (lowest precedence).
     pub falcon: CredentialSource,
+    /// `[cache]`: the result cache of read tools.
+    pub cache: crate::controls::cache::CacheFile,
+    /// `[profiles.<name>]`: tool sets, writes and call budgets per agent role.
+    pub profiles: crate::controls::profiles::ProfilesFile,
     /// Seconds in-flight calls get to finish at shutdown before they are stopped (default 10).
     pub shutdown_grace_secs: Option<u64>,
     /// `[store]`: large results kept for paging.
@@ -184,8 +186,9 @@ impl EgressFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpFile {
-    /// Accepted API keys as `sha256:<hex>` digests.
-    pub api_keys: Vec<String>,
+    /// Accepted API keys as `sha256:<hex>` digests, or `{ digest, profile }` tables that
+    /// select a profile.
+    pub api_keys: Vec<crate::mcp::http::ApiKeyEntry>,
     /// Extra accepted Host header values.
     pub allowed_hosts: Vec<String>,
     /// Browser origins allowed to call (any other `Origin` header is refused).

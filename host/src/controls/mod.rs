@@ -123,9 +123,19 @@ impl App {
                 caller.profile.name
             ));
         }
-        let budget = match self.controls.budgets.charge(&caller.session, &caller.profile, name) {
-            Ok(state) => state,
-            Err(message) => return ToolOutcome::error(message),
+        // A name that is not served (unknown, or disabled by the policy) fails before reaching
+        // a plugin, so it costs nothing.
+        let budget = match &tool {
+            None => budget::Charged::free(),
+            Some(_) => match self
+                .controls
+                .budgets
+                .charge(&caller.session, &caller.profile, name)
+                .await
+            {
+                Ok(state) => state,
+                Err(message) => return ToolOutcome::error(message),
+            },
         };
         let mut out = match tool {
             None => {
@@ -185,13 +195,11 @@ impl Controls {
         profile: Option<&str>,
         tool_mode: ToolMode,
     ) -> Result<Controls, String> {
-        let profiles = Profiles::default();
-        if let Some(name) = profile
-            && profiles.get(name).is_none()
-        {
-            return Err(format!(
-                "--profile `{name}`: no such profile (define it as [profiles.{name}] in aerie.toml)"
-            ));
+        let profiles = Profiles::from_file(&_file.profiles, profile)?;
+        for (i, key) in _file.http.api_keys.iter().enumerate() {
+            if let Some(p) = &key.profile {
+                profiles.require(p, &format!("[http] api_keys entry {}", i + 1))?;
+            }
         }
         Ok(Controls {
             profiles,

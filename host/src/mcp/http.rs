@@ -24,10 +24,61 @@ use super::sessions::{self, BoundSessions, SessionLimits};
 /// Largest MCP request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// API keys, stored as SHA-256 digests.
+/// API keys, stored as SHA-256 digests, each with the profile it selects (`None`: the default).
 #[derive(Clone, Default)]
 pub struct ApiKeys {
-    digests: Vec<[u8; 32]>,
+    digests: Vec<([u8; 32], Option<String>)>,
+}
+
+/// One `[http] api_keys` entry: `"sha256:<hex>"`, or `{ digest = "sha256:<hex>", profile = "NAME" }`
+/// to select a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyEntry {
+    /// `sha256:<hex>` of the key.
+    pub digest: String,
+    /// The profile callers with this key run under; `None`: the default profile.
+    pub profile: Option<String>,
+}
+
+impl From<String> for ApiKeyEntry {
+    fn from(digest: String) -> Self {
+        ApiKeyEntry {
+            digest,
+            profile: None,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ApiKeyEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The table form, strict about its keys.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            digest: String,
+            profile: Option<String>,
+        }
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = ApiKeyEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#""sha256:<hex>" or { digest = "sha256:<hex>", profile = "NAME" }"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ApiKeyEntry, E> {
+                Ok(ApiKeyEntry::from(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ApiKeyEntry, A::Error> {
+                let t = <Table as serde::Deserialize>::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ApiKeyEntry {
+                    digest: t.digest,
+                    profile: t.profile,
+                })
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 impl std::fmt::Debug for ApiKeys {
@@ -37,19 +88,20 @@ impl std::fmt::Debug for ApiKeys {
 }
 
 impl ApiKeys {
-    /// Keys from plain values (flags, environment) and `sha256:<hex>` digests (config file).
-    pub fn new(plain: &[String], hashed: &[String]) -> Result<ApiKeys, String> {
-        let mut digests: Vec<[u8; 32]> = plain
+    /// Keys from plain values (flags, environment; the default profile) and `sha256:<hex>`
+    /// digests with their profiles (config file).
+    pub fn new(plain: &[String], hashed: &[ApiKeyEntry]) -> Result<ApiKeys, String> {
+        let mut digests: Vec<([u8; 32], Option<String>)> = plain
             .iter()
             .filter(|k| !k.is_empty())
-            .map(|k| Sha256::digest(k.as_bytes()).into())
+            .map(|k| (Sha256::digest(k.as_bytes()).into(), None))
             .collect();
-        for h in hashed {
+        for ApiKeyEntry { digest: h, profile } in hashed {
             let hex = h.strip_prefix("sha256:").unwrap_or(h);
             let bytes = hex::decode(hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
                 format!("api key digest `{h}` is not sha256:<64 hex digits> (make one with `printf %s KEY | sha256sum`)")
             })?;
-            digests.push(bytes);
+            digests.push((bytes, profile.clone()));
         }
         Ok(ApiKeys { digests })
     }
@@ -61,11 +113,27 @@ impl ApiKeys {
 
     /// Whether `presented` is one of the keys. Every digest is compared, in constant time.
     pub fn accepts(&self, presented: &str) -> bool {
+        self.lookup(presented).is_some()
+    }
+
+    /// `Some(profile)` when `presented` is one of the keys (`profile` is `None` for a key
+    /// without one). Every digest is compared, in constant time; the last match wins.
+    pub fn lookup(&self, presented: &str) -> Option<Option<&str>> {
+        use subtle::ConditionallySelectable;
         let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |acc, k| acc | k.ct_eq(&d))
-            .into()
+        let (mut found, mut index) = (subtle::Choice::from(0), 0u64);
+        for (i, (k, _)) in self.digests.iter().enumerate() {
+            let eq = k.ct_eq(&d);
+            found |= eq;
+            index = u64::conditional_select(&index, &(i as u64), eq);
+        }
+        let found: bool = found.into();
+        found.then(|| {
+            usize::try_from(index)
+                .ok()
+                .and_then(|i| self.digests.get(i))
+                .and_then(|(_, p)| p.as_deref())
+        })
     }
 }
 
@@ -249,12 +317,17 @@ async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: N
         })
         .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim);
-    let id = match presented {
-        Some(k) if keys.accepts(k) => ClientId::for_key(k),
+    let (id, profile) = match presented.and_then(|k| Some((k, keys.lookup(k)?))) {
+        Some((k, profile)) => (ClientId::for_key(k), profile),
         // No detail: a caller without a key learns nothing about why.
-        _ => return StatusCode::UNAUTHORIZED.into_response(),
+        None => return StatusCode::UNAUTHORIZED.into_response(),
     };
     req.extensions_mut().insert(id);
+    // The key's profile; a key without one runs under the default profile.
+    if let Some(p) = profile {
+        req.extensions_mut()
+            .insert(crate::mcp::ProfileName(p.to_string()));
+    }
     next.run(req).await
 }
 
@@ -366,14 +439,44 @@ mod tests {
     #[test]
     fn keys_match_plain_and_hashed() {
         let digest = hex::encode(Sha256::digest(b"k2"));
-        let keys = ApiKeys::new(&["k1".into()], &[format!("sha256:{digest}")]).unwrap();
+        let keys = ApiKeys::new(&["k1".into()], &[format!("sha256:{digest}").into()]).unwrap();
         assert!(keys.accepts("k1") && keys.accepts("k2"));
         assert!(!keys.accepts("k3") && !keys.accepts(""));
         assert!(
-            ApiKeys::new(&[], &["sha256:zz".into()])
+            ApiKeys::new(&[], &["sha256:zz".to_string().into()])
                 .unwrap_err()
                 .contains("sha256")
         );
+    }
+
+    #[test]
+    fn keys_select_their_profile() {
+        let entry = |key: &str, profile: Option<&str>| ApiKeyEntry {
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes()))),
+            profile: profile.map(str::to_string),
+        };
+        let keys = ApiKeys::new(
+            &["flag".into()],
+            &[entry("a", Some("triage")), entry("b", Some("rtr")), entry("c", None)],
+        )
+        .unwrap();
+        assert_eq!(keys.lookup("a"), Some(Some("triage")));
+        assert_eq!(keys.lookup("b"), Some(Some("rtr")));
+        assert_eq!(keys.lookup("c"), Some(None));
+        assert_eq!(keys.lookup("flag"), Some(None));
+        assert_eq!(keys.lookup("d"), None);
+        #[derive(serde::Deserialize)]
+        struct F {
+            api_keys: Vec<ApiKeyEntry>,
+        }
+        let f: F = toml::from_str("api_keys = ['sha256:00', { digest = 'sha256:11', profile = 'hunt' }]").unwrap();
+        assert_eq!(f.api_keys[0].profile, None);
+        assert_eq!(f.api_keys[1].profile.as_deref(), Some("hunt"));
+        let e = toml::from_str::<F>("api_keys = [{ digest = 'sha256:11', profil = 'hunt' }]")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("unknown field `profil`"), "{e}");
     }
 
     #[test]

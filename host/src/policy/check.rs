@@ -167,7 +167,7 @@ pub fn vanished(policy: &Policy, before: &Snapshot, after: &Snapshot) -> Vec<Str
 }
 
 /// `; did you mean `x`?` for the nearest candidate within a small edit distance, else nothing.
-fn hint<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn hint<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> String {
     nearest(word, candidates)
         .map(|c| format!("; did you mean `{c}`?"))
         .unwrap_or_default()
