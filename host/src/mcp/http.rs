@@ -67,7 +67,10 @@ impl<'de> serde::Deserialize<'de> for ApiKeyEntry {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ApiKeyEntry, E> {
                 Ok(ApiKeyEntry::from(v.to_string()))
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ApiKeyEntry, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ApiKeyEntry, A::Error> {
                 let t = <Table as serde::Deserialize>::deserialize(
                     serde::de::value::MapAccessDeserializer::new(map),
                 )?;
@@ -457,7 +460,11 @@ mod tests {
         };
         let keys = ApiKeys::new(
             &["flag".into()],
-            &[entry("a", Some("triage")), entry("b", Some("rtr")), entry("c", None)],
+            &[
+                entry("a", Some("triage")),
+                entry("b", Some("rtr")),
+                entry("c", None),
+            ],
         )
         .unwrap();
         assert_eq!(keys.lookup("a"), Some(Some("triage")));
@@ -469,7 +476,9 @@ mod tests {
         struct F {
             api_keys: Vec<ApiKeyEntry>,
         }
-        let f: F = toml::from_str("api_keys = ['sha256:00', { digest = 'sha256:11', profile = 'hunt' }]").unwrap();
+        let f: F =
+            toml::from_str("api_keys = ['sha256:00', { digest = 'sha256:11', profile = 'hunt' }]")
+                .unwrap();
         assert_eq!(f.api_keys[0].profile, None);
         assert_eq!(f.api_keys[1].profile.as_deref(), Some("hunt"));
         let e = toml::from_str::<F>("api_keys = [{ digest = 'sha256:11', profil = 'hunt' }]")
