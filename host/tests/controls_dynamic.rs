@@ -535,3 +535,67 @@ async fn profile_limits_search_describe_and_call() {
     assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
     client.cancel().await.unwrap();
 }
+
+/// A call through `aerie_call_tool` is charged to the same per-session budget as a direct call,
+/// carries the same `_meta`, and is refused the same way once the budget is spent (nothing
+/// reaches the simulator). Search and describe are free.
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamic_calls_share_the_call_budget() {
+    let sim = sim_with_limited_client(&[], |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("aerie.toml");
+    std::fs::write(&cfg, "[profiles.tight]\ntools = ['hosts_*']\nbudget = 2\n").unwrap();
+    let client = serve_against(
+        &sim,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--profile",
+            "tight",
+            "--tool-mode",
+            "dynamic",
+        ],
+        work.path(),
+    )
+    .await;
+    let args = json!({"hostname": KNOWN_HOSTNAME});
+    for _ in 0..3 {
+        search(&client, "hosts").await;
+        ok_json(
+            &call(
+                &client,
+                "aerie_describe_tools",
+                json!({"names": ["hosts_search"]}),
+            )
+            .await,
+        );
+    }
+    let r = call(&client, "hosts_search", args.clone()).await;
+    ok_json(&r);
+    let r = call(
+        &client,
+        "aerie_call_tool",
+        json!({"name": "hosts_search", "arguments": args}),
+    )
+    .await;
+    ok_json(&r);
+    let meta = serde_json::to_value(&r).unwrap()["_meta"]["aerie/budget"].clone();
+    assert_eq!(meta["remaining"], 0, "{r:?}");
+    sim.clear_requests();
+    let e = err_text(
+        &call(
+            &client,
+            "aerie_call_tool",
+            json!({"name": "hosts_search", "arguments": args}),
+        )
+        .await,
+    );
+    assert!(
+        e.contains("budget is spent") && e.contains("`tight`"),
+        "{e}"
+    );
+    let direct = call_err(&client, "hosts_search", args).await;
+    assert_eq!(e, direct, "refused as a direct call is");
+    assert!(sim.requests().is_empty(), "{:?}", operations(&sim));
+    client.cancel().await.unwrap();
+}

@@ -558,14 +558,13 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 /// `contained`, `contain` → `contain`; `isolation`, `isolate` → `isolat`), not to a real root.
 fn stem(word: &str) -> String {
     let mut w = word.to_string();
-    // Only ASCII words are stemmed: suffix slicing below is by bytes.
+    // Only ASCII words are stemmed: suffix slicing below is by bytes. `-sses`, `-xes`, `-ches`
+    // … lose `es` (`processes`, `hashes`); any other `-s` but `-ss`/`-us`/`-is` loses `s`.
     if !w.is_ascii() || w.len() <= 3 {
         return w;
     }
     if let Some(s) = w.strip_suffix("ies") {
         w = format!("{s}y");
-    } else if w.ends_with("sses") {
-        w.truncate(w.len() - 2);
     } else if ["ses", "xes", "zes", "ches", "shes"]
         .iter()
         .any(|s| w.ends_with(s))
