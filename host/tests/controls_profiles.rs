@@ -640,3 +640,89 @@ async fn the_six_seed_roles_see_what_the_seed_allows() {
         }
     }
 }
+
+/// A call held for a person's approval did not run, so it is not counted; the approved call is
+/// counted when `aerie_run_approved` runs it. (It used to count twice, so a per-tool budget of
+/// one containment made the approved containment impossible.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_held_for_approval_counts_once_when_it_runs() {
+    let sim = sim_with_limited_client(&[], |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin").join("admin.sock");
+    let config = write_config(
+        work.path(),
+        "aerie.toml",
+        &format!(
+            "[approvals]\nmode = 'queue'\nsocket = {:?}\n\
+             [profiles.responder]\ntools = ['hosts_*']\nallow_writes = true\nbudget = 4\n\
+             budget_per_tool = {{ hosts_contain = 1 }}\n",
+            socket.display().to_string()
+        ),
+    );
+    let cache = shared_cache();
+    let args = [
+        "serve",
+        "--cache-dir",
+        &cache,
+        "--modules",
+        "hosts",
+        "--allow-writes",
+        "--config",
+        &config,
+        "--profile",
+        "responder",
+    ];
+    let base = sim.base_url();
+    let envs = [
+        ("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID),
+        ("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET),
+        ("FALCON_BASE_URL", base.as_str()),
+        ("AERIE_APPROVALS", "queue"),
+    ];
+    let client = stdio_client(&args, &envs, &work.path().join("stderr.log")).await;
+    let aid = aid_of(&client, KNOWN_HOSTNAME).await;
+
+    let r = call(
+        &client,
+        "hosts_contain",
+        json!({"ids": [aid], "confirm": true}),
+    )
+    .await;
+    let pending = serde_json::to_value(&r).unwrap()["_meta"]["aerie/approval"].clone();
+    assert_eq!(pending["status"], "pending", "{}", text(&r));
+    let id = pending["id"].as_str().unwrap().to_string();
+    assert_eq!(budget_meta(&r)["used"], 1, "only hosts_search ran: {r:?}");
+    assert_eq!(budget_meta(&r)["tools"][0]["used"], 0, "{r:?}");
+
+    let out = std::process::Command::new(aerie())
+        .args(["approvals", "approve", &id, "--socket"])
+        .arg(&socket)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = call(&client, "aerie_run_approved", json!({"approval_id": id})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+    assert_eq!(
+        budget_meta(&r),
+        json!({"profile": "responder", "used": 2, "limit": 4, "remaining": 2,
+               "tools": [{"tools": "hosts_contain", "used": 1, "limit": 1, "remaining": 0}]})
+    );
+    // The one containment is used: a second is refused before any approval is asked.
+    let other = aid_of(&client, falcon_sim::KNOWN_LINUX_HOSTNAME).await;
+    let e = call_err(
+        &client,
+        "hosts_contain",
+        json!({"ids": [other], "confirm": true}),
+    )
+    .await;
+    assert!(
+        e.contains("profile `responder` allows 1 call of `hosts_contain` per session; it is used"),
+        "{e}"
+    );
+    client.cancel().await.unwrap();
+}

@@ -56,6 +56,9 @@ pub trait CounterStore: Send + Sync {
 
     /// The current values of `keys` (0 for a counter never taken from).
     fn read<'a>(&'a self, session: &'a str, keys: &'a [String]) -> BoxFuture<'a, Vec<u32>>;
+
+    /// Take one back from each of `keys` (never below 0): a call that was counted did not run.
+    fn give_back<'a>(&'a self, session: &'a str, keys: &'a [String]) -> BoxFuture<'a, ()>;
 }
 
 /// Counters in this process's memory.
@@ -138,6 +141,16 @@ impl MemoryCounters {
             .collect())
     }
 
+    fn give_back_now(&self, session: &str, keys: &[String]) {
+        if let Some(s) = self.lock().get_mut(session) {
+            for k in keys {
+                if let Some(c) = s.counts.get_mut(k) {
+                    *c = c.saturating_sub(1);
+                }
+            }
+        }
+    }
+
     fn read_now(&self, session: &str, keys: &[String], now: Instant) -> Vec<u32> {
         let sessions = self.lock();
         let counts = sessions
@@ -168,6 +181,11 @@ impl CounterStore for MemoryCounters {
             keys,
             Instant::now(),
         )))
+    }
+
+    fn give_back<'a>(&'a self, session: &'a str, keys: &'a [String]) -> BoxFuture<'a, ()> {
+        self.give_back_now(session, keys);
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -210,6 +228,8 @@ pub struct Charged {
     profile: String,
     /// The total first, then the per-tool budgets that applied; empty when nothing is counted.
     counts: Vec<Count>,
+    /// The counter keys of `counts`, to give the call back if it does not run.
+    keys: Vec<String>,
 }
 
 /// Counter keys: the profile is part of the key, so a session never carries counts across
@@ -275,6 +295,7 @@ impl Budgets {
         match self.store.take(session, &wants).await {
             Ok(used) => Ok(Charged {
                 profile: profile.name.clone(),
+                keys: wants.iter().map(|w| w.key.clone()).collect(),
                 counts: used
                     .into_iter()
                     .enumerate()
@@ -315,6 +336,19 @@ impl Budgets {
         }
     }
 
+    /// Give back a charged call that did not run (held for approval, declined or expired), so
+    /// only calls that run count; `charged` then shows the counts without it.
+    pub async fn refund(&self, session: &str, charged: &mut Charged) {
+        if charged.keys.is_empty() {
+            return;
+        }
+        self.store.give_back(session, &charged.keys).await;
+        for c in &mut charged.counts {
+            c.used = c.used.saturating_sub(1);
+        }
+        charged.keys.clear();
+    }
+
     /// What `profile` has used and has left in `session`: the total, then each per-tool budget.
     async fn report(&self, session: &str, profile: &Profile) -> Vec<Count> {
         let mut keys = vec![total_key(profile)];
@@ -351,6 +385,7 @@ impl Charged {
         Charged {
             profile: String::new(),
             counts: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
@@ -457,6 +492,11 @@ mod tests {
         );
         // Another session has its own counters.
         assert_eq!(c.take_now("other", &w, now), Ok(vec![1, 1]));
+        // A call given back frees its place, never below zero.
+        c.give_back_now("s", &["t".into(), "x".into()]);
+        c.give_back_now("s", &["x".into()]);
+        assert_eq!(c.read_now("s", &["t".into(), "x".into()], now), vec![2, 0]);
+        assert_eq!(c.take_now("s", &w, now), Ok(vec![3, 1]));
     }
 
     #[test]

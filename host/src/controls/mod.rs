@@ -125,7 +125,7 @@ impl App {
         }
         // A name that is not served (unknown, or disabled by the policy) fails before reaching
         // a plugin, so it costs nothing.
-        let budget = match &tool {
+        let mut budget = match &tool {
             None => budget::Charged::free(),
             Some(_) => match self
                 .controls
@@ -149,6 +149,12 @@ impl App {
                     .gate(self, caller, &plugin, t, &args, cancel)
                     .await
                 {
+                    // Nothing ran (pending, declined, expired): not counted; the approved call
+                    // counts when `aerie_run_approved` runs it.
+                    self.controls
+                        .budgets
+                        .refund(&caller.session, &mut budget)
+                        .await;
                     out
                 } else {
                     let key = cache::CacheKey::for_call(self, &plugin, t, &args);
