@@ -339,7 +339,8 @@ impl ResultCache {
         args: &Value,
     ) -> Option<ToolOutcome> {
         let ttl = self.ttl_for(&caller.profile, tool);
-        if ttl.is_zero() {
+        // While the server drains, new calls are refused (by the real call path), cached or not.
+        if ttl.is_zero() || app.inflight.draining() {
             return None;
         }
         let stored = match self.store.get(key.as_str()).await {
