@@ -398,7 +398,7 @@ async fn fair_share_keys_parse_and_stay_within_the_global_budget() {
     std::fs::write(
         &path,
         "[egress]\nrequests_per_minute = 1000\nmax_concurrency = 10\nplugin_concurrency = 4\n\
-         [plugins.hosts]\negress_concurrency = 9\negress_requests_per_minute = 5000\n",
+         [plugins.hosts]\negress_concurrency = 9\negress_requests_per_minute = 900\n",
     )
     .unwrap();
     let config = aerie::config::FileConfig::load(Some(&path))
@@ -412,16 +412,20 @@ async fn fair_share_keys_parse_and_stay_within_the_global_budget() {
         config,
         Arc::new(Audit::default()),
     );
-    assert_eq!(
-        e.plugin_budget("hosts"),
-        (1000, 9),
-        "clamped to the global rate"
-    );
+    assert_eq!(e.plugin_budget("hosts"), (900, 9), "the plugin's own share");
     assert_eq!(
         e.plugin_budget("other"),
         (750, 4),
         "3/4 of the rate by default"
     );
+    // A share above the global budget is refused, never clamped in silence.
+    std::fs::write(
+        &path,
+        "[egress]\nrequests_per_minute = 1000\n[plugins.hosts]\negress_requests_per_minute = 5000\n",
+    )
+    .unwrap();
+    let err = aerie::config::FileConfig::load(Some(&path)).unwrap_err();
+    assert!(err.contains("egress_requests_per_minute"), "{err}");
     std::fs::write(&path, "[plugins.hosts]\negress_concurency = 2\n").unwrap();
     let err = aerie::config::FileConfig::load(Some(&path)).unwrap_err();
     assert!(err.contains("egress_concurency"), "{err}");

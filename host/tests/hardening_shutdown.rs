@@ -275,6 +275,8 @@ async fn http_sigterm_answers_the_in_flight_write() {
         .args(["--allow-writes", "--audit-log"])
         .arg(&audit_log)
         .env("HOME", "/nonexistent")
+        // This test is about the drain, not approvals: the write runs on `confirm: true`.
+        .env("AERIE_APPROVALS", "off")
         .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
         .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
         .env("FALCON_BASE_URL", sim.base_url())

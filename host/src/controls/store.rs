@@ -430,7 +430,7 @@ impl Default for ResponseStore {
 }
 
 /// Longest summary line taken from the plugin's text.
-const SUMMARY_MAX: usize = 300;
+const SUMMARY_MAX: usize = 1024;
 /// How deep into the structured result the main array is looked for.
 const ARRAY_DEPTH: usize = 3;
 /// Default and largest `limit` of `aerie_result_page`.
