@@ -87,7 +87,9 @@ async fn a_profile_hides_tools_and_refuses_calls_outside_it() {
 
     // Writes allowed by the server but not by the profile: no write tool, no excluded tool,
     // nothing from another group.
-    let args = with(&["--allow-writes", "--profile", "narrow"]);
+    let audit = work.path().join("audit.jsonl");
+    let mut args = with(&["--allow-writes", "--profile", "narrow", "--audit-log"]);
+    args.push(audit.to_str().unwrap().to_string());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let client = serve_against(&sim, &args, work.path()).await;
     assert_eq!(
@@ -127,6 +129,19 @@ async fn a_profile_hides_tools_and_refuses_calls_outside_it() {
             .any(|n| n == "aerie_budget")
     );
     client.cancel().await.unwrap();
+    // The refusals are audited with the profile.
+    let refused: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["outcome"] == "refused_profile")
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r["profile"] == "narrow"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[0]["tool"], "detections_search");
 
     // The profile allows writes but the server does not: still no write tool.
     let args = with(&["--profile", "writer"]);
@@ -165,6 +180,7 @@ async fn budgets_run_out_in_all_and_per_tool() {
         "[profiles.tight]\ntools = ['hosts_*']\nbudget = 4\n\
          budget_per_tool = { hosts_search = 2, 'hosts_list_*' = 1 }\n",
     );
+    let audit = work.path().join("audit.jsonl");
     let client = serve_against(
         &sim,
         &[
@@ -174,6 +190,8 @@ async fn budgets_run_out_in_all_and_per_tool() {
             "hosts",
             "--profile",
             "tight",
+            "--audit-log",
+            audit.to_str().unwrap(),
         ],
         work.path(),
     )
@@ -268,6 +286,26 @@ async fn budgets_run_out_in_all_and_per_tool() {
     let r = call(&client, "aerie_budget", json!({})).await;
     assert!(text(&r).contains("0 of 4 left (4 used)"), "{}", text(&r));
     client.cancel().await.unwrap();
+    // Each refusal is audited with the profile: two per-tool, one in all.
+    let refused: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["outcome"] == "refused_budget")
+        .collect();
+    let tools: Vec<&str> = refused
+        .iter()
+        .map(|r| r["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["hosts_search", "hosts_list_groups", "hosts_get"],
+        "{refused:?}"
+    );
+    assert!(
+        refused.iter().all(|r| r["profile"] == "tight"),
+        "{refused:?}"
+    );
 }
 
 /// `sha256:<hex>` of an API key, as `[http] api_keys` holds it.

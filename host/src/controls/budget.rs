@@ -405,6 +405,16 @@ impl Charged {
     }
 }
 
+/// Audit a call the controls refused before it reached a plugin (`outcome`: `refused_profile`
+/// or `refused_budget`), in the shape of the host's other `tool_call` records plus the profile.
+pub fn audit_refusal(app: &App, caller: &Caller, tool: &str, outcome: &str) {
+    app.services.audit.record(
+        "tool_call",
+        json!({"client": caller.client, "profile": caller.profile.name, "tool": tool,
+               "outcome": outcome, "duration_ms": 0}),
+    );
+}
+
 /// Built-in tools of this control: `aerie_budget`, for profiles with a budget.
 pub fn builtins(_app: &App, caller: &Caller) -> Vec<Builtin> {
     if !caller.profile.has_budget() {

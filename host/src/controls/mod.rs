@@ -118,6 +118,7 @@ impl App {
         if let Some((_, t)) = &tool
             && !caller.profile.allows_tool(t)
         {
+            budget::audit_refusal(self, caller, name, "refused_profile");
             return ToolOutcome::error(format!(
                 "Tool `{name}` is not available to profile `{}`; call tools/list for the tools it may use.",
                 caller.profile.name
@@ -134,7 +135,10 @@ impl App {
                 .await
             {
                 Ok(state) => state,
-                Err(message) => return ToolOutcome::error(message),
+                Err(message) => {
+                    budget::audit_refusal(self, caller, name, "refused_budget");
+                    return ToolOutcome::error(message);
+                }
             },
         };
         let mut out = match tool {
