@@ -284,7 +284,11 @@ async fn budgets_run_out_in_all_and_per_tool() {
         assert_eq!(b["per_tool"][1]["remaining"], 0);
     }
     let r = call(&client, "aerie_budget", json!({})).await;
-    assert!(text(&r).contains("0 of 4 left (4 used)"), "{}", text(&r));
+    assert!(
+        text(&r).contains("Profile `tight`, calls in all: 0 of 4 left (4 used); `hosts_list_*`: 0 of 1 left (1 used)"),
+        "{}",
+        text(&r)
+    );
     client.cancel().await.unwrap();
     // Each refusal is audited with the profile: two per-tool, one in all.
     let refused: Vec<Value> = std::fs::read_to_string(&audit)

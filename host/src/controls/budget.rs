@@ -453,7 +453,7 @@ pub async fn call_builtin(
         Some(l) => format!("{} of {l} left ({} used)", l.saturating_sub(c.used), c.used),
         None => format!("no limit ({} used)", c.used),
     };
-    let mut text = format!("Profile `{}`: {} calls in all", p.name, left(&counts[0]));
+    let mut text = format!("Profile `{}`, calls in all: {}", p.name, left(&counts[0]));
     for c in &counts[1..] {
         text.push_str(&format!(
             "; `{}`: {}",
