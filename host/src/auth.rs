@@ -244,7 +244,12 @@ impl Session {
     /// member CID (the result cache keys on it).
     pub fn tenant(&self) -> String {
         let c = &self.creds;
-        format!("{}|{}|{}", c.base_url, c.client_id, c.member_cid.as_deref().unwrap_or(""))
+        format!(
+            "{}|{}|{}",
+            c.base_url,
+            c.client_id,
+            c.member_cid.as_deref().unwrap_or("")
+        )
     }
 
     /// The API base URL in use (it may follow the token's region hint).

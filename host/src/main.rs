@@ -658,9 +658,9 @@ async fn approvals(a: ApprovalsArgs) -> anyhow::Result<()> {
             }
         }
         ApprovalsCmd::Show { .. } => print!("{}", aerie::admin::render_full(&answer["approval"])),
-        ApprovalsCmd::Approve { id } => println!(
-            "approved {id}: the agent can now run it once with aerie_run_approved"
-        ),
+        ApprovalsCmd::Approve { id } => {
+            println!("approved {id}: the agent can now run it once with aerie_run_approved")
+        }
         ApprovalsCmd::Deny { id, .. } => println!("denied {id}"),
     }
     Ok(())

@@ -160,11 +160,11 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         "plugins loaded"
     );
     registry.publish(snapshot);
-    let controls = crate::controls::Controls::new(&opts.file, opts.profile.as_deref(), opts.tool_mode)
-        .map_err(anyhow::Error::msg)?;
+    let controls =
+        crate::controls::Controls::new(&opts.file, opts.profile.as_deref(), opts.tool_mode)
+            .map_err(anyhow::Error::msg)?;
     // A profile pattern that matches nothing is a typo that hides or shows the wrong tools.
     controls
-        .profiles
         .check_at_start(&registry.snapshot(), &sources, &refusals)
         .map_err(anyhow::Error::msg)?;
     let app = App {

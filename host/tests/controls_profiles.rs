@@ -482,6 +482,16 @@ fn typo_patterns_are_refused_at_start_and_by_config_check() {
             "[profiles.triage]\ntool = ['hosts_*']\n",
             "unknown field `tool`",
         ),
+        // The other controls' tool names are held to the same rule: a typo in the gated tools
+        // would leave containment ungated.
+        (
+            "[approvals]\ntools = ['hosts_contian']\n",
+            "[approvals] tools: `hosts_contian` matches no tool; did you mean `hosts_contain`?",
+        ),
+        (
+            "[cache.tools]\nhosts_gte = 60\n",
+            "[cache.tools]: `hosts_gte` matches no tool; did you mean `hosts_get`?",
+        ),
     ];
     for (toml, expected) in cases {
         let config = write_config(work.path(), "aerie.toml", toml);

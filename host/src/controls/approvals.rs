@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Caller;
 use super::builtins::Builtin;
+use super::profiles::Pattern;
 use crate::app::{App, ToolOutcome};
 use crate::registry::{Plugin, Tool};
 use crate::runtime::{ProgressSink, tools::Tier};
@@ -74,7 +75,7 @@ pub struct ApprovalsFile {
 }
 
 impl ApprovalsFile {
-    /// Refuses out-of-range values and empty patterns, naming the key.
+    /// Refuses out-of-range values and patterns that are not tool names or globs, naming the key.
     pub fn validate(&self) -> Result<(), String> {
         let range = |key: &str, v: Option<u64>, r: std::ops::RangeInclusive<u64>| match v {
             Some(v) if !r.contains(&v) => Err(format!(
@@ -99,8 +100,8 @@ impl ApprovalsFile {
                 MAX_PENDING_RANGE.end()
             ));
         }
-        if let Some(p) = self.tools.iter().flatten().find(|p| p.trim().is_empty()) {
-            return Err(format!("[approvals] tools: empty pattern {p:?}"));
+        for p in self.tools.iter().flatten() {
+            Pattern::parse(p).map_err(|e| format!("[approvals] tools: {e}"))?;
         }
         Ok(())
     }
@@ -205,7 +206,7 @@ tokio::task_local! {
 /// Pending and decided approvals.
 pub struct Approvals {
     mode: Mode,
-    patterns: Option<Vec<String>>,
+    patterns: Option<Vec<Pattern>>,
     ttl: Duration,
     elicit_timeout: Duration,
     max_pending: usize,
@@ -228,7 +229,11 @@ impl Approvals {
     pub fn new(f: &ApprovalsFile) -> Approvals {
         Approvals {
             mode: f.mode.unwrap_or_default(),
-            patterns: f.tools.clone(),
+            // `validate` refused any pattern that does not parse.
+            patterns: f
+                .tools
+                .as_ref()
+                .map(|ps| ps.iter().filter_map(|p| Pattern::parse(p).ok()).collect()),
             ttl: Duration::from_secs(f.ttl_secs.unwrap_or(DEFAULT_TTL_SECS)),
             elicit_timeout: Duration::from_secs(
                 f.elicit_timeout_secs.unwrap_or(DEFAULT_ELICIT_TIMEOUT_SECS),
@@ -237,6 +242,11 @@ impl Approvals {
             socket: f.socket.clone(),
             queue: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The `[approvals] tools` patterns, when the operator narrowed the gated tools.
+    pub fn patterns(&self) -> Option<&[Pattern]> {
+        self.patterns.as_deref()
     }
 
     /// The configured mode.
@@ -252,7 +262,7 @@ impl Approvals {
         }
         match &self.patterns {
             None => tool.desc.destructive,
-            Some(p) => p.iter().any(|p| glob_match(p, &tool.desc.name)),
+            Some(p) => p.iter().any(|p| p.matches(&tool.desc.name)),
         }
     }
 
@@ -608,18 +618,9 @@ pub enum Gate {
 
 /// SHA-256 of the arguments with object keys sorted, so key order does not matter.
 pub fn args_digest(args: &Value) -> String {
-    fn canonical(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let sorted: BTreeMap<&String, Value> =
-                    m.iter().map(|(k, v)| (k, canonical(v))).collect();
-                Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
-            }
-            Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
-            other => other.clone(),
-        }
-    }
-    hex::encode(Sha256::digest(canonical(args).to_string().as_bytes()))
+    hex::encode(Sha256::digest(
+        super::cache::canonical_json(args).as_bytes(),
+    ))
 }
 
 /// `text` cut to [`MAX_PREVIEW_BYTES`], saying so.
@@ -631,30 +632,6 @@ fn truncated(text: String) -> String {
         "{}… (cut at {MAX_PREVIEW_BYTES} bytes)",
         crate::runtime::truncate_str(&text, MAX_PREVIEW_BYTES)
     )
-}
-
-/// Whether `name` matches `pattern` (`*` any run, `?` one character).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
-    // Iterative matching with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// Built-in tools of this control: `aerie_run_approved`, when the caller sees a gated tool.
@@ -707,12 +684,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn globs() {
-        assert!(glob_match("hosts_*", "hosts_contain"));
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("h?sts_*n", "hosts_contain"));
-        assert!(!glob_match("hosts_*", "rtr_run"));
-        assert!(!glob_match("hosts", "hosts_contain"));
+    fn patterns_pick_the_gated_write_tools() {
+        let f = ApprovalsFile {
+            tools: Some(vec!["hosts_*".into(), "rtr_run_response_command".into()]),
+            ..Default::default()
+        };
+        f.validate().unwrap();
+        let a = Approvals::new(&f);
+        let p = a.patterns.as_ref().unwrap();
+        assert!(p.iter().any(|p| p.matches("hosts_contain")));
+        assert!(!p.iter().any(|p| p.matches("rtr_init_session")));
     }
 
     #[test]
@@ -741,6 +722,10 @@ mod tests {
             tools: Some(vec![" ".into()]),
             ..Default::default()
         };
-        assert!(f.validate().unwrap_err().contains("empty pattern"));
+        assert!(
+            f.validate()
+                .unwrap_err()
+                .contains("[approvals] tools: ` ` contains ` `")
+        );
     }
 }

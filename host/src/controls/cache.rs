@@ -272,6 +272,11 @@ impl Default for ResultCache {
 }
 
 impl ResultCache {
+    /// Tool names given their own TTL in `[cache.tools]`.
+    pub fn tools_with_ttl(&self) -> impl Iterator<Item = &str> {
+        self.tools.keys().map(String::as_str)
+    }
+
     /// The cache `[cache]` configures (opens the SQLite file if named).
     pub fn from_config(file: &CacheFile) -> Result<ResultCache, String> {
         let ttl = CacheFile::ttl("ttl_secs", file.ttl_secs.unwrap_or(DEFAULT_TTL_SECS))?;

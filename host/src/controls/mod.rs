@@ -182,7 +182,10 @@ impl App {
                             } else if let Some(k) = &key
                                 && !out.is_error
                             {
-                                self.controls.cache.put(k, &plugin.name, &caller.profile, t, &out).await;
+                                self.controls
+                                    .cache
+                                    .put(k, &plugin.name, &caller.profile, t, &out)
+                                    .await;
                             }
                             out
                         }
@@ -199,6 +202,31 @@ impl App {
 }
 
 impl Controls {
+    /// Every tool name and pattern the controls were configured with, against the tools being
+    /// served: a typo would hide, show or ungate the wrong tools, so it fails start-up (and
+    /// `config check`) naming the nearest tool. See [`profiles::check_patterns`].
+    pub fn check_at_start(
+        &self,
+        snap: &crate::registry::Snapshot,
+        sources: &[crate::registry::Source],
+        refusals: &[crate::registry::Refusal],
+    ) -> Result<(), String> {
+        let known = crate::policy::check::plugin_names(snap, sources, refusals);
+        let mut f = self.profiles.check(snap, &known);
+        if let Some(p) = self.approvals.patterns() {
+            profiles::check_patterns("[approvals] tools", p, "", snap, &known, &mut f);
+        }
+        let mut cached = Vec::new();
+        for t in self.cache.tools_with_ttl() {
+            match profiles::Pattern::parse(t) {
+                Ok(p) => cached.push(p),
+                Err(e) => f.errors.push(format!("[cache.tools]: {e}")),
+            }
+        }
+        profiles::check_patterns("[cache.tools]", &cached, "", snap, &known, &mut f);
+        f.enforce()
+    }
+
     /// The controls `file` configures; `profile` (`--profile`) picks the default profile.
     pub fn new(
         _file: &crate::config::FileConfig,

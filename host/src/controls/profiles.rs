@@ -298,54 +298,41 @@ impl Profiles {
         ))
     }
 
-    /// Every pattern of every profile against the tools being served: one that matches nothing
-    /// is an error naming the nearest tool (or `<group>_*`), unless it is in `optional_tools` or
-    /// belongs to a plugin that exists but is not loaded (`known`, e.g. left out by `--modules`),
-    /// which is a warning.
+    /// Every pattern of every profile against the tools being served (see
+    /// [`check_patterns`]); `tools` patterns that name tools not installed yet belong in
+    /// `optional_tools`, and a per-tool budget on tools the profile leaves out is a warning.
     pub fn check(&self, snap: &Snapshot, known: &BTreeSet<String>) -> Findings {
         let mut f = Findings::default();
         let tools: Vec<&str> = snap.tools.keys().map(String::as_str).collect();
-        let groups: Vec<String> = snap.plugins.keys().map(|p| format!("{p}_*")).collect();
-        let candidates = || {
-            tools
-                .iter()
-                .copied()
-                .chain(groups.iter().map(String::as_str))
-        };
         for (name, p) in &self.named {
-            let mut keys: Vec<(&str, &Pattern)> = Vec::new();
             if let Some(inc) = &p.include {
-                keys.extend(inc.iter().map(|pat| ("tools", pat)));
+                check_patterns(
+                    &format!("[profiles.{name}] tools"),
+                    inc,
+                    " (a pattern for tools not installed yet belongs in optional_tools)",
+                    snap,
+                    known,
+                    &mut f,
+                );
             }
-            keys.extend(p.exclude.iter().map(|pat| ("exclude", pat)));
-            keys.extend(
-                p.budget_per_tool
-                    .iter()
-                    .map(|b| ("budget_per_tool", &b.tools)),
+            check_patterns(
+                &format!("[profiles.{name}] exclude"),
+                &p.exclude,
+                "",
+                snap,
+                known,
+                &mut f,
             );
-            for (key, pat) in keys {
-                if tools.iter().any(|t| pat.matches(t)) {
-                    continue;
-                }
-                let s = pat.as_str();
-                let unloaded = known
-                    .iter()
-                    .find(|k| !snap.plugins.contains_key(*k) && s.starts_with(&format!("{k}_")));
-                match unloaded {
-                    Some(plugin) => f.warnings.push(format!(
-                        "[profiles.{name}] {key}: `{s}` matches no tool now: plugin `{plugin}` is not loaded"
-                    )),
-                    None => f.errors.push(format!(
-                        "[profiles.{name}] {key}: `{s}` matches no tool{}{}",
-                        hint(s, candidates()),
-                        if key == "tools" {
-                            " (a pattern for tools not installed yet belongs in optional_tools)"
-                        } else {
-                            ""
-                        }
-                    )),
-                }
-            }
+            let budgeted: Vec<Pattern> =
+                p.budget_per_tool.iter().map(|b| b.tools.clone()).collect();
+            check_patterns(
+                &format!("[profiles.{name}] budget_per_tool"),
+                &budgeted,
+                "",
+                snap,
+                known,
+                &mut f,
+            );
             for b in &p.budget_per_tool {
                 let used = tools
                     .iter()
@@ -360,16 +347,46 @@ impl Profiles {
         }
         f
     }
+}
 
-    /// [`Profiles::check`] at start-up: warnings logged, errors fail.
-    pub fn check_at_start(
-        &self,
-        snap: &Snapshot,
-        sources: &[registry::Source],
-        refusals: &[registry::Refusal],
-    ) -> Result<(), String> {
-        let known = crate::policy::check::plugin_names(snap, sources, refusals);
-        self.check(snap, &known).enforce()
+/// Check that each of `patterns` (set under the config key `key`) matches a tool being served:
+/// one that matches nothing is a typo that would silently hide, show or ungate the wrong tools,
+/// so it is an error naming the nearest tool (or `<group>_*`), with `advice` appended — unless
+/// it belongs to a plugin that exists but is not loaded (`known`, e.g. left out by
+/// `--modules`), which is a warning.
+pub fn check_patterns(
+    key: &str,
+    patterns: &[Pattern],
+    advice: &str,
+    snap: &Snapshot,
+    known: &BTreeSet<String>,
+    f: &mut Findings,
+) {
+    let tools: Vec<&str> = snap.tools.keys().map(String::as_str).collect();
+    let groups: Vec<String> = snap.plugins.keys().map(|p| format!("{p}_*")).collect();
+    for pat in patterns {
+        if tools.iter().any(|t| pat.matches(t)) {
+            continue;
+        }
+        let s = pat.as_str();
+        let unloaded = known
+            .iter()
+            .find(|k| !snap.plugins.contains_key(*k) && s.starts_with(&format!("{k}_")));
+        match unloaded {
+            Some(plugin) => f.warnings.push(format!(
+                "{key}: `{s}` matches no tool now: plugin `{plugin}` is not loaded"
+            )),
+            None => f.errors.push(format!(
+                "{key}: `{s}` matches no tool{}{advice}",
+                hint(
+                    s,
+                    tools
+                        .iter()
+                        .copied()
+                        .chain(groups.iter().map(String::as_str))
+                )
+            )),
+        }
     }
 }
 
