@@ -146,3 +146,24 @@ fn readme_config_example_is_the_checked_one() {
         "README's aerie.toml example differs from docs/aerie.example.toml (the checked one); paste that file into the block"
     );
 }
+
+/// CI runs exactly the README's test command, so the set-up the README promises is what CI
+/// proves on a fresh machine.
+#[test]
+fn ci_runs_the_readmes_test_command() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let marker = "# Run the tests";
+    let at = readme.find(marker).expect("README has a `# Run the tests` line");
+    let command = readme[at..]
+        .lines()
+        .nth(1)
+        .expect("the test command follows the comment")
+        .trim();
+    assert!(command.contains("cargo test --workspace"), "{command}");
+    assert!(
+        ci.lines().any(|l| l.trim() == command),
+        ".ci/run does not run the README's test command `{command}`"
+    );
+}
