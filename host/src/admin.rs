@@ -260,7 +260,7 @@ async fn serve_connection(app: &App, stream: UnixStream) {
                     Some(n) => format!("operator:{uid}/{n}"),
                     None => format!("operator:{uid}"),
                 };
-                handle(app, &line, &by)
+                handle(app, &line, &by).await
             }
         }
     };
@@ -270,8 +270,9 @@ async fn serve_connection(app: &App, stream: UnixStream) {
 }
 
 /// Answer one request: `{"op": "list"}`, `{"op": "show"|"approve", "id": …}`,
-/// `{"op": "deny", "id": …, "reason": …}`.
-fn handle(app: &App, line: &str, by: &str) -> Value {
+/// `{"op": "deny", "id": …, "reason": …}`, `{"op": "cache_stats"}`,
+/// `{"op": "cache_clear", "plugin": …}`.
+async fn handle(app: &App, line: &str, by: &str) -> Value {
     let req: Value = match serde_json::from_str(line.trim()) {
         Ok(v @ Value::Object(_)) => v,
         _ => {
@@ -298,7 +299,23 @@ fn handle(app: &App, line: &str, by: &str) -> Value {
         (Some("show" | "approve" | "deny"), None) => {
             Err("this request needs an \"id\"".to_string())
         }
-        _ => Err("unknown \"op\": use list, show, approve or deny".to_string()),
+        (Some("cache_stats"), _) => crate::controls::cache::stats_text(app.controls.cache.store())
+            .await
+            .map(|text| json!({"text": text})),
+        (Some("cache_clear"), _) => {
+            let plugin = req.get("plugin").and_then(Value::as_str);
+            let text = crate::controls::cache::clear_text(app.controls.cache.store(), plugin).await;
+            if let Ok(t) = &text {
+                app.services.audit.record(
+                    "cache_clear",
+                    json!({"by": by, "plugin": plugin, "result": t.trim()}),
+                );
+            }
+            text.map(|text| json!({"text": text}))
+        }
+        _ => Err(
+            "unknown \"op\": use list, show, approve, deny, cache_stats or cache_clear".to_string(),
+        ),
     };
     match result {
         Ok(Value::Object(mut m)) => {

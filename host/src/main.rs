@@ -136,6 +136,9 @@ enum CacheCmd {
         /// Config file (default: ./aerie.toml if present).
         #[arg(long, env = "AERIE_CONFIG")]
         config: Option<PathBuf>,
+        /// The running server's admin socket, for the memory backend (default: as configured).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Remove cached results: all, or one plugin's.
     Clear {
@@ -145,6 +148,9 @@ enum CacheCmd {
         /// Only this plugin's results.
         #[arg(long)]
         plugin: Option<String>,
+        /// The running server's admin socket, for the memory backend (default: as configured).
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
 }
 
@@ -582,16 +588,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Cache(cmd) => {
-            let (config, plugin) = match &cmd {
-                CacheCmd::Stats { config } => (config, None),
-                CacheCmd::Clear { config, plugin } => (config, Some(plugin.as_deref())),
+            let (config, plugin, socket) = match &cmd {
+                CacheCmd::Stats { config, socket } => (config, None, socket),
+                CacheCmd::Clear {
+                    config,
+                    plugin,
+                    socket,
+                } => (config, Some(plugin.as_deref()), socket),
             };
             let file = FileConfig::load(config.as_deref()).map_err(anyhow::Error::msg)?;
-            let out = match plugin {
-                None => aerie::controls::cache::cli_stats(&file.cache).await,
-                Some(p) => aerie::controls::cache::cli_clear(&file.cache, p).await,
-            }
-            .map_err(anyhow::Error::msg)?;
+            let memory = file.cache.backend().map_err(anyhow::Error::msg)?
+                == aerie::controls::cache::Backend::Memory;
+            let out = if memory {
+                // The memory cache lives in the server: ask it over its admin socket.
+                let socket = socket
+                    .clone()
+                    .or_else(|| aerie::admin::socket_path(file.approvals.socket.as_deref()))
+                    .context(aerie::controls::cache::MEMORY_BACKEND)?;
+                let request = match plugin {
+                    None => serde_json::json!({"op": "cache_stats"}),
+                    Some(p) => serde_json::json!({"op": "cache_clear", "plugin": p}),
+                };
+                let answer = aerie::admin::request(&socket, &request)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!("{e}\n({})", aerie::controls::cache::MEMORY_BACKEND)
+                    })?;
+                answer["text"].as_str().unwrap_or_default().to_string()
+            } else {
+                match plugin {
+                    None => aerie::controls::cache::cli_stats(&file.cache).await,
+                    Some(p) => aerie::controls::cache::cli_clear(&file.cache, p).await,
+                }
+                .map_err(anyhow::Error::msg)?
+            };
             print!("{out}");
             Ok(())
         }

@@ -429,3 +429,55 @@ fn cache_cli_on_the_memory_backend_explains_itself() {
     let (ok, _, err) = cache_cli(&["stats", "--config", &cfg]);
     assert!(!ok && err.contains("sqlite:PATH"), "{err}");
 }
+
+/// With the memory backend, `aerie cache stats|clear` reach the running server through its
+/// admin socket: stats count what the server cached, and a cleared entry is fetched again.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_reads_and_clears_a_running_servers_memory_cache() {
+    let sim = sim_with_limited_client(&[], |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let socket = work.path().join("admin").join("admin.sock");
+    let cfg = config(
+        work.path(),
+        &format!("[approvals]\nsocket = {:?}\n", socket.display().to_string()),
+    );
+    let client = serve_against(
+        &sim,
+        &[
+            "--modules",
+            "hosts",
+            "--config",
+            &cfg,
+            "--approvals",
+            "queue",
+        ],
+        work.path(),
+    )
+    .await;
+    let aid = aid_of(&client, KNOWN_HOSTNAME).await;
+    call(&client, "hosts_get", json!({"ids": [aid]})).await;
+    let hit = call(&client, "hosts_get", json!({"ids": [aid]})).await;
+    assert!(cache_meta(&hit).is_some(), "the second call is a hit");
+
+    let (ok, out, err) = cache_cli(&["stats", "--config", &cfg]);
+    assert!(ok, "{err}");
+    assert!(out.contains("backend: memory"), "{out}");
+    assert!(out.contains("  hosts: "), "{out}");
+    assert!(!out.contains("entries: 0\n"), "{out}");
+
+    let (ok, out, err) = cache_cli(&["clear", "--config", &cfg, "--plugin", "hosts"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("cached results of plugin hosts"), "{out}");
+    assert!(!out.contains("removed 0 "), "{out}");
+
+    sim.clear_requests();
+    let again = call(&client, "hosts_get", json!({"ids": [aid]})).await;
+    assert_eq!(cache_meta(&again), None, "a cleared entry is not served");
+    assert!(
+        count_op(&sim, "PostDeviceDetailsV2") >= 1,
+        "{:?}",
+        operations(&sim)
+    );
+    client.cancel().await.unwrap();
+    sim.shutdown().await;
+}

@@ -155,7 +155,9 @@ fn ci_runs_the_readmes_test_command() {
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
     let marker = "# Run the tests";
-    let at = readme.find(marker).expect("README has a `# Run the tests` line");
+    let at = readme
+        .find(marker)
+        .expect("README has a `# Run the tests` line");
     let command = readme[at..]
         .lines()
         .nth(1)

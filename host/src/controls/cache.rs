@@ -455,7 +455,12 @@ impl ResultCache {
 /// `aerie cache stats`: entries and bytes, in all and per plugin. The memory backend lives in
 /// the server process, so there is nothing to read from outside it.
 pub async fn cli_stats(file: &CacheFile) -> Result<String, String> {
-    let store = open_for_cli(file)?;
+    stats_text(&open_for_cli(file)?).await
+}
+
+/// Entries and bytes of `store`'s cached results, in all and per plugin, as `aerie cache stats`
+/// prints them (also answered by a running server's admin socket for its memory cache).
+pub async fn stats_text(store: &Arc<dyn Store>) -> Result<String, String> {
     let s = store
         .stats(KEY_PREFIX, PLUGIN_TAG)
         .await
@@ -475,7 +480,11 @@ pub async fn cli_stats(file: &CacheFile) -> Result<String, String> {
 
 /// `aerie cache clear [--plugin NAME]`.
 pub async fn cli_clear(file: &CacheFile, plugin: Option<&str>) -> Result<String, String> {
-    let store = open_for_cli(file)?;
+    clear_text(&open_for_cli(file)?, plugin).await
+}
+
+/// Remove `store`'s cached results (all, or one plugin's) and say how many went.
+pub async fn clear_text(store: &Arc<dyn Store>, plugin: Option<&str>) -> Result<String, String> {
     let removed = match plugin {
         Some(p) => store.delete_tag(&format!("{PLUGIN_TAG}{p}")).await,
         None => store.delete_prefix(KEY_PREFIX).await,
@@ -487,11 +496,12 @@ pub async fn cli_clear(file: &CacheFile, plugin: Option<&str>) -> Result<String,
     })
 }
 
+/// Why `aerie cache` cannot open a memory cache itself.
+pub const MEMORY_BACKEND: &str = "the result cache uses the memory backend ([cache] backend = \"memory\", the default): it lives in the running server's process, reached through its admin socket (started unless [approvals] mode = \"off\"), and is cleared by restarting the server; set backend = \"sqlite:PATH\" to inspect and clear it without a server";
+
 fn open_for_cli(file: &CacheFile) -> Result<Arc<dyn Store>, String> {
     match file.backend()? {
-        Backend::Memory => Err(
-            "the result cache uses the memory backend ([cache] backend = \"memory\", the default): it lives in the running server's process and is cleared by restarting the server; set backend = \"sqlite:PATH\" to inspect and clear it with this command".into(),
-        ),
+        Backend::Memory => Err(MEMORY_BACKEND.into()),
         Backend::Sqlite(p) => {
             if !p.exists() {
                 return Err(format!(
