@@ -146,13 +146,13 @@ impl App {
                 self.call_tool_until(&caller.client, name, args, progress, cancel)
                     .await
             }
-            Some((plugin, t)) => {
-                if let approvals::Gate::Respond(out) = self
-                    .controls
-                    .approvals
-                    .gate(self, caller, &plugin, t, &args, cancel)
-                    .await
-                {
+            Some((plugin, t)) => match self
+                .controls
+                .approvals
+                .gate(self, caller, &plugin, t, &args, cancel)
+                .await
+            {
+                approvals::Gate::Respond(out) => {
                     // Nothing ran (pending, declined, expired): not counted; the approved call
                     // counts when `aerie_run_approved` runs it.
                     self.controls
@@ -160,43 +160,54 @@ impl App {
                         .refund(&caller.session, &mut budget)
                         .await;
                     out
-                } else {
-                    let key = cache::CacheKey::for_call(self, &plugin, t, &args);
-                    let cached = match &key {
-                        Some(k) => {
-                            self.controls
-                                .cache
-                                .get(self, caller, &plugin, t, k, &args)
-                                .await
-                        }
-                        None => None,
-                    };
-                    match cached {
-                        Some(hit) => hit,
-                        None => {
-                            let out = self
-                                .call_tool_until(&caller.client, name, args, progress, cancel)
-                                .await;
-                            if t.desc.tier == crate::runtime::tools::Tier::Write {
-                                self.controls.cache.invalidate_after_write(&plugin, t).await;
-                            } else if let Some(k) = &key
-                                && !out.is_error
-                            {
-                                self.controls
-                                    .cache
-                                    .put(k, &plugin.name, &caller.profile, t, &out)
-                                    .await;
-                            }
-                            out
-                        }
-                    }
                 }
-            }
+                approvals::Gate::Proceed => {
+                    self.call_through_cache(caller, &plugin, t, args, progress, cancel)
+                        .await
+                }
+            },
         };
         if !out.is_error {
             out = self.controls.store.keep_if_large(caller, name, out).await;
         }
         budget.annotate(&mut out);
+        out
+    }
+}
+
+impl App {
+    /// A served plugin tool through the result cache: a fresh cached answer if there is one,
+    /// else the real call, after which a write invalidates what it may have changed and a
+    /// read's answer is kept.
+    async fn call_through_cache(
+        &self,
+        caller: &Caller,
+        plugin: &Arc<crate::registry::Plugin>,
+        tool: &crate::registry::Tool,
+        args: Value,
+        progress: Option<ProgressSink>,
+        cancel: &CancellationToken,
+    ) -> ToolOutcome {
+        let cache = &self.controls.cache;
+        let key = cache::CacheKey::for_call(self, plugin, tool, &args);
+        if let Some(k) = &key
+            && let Some(hit) = cache.get(self, caller, plugin, tool, k, &args).await
+        {
+            return hit;
+        }
+        let name = tool.desc.name.as_str();
+        let out = self
+            .call_tool_until(&caller.client, name, args, progress, cancel)
+            .await;
+        if tool.desc.tier == crate::runtime::tools::Tier::Write {
+            cache.invalidate_after_write(plugin, tool).await;
+        } else if let Some(k) = &key
+            && !out.is_error
+        {
+            cache
+                .put(k, &plugin.name, &caller.profile, tool, &out)
+                .await;
+        }
         out
     }
 }
@@ -229,12 +240,12 @@ impl Controls {
 
     /// The controls `file` configures; `profile` (`--profile`) picks the default profile.
     pub fn new(
-        _file: &crate::config::FileConfig,
+        file: &crate::config::FileConfig,
         profile: Option<&str>,
         tool_mode: ToolMode,
     ) -> Result<Controls, String> {
-        let profiles = Profiles::from_file(&_file.profiles, profile)?;
-        for (i, key) in _file.http.api_keys.iter().enumerate() {
+        let profiles = Profiles::from_file(&file.profiles, profile)?;
+        for (i, key) in file.http.api_keys.iter().enumerate() {
             if let Some(p) = &key.profile {
                 profiles.require(p, &format!("[http] api_keys entry {}", i + 1))?;
             }
@@ -242,9 +253,9 @@ impl Controls {
         Ok(Controls {
             profiles,
             budgets: Default::default(),
-            cache: cache::ResultCache::from_config(&_file.cache)?,
-            store: store::ResponseStore::new(_file.store.settings()?),
-            approvals: approvals::Approvals::new(&_file.approvals),
+            cache: cache::ResultCache::from_config(&file.cache)?,
+            store: store::ResponseStore::new(file.store.settings()?),
+            approvals: approvals::Approvals::new(&file.approvals),
             tool_mode,
         })
     }
