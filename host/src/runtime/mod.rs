@@ -7,6 +7,7 @@
 mod bindings;
 mod cache;
 mod clocks;
+mod epoch;
 mod lanes;
 mod limits;
 mod sanitize;
@@ -101,6 +102,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     cache: Option<CompileCache>,
     pool: Arc<Semaphore>,
+    /// Advances the epoch while a store runs; parked while the server is idle.
+    ticker: epoch::Ticker,
 }
 
 /// A plugin compiled and linked, ready to instantiate.
@@ -148,18 +151,10 @@ impl Runtime {
             },
             None => None,
         };
-        let ticker = engine.weak();
-        std::thread::Builder::new()
-            .name("aerie-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = ticker.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })?;
+        let ticker = epoch::Ticker::start(&engine, EPOCH_TICK)?;
         Ok(Runtime {
             engine,
+            ticker,
             linker,
             cache,
             pool: Arc::new(Semaphore::new(POOL_INSTANCES as usize)),
@@ -296,6 +291,8 @@ impl Runtime {
             .acquire_owned()
             .await
             .map_err(|e| CallFailure::Internal(e.to_string()))?;
+        // CPU budgets and yields count epoch ticks: keep the clock running while this store lives.
+        let _ticking = self.ticker.running();
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE);
         // Clocks at millisecond resolution (see `clocks`); random from the OS CSPRNG, and a
