@@ -119,6 +119,46 @@ pub fn policy(app: &App) -> String {
     for p in snap.plugins.values() {
         out.push_str(&grants(p, policy));
     }
+    out.push_str(&profiles(app));
+    out
+}
+
+/// What each configured profile sees: its tools (as `tools/list` would show them) and budget.
+pub fn profiles(app: &App) -> String {
+    let snap = app.registry.snapshot();
+    let profiles = &app.controls.profiles;
+    let mut out = String::new();
+    let names: Vec<&str> = profiles.names().collect();
+    if names.is_empty() {
+        return out;
+    }
+    let default = profiles.default_profile();
+    for name in names {
+        let Some(p) = profiles.get(name) else {
+            continue;
+        };
+        let tools: Vec<&str> = snap
+            .tools
+            .keys()
+            .filter(|t| snap.tool(t).is_some_and(|(_, tool)| p.allows_tool(tool)))
+            .map(String::as_str)
+            .collect();
+        let budget = p.budget.map_or_else(
+            || "unlimited".to_string(),
+            |b| format!("{b} calls per session"),
+        );
+        let _ = writeln!(
+            out,
+            "\nprofile {name}{} — budget {budget}, {} tools: {}",
+            if p.name == default.name {
+                " (default)"
+            } else {
+                ""
+            },
+            tools.len(),
+            tools.join(", ")
+        );
+    }
     out
 }
 

@@ -778,3 +778,43 @@ async fn a_call_held_for_approval_counts_once_when_it_runs() {
     );
     client.cancel().await.unwrap();
 }
+
+/// `aerie config check` shows the operator what each profile sees and its budget, so a profile
+/// can be checked before an agent runs with it.
+#[test]
+fn config_check_prints_what_each_profile_sees() {
+    let work = tempfile::tempdir().unwrap();
+    let cache = shared_cache();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/profiles.example.toml");
+    let (ok, out) = run_aerie(
+        work.path(),
+        &[
+            "config",
+            "check",
+            "--config",
+            example,
+            "--allow-writes",
+            "--cache-dir",
+            &cache,
+        ],
+    );
+    assert!(ok, "{out}");
+    let triage = out
+        .lines()
+        .find(|l| l.starts_with("profile triage"))
+        .unwrap_or_else(|| panic!("no triage line in:\n{out}"));
+    assert!(triage.contains("budget 6 calls per session"), "{triage}");
+    assert!(triage.contains("detections_search"), "{triage}");
+    assert!(
+        !triage.contains("rtr_"),
+        "triage sees no RTR tool: {triage}"
+    );
+    let rtr = out
+        .lines()
+        .find(|l| l.starts_with("profile rtr"))
+        .unwrap_or_else(|| panic!("no rtr line in:\n{out}"));
+    assert!(
+        rtr.contains("hosts_contain") && rtr.contains("rtr_init_session"),
+        "{rtr}"
+    );
+}
