@@ -376,10 +376,11 @@ impl Services for HostServices {
             ));
         }
         // Path parameters are checked here, with the other refusals, so a bad one (`..`, `.`,
-        // empty, missing) is audited like them; egress renders the same path again.
-        if let Err(e) = op.render_path(&req.path_params) {
-            return refuse(format!("{op_id}: {e}"));
-        }
+        // empty, missing) is audited like them; egress sends the path rendered here.
+        let path = match op.render_path(&req.path_params) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{op_id}: {e}")),
+        };
         if op.guard == Some(Guard::RtrCommand)
             && let Err(reason) = self.policy.rtr.check(op, req.body.as_deref())
         {
@@ -393,7 +394,7 @@ impl Services for HostServices {
         };
         let plugin = who.plugin.clone();
         let op = op.clone();
-        async move { egress.perform(&plugin, &op, &req).await }.boxed()
+        async move { egress.perform(&plugin, &op, &path, &req).await }.boxed()
     }
 
     fn files(

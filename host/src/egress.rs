@@ -176,27 +176,26 @@ impl Egress {
         self.shares.budget(plugin)
     }
 
-    /// Perform `op` for `plugin`. The caller has already checked the grant.
+    /// Perform `op` for `plugin` at `path` (the operation's path template rendered from the
+    /// request's path parameters). The caller has already checked the grant and the path.
     pub async fn perform(
         &self,
         plugin: &str,
         op: &Operation,
+        path: &str,
         req: &falcon::Request,
     ) -> Result<falcon::Response, falcon::Error> {
-        let path = op
-            .render_path(&req.path_params)
-            .map_err(|e| falcon::Error::Denied(format!("{}: {e}", op.id)))?;
         let mut record = EgressRecord {
             audit: &self.audit,
             plugin,
             op,
-            path: &path,
+            path,
             started: Instant::now(),
             retries: 0,
             sent: 0,
             outcome: None,
         };
-        let outcome = self.attempts(plugin, op, req, &path, &mut record).await;
+        let outcome = self.attempts(plugin, op, req, path, &mut record).await;
         record.outcome = Some(match &outcome {
             Ok(r) => (Some(r.status), None),
             Err(e) => (None, Some(error_kind(e))),

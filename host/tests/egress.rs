@@ -48,7 +48,8 @@ fn query_hosts() -> falcon::Request {
 
 async fn perform(e: &Egress, req: &falcon::Request) -> Result<falcon::Response, falcon::Error> {
     let op = Catalogue::builtin().get(&req.operation).unwrap();
-    e.perform("test", op, req).await
+    let path = op.render_path(&req.path_params).unwrap();
+    e.perform("test", op, &path, req).await
 }
 
 fn count(sim: &Simulator, path_part: &str, status: u16) -> usize {

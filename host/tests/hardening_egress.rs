@@ -55,7 +55,8 @@ async fn query_hosts(e: &Egress) -> Result<falcon::Response, falcon::Error> {
         body: None,
     };
     let op = Catalogue::builtin().get(&req.operation).unwrap();
-    e.perform("test", op, &req).await
+    let path = op.render_path(&req.path_params).unwrap();
+    e.perform("test", op, &path, &req).await
 }
 
 /// Requests for `operation` the simulator received, with the status it produced (0 = dropped
