@@ -4,7 +4,7 @@
 fn main() {
     let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest.parent().unwrap().to_path_buf();
-    println!("cargo:rerun-if-changed=catalogue/operations.toml");
+    write_catalogue(&manifest);
     let dirs = [
         workspace.join("plugins"),
         workspace.join("tests").join("fixtures"),
@@ -30,6 +30,32 @@ fn main() {
         .and_then(|(_, p)| p.parent().map(|d| d.display().to_string()))
         .unwrap_or_default();
     println!("cargo:rustc-env=AERIE_FIXTURES_DIR={fixtures_dir}");
+}
+
+/// Embed every `catalogue/*.toml` (one file per API family) as `CATALOGUE: &[(file, text)]`.
+fn write_catalogue(manifest: &std::path::Path) {
+    let dir = manifest.join("catalogue");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("host/catalogue exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut code = String::from(
+        "/// (file name, text) of every catalogue file.\npub static CATALOGUE: &[(&str, &str)] = &[\n",
+    );
+    for f in files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            f.display().to_string()
+        ));
+    }
+    code.push_str("];\n");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("catalogue.rs");
+    std::fs::write(out, code).unwrap();
 }
 
 /// Build the crates under `crates_dirs` (each a directory with a Cargo.toml) for wasm32-wasip2

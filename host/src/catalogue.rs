@@ -1,6 +1,7 @@
 //! The Falcon operation catalogue: operation id → method, path template, scope, access.
 //!
-//! The table is data (`host/catalogue/operations.toml`), compiled into the binary. Plugins name
+//! The table is data (`host/catalogue/*.toml`, one file per API family; the fields are described
+//! in `host/catalogue/README.md`), compiled into the binary. Plugins name
 //! operations by id; only the host knows where they live, so a plugin cannot reach any URL that
 //! is not in this table.
 
@@ -91,28 +92,38 @@ pub struct Catalogue {
     ops: HashMap<String, Operation>,
 }
 
-const TABLE: &str = include_str!("../catalogue/operations.toml");
+// `CATALOGUE: &[(file name, text)]`, written by build.rs from `host/catalogue/*.toml`.
+include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
 
 impl Catalogue {
     /// The catalogue compiled into this binary.
     pub fn builtin() -> &'static Catalogue {
-        static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+        static BUILTIN: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
         // The table is part of the build and covered by the `builtin_table_parses` test.
-        CATALOGUE.get_or_init(|| Catalogue::parse(TABLE).expect("built-in catalogue is valid"))
+        BUILTIN.get_or_init(|| Catalogue::parse_files(CATALOGUE).expect("built-in catalogue is valid"))
     }
 
-    /// Parse a catalogue table.
+    /// Parse one catalogue table.
     pub fn parse(text: &str) -> Result<Catalogue, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
-        let mut ops = HashMap::new();
-        for op in file.operation {
-            if !op.path.starts_with('/') {
-                return Err(format!("operation {}: path must start with '/'", op.id));
-            }
-            check_guard(&op)?;
-            let id = op.id.clone();
-            if ops.insert(id.clone(), op).is_some() {
-                return Err(format!("operation {id} is listed twice"));
+        Catalogue::parse_files(&[("catalogue", text)])
+    }
+
+    /// Parse several catalogue files (name, text) into one table; an id may appear only once.
+    pub fn parse_files(files: &[(&str, &str)]) -> Result<Catalogue, String> {
+        let mut ops: HashMap<String, Operation> = HashMap::new();
+        let mut origin: HashMap<String, &str> = HashMap::new();
+        for (name, text) in files {
+            let file: File = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+            for op in file.operation {
+                if !op.path.starts_with('/') {
+                    return Err(format!("{name}: operation {}: path must start with '/'", op.id));
+                }
+                check_guard(&op).map_err(|e| format!("{name}: {e}"))?;
+                let id = op.id.clone();
+                if let Some(first) = origin.insert(id.clone(), name) {
+                    return Err(format!("operation {id} is listed twice ({first} and {name})"));
+                }
+                ops.insert(id, op);
             }
         }
         for op in ops.values() {

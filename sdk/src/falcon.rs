@@ -7,7 +7,9 @@ use serde_json::Value;
 
 use crate::env::{Env, FalconError, FalconRequest, FalconResponse};
 use crate::error::{ErrorContext, OUTCOME_UNKNOWN, ToolError, map_status};
-use crate::scopes::scope_for;
+
+/// The header the host adds to a 403 with the scope its catalogue says the operation needs.
+pub const REQUIRED_SCOPE: &str = "x-aerie-required-scope";
 
 /// A Falcon request being built; send it with [`Call::send`].
 ///
@@ -36,7 +38,7 @@ impl<'c> Call<'c> {
             subject: None,
             has_filter: false,
             fql_guide,
-            scope: scope_for(operation),
+            scope: None,
             verify: None,
         }
     }
@@ -129,7 +131,8 @@ impl<'c> Call<'c> {
         self
     }
 
-    /// The API scope to name on a 403 (defaults to the SDK's table, [`scope_for`]).
+    /// The API scope to name on a 403 (by default the one the host's catalogue names, which the
+    /// host sends in `x-aerie-required-scope`).
     pub fn scope(mut self, scope: &'static str) -> Self {
         self.scope = Some(scope);
         self
@@ -178,7 +181,7 @@ impl<'c> Call<'c> {
             subject: cx_subject.as_deref(),
             has_filter,
             fql_guide,
-            scope,
+            scope: scope.or_else(|| reply.header(REQUIRED_SCOPE)),
         };
         Err(map_status(reply.status, &reply.body, &cx))
     }
@@ -450,6 +453,34 @@ mod tests {
                 .unwrap();
         assert_eq!(e.cursor(), None);
         assert_eq!(e.total(), 0);
+    }
+
+    #[test]
+    fn a_403_names_the_scope_the_host_sends() {
+        use crate::testing::MockEnv;
+        let body = br#"{"errors":[{"code":403,"message":"access denied, authorization failed"}]}"#;
+        let reply = |headers: Vec<(String, String)>| FalconResponse {
+            status: 403,
+            headers,
+            body: body.to_vec(),
+        };
+        let env = MockEnv::new().reply_response(
+            "queryVulnerabilities",
+            reply(vec![(REQUIRED_SCOPE.into(), "Vulnerabilities:read".into())]),
+        );
+        let e = Call::new(&env, None, "queryVulnerabilities")
+            .send()
+            .unwrap_err();
+        assert!(e.to_string().contains("`Vulnerabilities:read`"), "{e}");
+        // An explicit scope wins; without either, no scope is named.
+        let env = MockEnv::new().reply_response("X", reply(vec![]));
+        let e = Call::new(&env, None, "X").send().unwrap_err();
+        assert!(!e.to_string().contains("needs scope"), "{e}");
+        let e = Call::new(&env, None, "X")
+            .scope("Custom:read")
+            .send()
+            .unwrap_err();
+        assert!(e.to_string().contains("`Custom:read`"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,7 @@
 #![deny(missing_docs)]
 
 mod context;
+mod decl;
 mod env;
 mod error;
 mod falcon;
@@ -81,7 +82,6 @@ pub mod multipart;
 mod plugin;
 mod result;
 pub mod schema;
-mod scopes;
 pub mod testing;
 
 /// Generated bindings of the WIT world `tool-group` (package `aerie:plugin@0.1.0`).
@@ -97,17 +97,18 @@ pub mod bindings {
 }
 
 pub use context::{Ctx, Hydrate, IdsIn, PollSpec, Polled, Step, order_by_ids};
+pub use decl::{Get, Page, Paging, Search, SearchArgs};
 pub use env::{Env, FalconError, FalconRequest, FalconResponse, FileError, HostEnv, Level};
 pub use error::{ErrorContext, OUTCOME_UNKNOWN, ToolError, falcon_message, map_status};
 pub use falcon::{
-    ApiError, Call, Envelope, Meta, Pagination, Reply, host_error, host_error_verified,
+    ApiError, Call, Envelope, Meta, Pagination, REQUIRED_SCOPE, Reply, host_error,
+    host_error_verified,
 };
 pub use fql::Fql;
 pub use plugin::{Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec};
 pub use result::{
     Next, OFFSET_WINDOW, Output, SearchResult, check_window, is_empty, next_offset, project, prune,
 };
-pub use scopes::scope_for;
 
 /// Glue between [`Plugin`] and the generated `tools` export; used by [`export_plugin!`].
 #[doc(hidden)]

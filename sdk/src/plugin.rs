@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::context::Ctx;
+use crate::decl::{Get, GetArgs, Search, SearchArgs};
 use crate::env::Env;
 use crate::error::ToolError;
 use crate::result::Output;
@@ -188,7 +189,7 @@ type Handler = Box<dyn Fn(&Ctx<'_>, &str) -> Result<Output, ToolError>>;
 
 struct Entry {
     spec: ToolSpec,
-    schema: fn() -> Value,
+    schema: Box<dyn Fn() -> Value>,
     run: Handler,
 }
 
@@ -226,8 +227,29 @@ impl Plugin {
         });
         self.tools.push(Entry {
             spec,
-            schema: schema_for::<A>,
+            schema: Box::new(schema_for::<A>),
             run,
+        });
+        self
+    }
+
+    /// Add a declared search tool: `A`'s fields give the schema and the FQL, `search` the rest.
+    pub fn search<A>(self, spec: ToolSpec, search: &'static Search) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + SearchArgs + 'static,
+    {
+        self.tool(spec, move |ctx, args: A| search.run(ctx, &args))
+    }
+
+    /// Add a declared lookup by id; its schema is `{"ids": [...]}` bounded by `get.max`.
+    pub fn get(mut self, spec: ToolSpec, get: &'static Get) -> Self {
+        self.tools.push(Entry {
+            spec,
+            schema: Box::new(move || get.schema()),
+            run: Box::new(move |ctx, json| {
+                let args: GetArgs = parse_args(json)?;
+                get.run(ctx, &args.ids)
+            }),
         });
         self
     }

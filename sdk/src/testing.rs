@@ -54,6 +54,11 @@ impl MockEnv {
         )
     }
 
+    /// Queue a whole response (status, headers, body) for `operation`.
+    pub fn reply_response(self, operation: &str, response: FalconResponse) -> Self {
+        self.push(operation, Ok(response))
+    }
+
     /// Queue a host-side failure for `operation`.
     pub fn fail(self, operation: &str, error: FalconError) -> Self {
         self.push(operation, Err(error))

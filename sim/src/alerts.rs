@@ -1,13 +1,10 @@
 //! Alerts (unified alerts v2): query, get by composite id, update via action parameters,
 //! aggregates and the `after`-paginated combined search.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
-use crate::fql::{self, SortForms};
 use crate::timeutil::{parse_timestamp, rfc3339_ms, rfc3339_ns};
 use crate::world::{
     Ctx, Window, body_ids, ids_of, offset_pagination, page_check, page_from_query, take_page,
@@ -15,16 +12,6 @@ use crate::world::{
 
 const PB: &str = "detectsapi";
 const DEFAULT_SORT: &str = "created_timestamp|desc";
-
-fn free_text(v: &Value, q: &str) -> bool {
-    match v {
-        Value::String(s) => s.to_lowercase().contains(q),
-        Value::Array(a) => a.iter().any(|x| free_text(x, q)),
-        Value::Object(m) => m.values().any(|x| free_text(x, q)),
-        Value::Number(n) => n.to_string() == q,
-        _ => false,
-    }
-}
 
 fn select<'a>(
     cx: &'a Ctx<'_>,
@@ -35,7 +22,8 @@ fn select<'a>(
 ) -> Result<Vec<&'a Value>, ApiError> {
     let q = q.map(str::to_lowercase).filter(|s| !s.trim().is_empty());
     cx.w.alerts.select(filter, sort, DEFAULT_SORT, cx.now, |a| {
-        (include_hidden || a["show_in_ui"] != false) && q.as_deref().is_none_or(|q| free_text(a, q))
+        (include_hidden || a["show_in_ui"] != false)
+            && q.as_deref().is_none_or(|q| crate::engine::free_text(a, q))
     })
 }
 
@@ -250,155 +238,20 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-fn bucket_key(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn interval_ms(s: &str) -> Option<i64> {
-    Some(match s {
-        "minute" | "1m" => 60_000,
-        "hour" | "1h" => 3_600_000,
-        "day" | "1d" => 86_400_000,
-        "week" | "1w" => 7 * 86_400_000,
-        "month" => 30 * 86_400_000,
-        "quarter" => 91 * 86_400_000,
-        "year" => 365 * 86_400_000,
-        other => crate::timeutil::duration_ms(other)?,
-    })
-}
-
-fn aggregate(cx: &Ctx<'_>, spec: &Value, include_hidden: bool) -> Result<Value, ApiError> {
-    let name = spec["name"].as_str().unwrap_or("").to_string();
-    let kind = spec["type"].as_str().unwrap_or("");
-    let field = spec["field"].as_str().unwrap_or("");
-    let items = select(
-        cx,
-        spec["filter"].as_str(),
-        spec["q"].as_str(),
-        None,
-        include_hidden,
-    )?;
-    let known = cx.w.alerts.known.contains(field);
-    let size = spec["size"].as_u64().unwrap_or(10) as usize;
-    let mut out = json!({"name": name, "sum_other_doc_count": 0, "buckets": []});
-    if !known {
-        // The real service answers an empty result for fields it cannot aggregate on.
-        return Ok(out);
-    }
-    match kind {
-        "terms" => {
-            let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-            for a in &items {
-                let mut seen = std::collections::BTreeSet::new();
-                for leaf in fql::resolve(a, field) {
-                    if let Some(k) = bucket_key(leaf)
-                        && seen.insert(k.clone())
-                    {
-                        *counts.entry(k).or_default() += 1;
-                    }
-                }
-            }
-            let mut buckets: Vec<(String, u64)> = counts.into_iter().collect();
-            let sort = spec["sort"].as_str().unwrap_or("_count|desc");
-            let mut known_sort = std::collections::BTreeSet::new();
-            known_sort.insert("_count".to_string());
-            known_sort.insert("_key".to_string());
-            let keys = fql::parse_sort(sort, &known_sort, SortForms::PipeOnly)
-                .map_err(ApiError::bad_request)?;
-            let k = keys.first().cloned().unwrap_or(fql::SortKey {
-                field: "_count".into(),
-                desc: true,
-            });
-            buckets.sort_by(|a, b| {
-                let o = if k.field == "_key" {
-                    a.0.cmp(&b.0)
-                } else {
-                    a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0))
-                };
-                if k.desc { o.reverse() } else { o }
-            });
-            let other: u64 = buckets.iter().skip(size).map(|b| b.1).sum();
-            let b: Vec<Value> = buckets
-                .into_iter()
-                .take(size)
-                .map(|(label, count)| json!({"label": label, "count": count}))
-                .collect();
-            out["buckets"] = json!(b);
-            out["sum_other_doc_count"] = json!(other);
-        }
-        "date_histogram" => {
-            let step = interval_ms(spec["interval"].as_str().unwrap_or("day"))
-                .ok_or_else(|| ApiError::bad_request("invalid interval"))?;
-            let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
-            for a in &items {
-                if let Some(t) = fql::resolve(a, field)
-                    .first()
-                    .and_then(|v| v.as_str())
-                    .and_then(parse_timestamp)
-                {
-                    *counts.entry(t - t.rem_euclid(step)).or_default() += 1;
-                }
-            }
-            let b: Vec<Value> = counts
-                .into_iter()
-                .map(|(t, c)| json!({"label": t, "key_as_string": rfc3339_ms(t), "count": c}))
-                .collect();
-            out["buckets"] = json!(b);
-        }
-        "cardinality" | "max" | "min" | "avg" | "sum" => {
-            let leaves: Vec<&Value> = items.iter().flat_map(|a| fql::resolve(a, field)).collect();
-            let value = if kind == "cardinality" {
-                let set: std::collections::BTreeSet<String> =
-                    leaves.iter().filter_map(|v| bucket_key(v)).collect();
-                set.len() as f64
-            } else {
-                let nums: Vec<f64> = leaves.iter().filter_map(|v| v.as_f64()).collect();
-                match kind {
-                    "max" => nums.iter().cloned().fold(f64::MIN, f64::max),
-                    "min" => nums.iter().cloned().fold(f64::MAX, f64::min),
-                    "sum" => nums.iter().sum(),
-                    _ => {
-                        if nums.is_empty() {
-                            0.0
-                        } else {
-                            nums.iter().sum::<f64>() / nums.len() as f64
-                        }
-                    }
-                }
-            };
-            out["buckets"] = json!([{"label": kind, "count": items.len(), "value": value, "value_as_string": value.to_string()}]);
-        }
-        "date_range" | "range" | "percentiles" => {}
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "invalid aggregation type '{other}'"
-            )));
-        }
-    }
-    Ok(out)
-}
-
 /// `PostAggregatesAlertsV2`: terms, date_histogram, cardinality, min/max/avg/sum.
 pub(crate) fn aggregates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let body = req.json_value()?;
-    let specs = match &body {
-        Value::Array(a) => a.clone(),
-        Value::Object(_) => vec![body.clone()],
-        _ => {
-            return Err(ApiError::bad_request(
-                "body must be a list of aggregation requests",
-            ));
-        }
-    };
+    let specs = crate::aggregate::requests(&req.json_value()?)?;
     let include_hidden = req.q_bool("include_hidden", true)?;
     let mut out = Vec::new();
     for s in &specs {
-        out.push(aggregate(cx, s, include_hidden)?);
+        let items = select(
+            cx,
+            s["filter"].as_str(),
+            s["q"].as_str(),
+            None,
+            include_hidden,
+        )?;
+        out.push(crate::aggregate::aggregate(&items, &cx.w.alerts.known, s)?);
     }
     Ok(Envelope::new(200, PB).resources(out).into_resp())
 }

@@ -100,11 +100,14 @@
 #![recursion_limit = "256"]
 
 mod admin;
+mod aggregate;
 mod alerts;
 mod catalog;
 mod config;
 mod cql;
+mod engine;
 mod envelope;
+mod families;
 mod faults;
 mod fql;
 mod host_groups;

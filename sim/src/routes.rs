@@ -1,5 +1,6 @@
 //! The operation table: operation id → method, path, required scope, service name, handler.
 
+use crate::engine::{Endpoint, Family};
 use crate::envelope::{ApiResult, Req};
 use crate::world::Ctx;
 use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr, spotlight};
@@ -7,7 +8,17 @@ use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr
 /// A handler: runs with the world locked.
 pub(crate) type Handler = fn(&mut Ctx<'_>, &Req) -> ApiResult;
 
+/// How a route is answered.
+#[derive(Clone, Copy)]
+pub(crate) enum Serve {
+    /// A hand-written handler.
+    Fn(Handler),
+    /// An endpoint of a declared family, answered by the engine.
+    Engine(&'static Family, &'static Endpoint),
+}
+
 /// One served operation.
+#[derive(Clone, Copy)]
 pub(crate) struct Route {
     /// Falcon operation id.
     pub op: &'static str,
@@ -19,8 +30,18 @@ pub(crate) struct Route {
     pub scope: &'static str,
     /// `meta.powered_by` of this service.
     pub powered_by: &'static str,
-    /// The handler.
-    pub handler: Handler,
+    /// How it is answered.
+    pub serve: Serve,
+}
+
+impl Route {
+    /// Answer `req`.
+    pub fn handle(&self, cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+        match self.serve {
+            Serve::Fn(h) => h(cx, req),
+            Serve::Engine(f, ep) => crate::engine::serve(f, ep, cx, req),
+        }
+    }
 }
 
 macro_rules! r {
@@ -31,7 +52,7 @@ macro_rules! r {
             path: $p,
             scope: $s,
             powered_by: $pb,
-            handler: $h,
+            serve: Serve::Fn($h),
         }
     };
 }
@@ -758,7 +779,7 @@ pub(crate) static ROUTES: &[Route] = &[
 /// Finds the route for a method and path, returning captured `{}` parameters.
 pub(crate) fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<String>)> {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    'outer: for r in ROUTES.iter().filter(|r| r.method == method) {
+    'outer: for r in all().iter().filter(|r| r.method == method) {
         let pat: Vec<&str> = r.path.split('/').collect();
         if pat.len() != segs.len() {
             continue;
@@ -779,9 +800,27 @@ pub(crate) fn find(method: &str, path: &str) -> Option<(&'static Route, Vec<Stri
     None
 }
 
+/// The hand-written routes followed by every declared family's endpoints.
+fn all() -> &'static [Route] {
+    static ALL: std::sync::LazyLock<Vec<Route>> = std::sync::LazyLock::new(|| {
+        let engine = crate::families::all().flat_map(|f| {
+            f.endpoints.iter().map(move |ep| Route {
+                op: ep.op,
+                method: ep.method,
+                path: ep.path,
+                scope: ep.scope,
+                powered_by: f.powered_by,
+                serve: Serve::Engine(f, ep),
+            })
+        });
+        ROUTES.iter().copied().chain(engine).collect()
+    });
+    &ALL
+}
+
 /// The route table as (operation id, method, path, scope) for docs and tests.
 pub fn operations() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
-    ROUTES
+    all()
         .iter()
         .map(|r| (r.op, r.method, r.path, r.scope))
         .collect()
@@ -805,7 +844,7 @@ mod tests {
             "GetDeviceDetailsV2"
         );
         assert!(find("GET", "/nope").is_none());
-        let mut ops: Vec<_> = ROUTES.iter().map(|r| (r.method, r.path)).collect();
+        let mut ops: Vec<_> = all().iter().map(|r| (r.method, r.path)).collect();
         let n = ops.len();
         ops.sort();
         ops.dedup();

@@ -454,7 +454,7 @@ fn run(sh: &Shared, route: &Route, r: &Req, client_id: String, now: i64) -> Resp
         now,
         client_id,
     };
-    match (route.handler)(&mut cx, r) {
+    match route.handle(&mut cx, r) {
         Ok(resp) => resp,
         Err(e) => e.into_resp(route.powered_by),
     }

@@ -134,7 +134,7 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
     let scripts = gen_scripts(&mut rng, now);
     let hidden: HashSet<String> = hosts.iter().rev().take(3).map(|h| h.aid.clone()).collect();
     let host_values: Vec<Value> = hosts.into_iter().map(|h| h.value).collect();
-    World {
+    let mut world = World {
         cid,
         hosts: Collection::new("device_id", host_values, &[]),
         hidden,
@@ -186,7 +186,10 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
         cursors: HashMap::new(),
         rng: StdRng::seed_from_u64(seed ^ 0x005E_ED0F_F00D),
         generated_at: now,
-    }
+        families: BTreeMap::new(),
+    };
+    crate::families::seed_all(&mut world, seed, now);
+    world
 }
 
 fn ip_external(rng: &mut StdRng) -> String {

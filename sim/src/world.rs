@@ -77,6 +77,13 @@ impl Collection {
         self.items.push(v);
     }
 
+    /// Adds the fields of changed objects to those FQL may name.
+    pub fn refresh_fields(&mut self) {
+        for it in &self.items {
+            fql::collect_paths(it, "", &mut self.known);
+        }
+    }
+
     /// Removes an object by id.
     pub fn remove(&mut self, id: &str) -> Option<Value> {
         let i = *self.index.get(id)?;
@@ -346,6 +353,8 @@ pub(crate) struct World {
     pub policies: Collection,
     /// Policy precedence per platform, highest first (platform_default always last).
     pub precedence: BTreeMap<String, Vec<String>>,
+    /// The collections of declared families (`crate::families`), by family name.
+    pub families: BTreeMap<&'static str, Collection>,
     /// Spotlight vulnerabilities keyed by `id`.
     pub vulns: Collection,
     /// NG-SIEM events, newest first.

@@ -309,3 +309,26 @@ pub async fn start_http_server(dir: &Path, extra: &[&str], log: &Path) -> HttpSe
         std::fs::read_to_string(log).unwrap_or_default()
     );
 }
+
+/// The error of calling `tool` through a server whose API client holds only `scopes` (simulator
+/// scope names), with `extra` server arguments; such errors should name the scope to add.
+pub async fn missing_scope_error(
+    scopes: &[&str],
+    extra: &[&str],
+    tool: &str,
+    args: Value,
+) -> String {
+    let sim = sim_with_limited_client(scopes, |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let client = serve_as(
+        &sim,
+        extra,
+        work.path(),
+        LIMITED_CLIENT_ID,
+        LIMITED_CLIENT_SECRET,
+    )
+    .await;
+    let e = call_err(&client, tool, args).await;
+    client.cancel().await.ok();
+    e
+}

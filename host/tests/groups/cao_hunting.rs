@@ -1,0 +1,1 @@
+//! `cao_hunting` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `cases` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `cloud` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `correlation` end to end (see main.rs).

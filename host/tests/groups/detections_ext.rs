@@ -1,0 +1,1 @@
+//! `detections_ext` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `identity` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `intel` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `investigation` end to end (see main.rs).

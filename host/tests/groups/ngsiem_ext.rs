@@ -1,0 +1,1 @@
+//! `ngsiem_ext` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `rtr_ext` end to end (see main.rs).

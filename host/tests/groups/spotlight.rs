@@ -1,0 +1,1 @@
+//! `spotlight` end to end (see main.rs).

@@ -1,0 +1,1 @@
+//! `threat_graph` end to end (see main.rs).

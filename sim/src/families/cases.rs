@@ -1,0 +1,6 @@
+//! cases (declared on the engine; see `crate::engine`).
+
+use crate::engine::Family;
+
+/// The cases collections and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[];

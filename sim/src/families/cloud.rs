@@ -1,0 +1,6 @@
+//! cloud (declared on the engine; see `crate::engine`).
+
+use crate::engine::Family;
+
+/// The cloud collections and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[];

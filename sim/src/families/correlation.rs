@@ -1,0 +1,6 @@
+//! correlation (declared on the engine; see `crate::engine`).
+
+use crate::engine::Family;
+
+/// The correlation collections and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[];
