@@ -541,10 +541,10 @@ pub(crate) fn extracted_file_contents(cx: &mut Ctx<'_>, req: &Req) -> ApiResult 
 }
 
 /// One multipart part: (field name, file name, bytes).
-type Part = (String, Option<String>, Vec<u8>);
+pub(crate) type Part = (String, Option<String>, Vec<u8>);
 
-/// Minimal multipart/form-data parser: (name, filename, bytes) per part.
-fn multipart(req: &Req) -> Result<Vec<Part>, ApiError> {
+/// Minimal multipart/form-data parser: (name, filename, bytes) per part (also case files).
+pub(crate) fn multipart(req: &Req) -> Result<Vec<Part>, ApiError> {
     let boundary = req
         .content_type
         .split(';')
