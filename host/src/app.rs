@@ -35,8 +35,8 @@ pub struct App {
     pub services: Arc<HostServices>,
     /// Where plugins come from (for reloads).
     pub sources: crate::hotswap::SourceConfig,
-    /// Connected clients (for list-changed notifications).
-    pub peers: crate::hotswap::Peers,
+    /// Who hears about list changes: legacy sessions and `subscriptions/listen` streams.
+    pub changes: crate::mcp::changes::Changes,
     /// Serialises reloads.
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Calls in flight, for the drain at shutdown.

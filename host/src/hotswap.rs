@@ -1,18 +1,18 @@
 //! Hot swap: when a component in `--plugins-dir` is added, changed or removed (or on SIGHUP),
 //! rebuild the snapshot — verifying, compiling, linking, describing and checking every new
 //! component against policy first — and publish it in one atomic step. Calls in flight finish
-//! on the version they started with; every connected client is told the tool list changed.
+//! on the version they started with; every connected client is told the tool list changed
+//! ([`crate::mcp::changes`]).
 //!
 //! Writers should copy a component to a temporary name (not ending in `.wasm`, e.g.
 //! `name.wasm.tmp`) and `rename` it into place. A file written in place is read only once it is
 //! a complete, valid component; until then the previous version keeps serving.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use rmcp::{Peer, RoleServer};
 
 use crate::app::App;
 use crate::registry;
@@ -20,33 +20,6 @@ use crate::server;
 
 /// Quiet period after the last file event before reloading, so a burst of writes is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(40);
-
-/// Connected MCP clients, to tell them the tool list changed.
-#[derive(Default)]
-pub struct Peers {
-    peers: Mutex<Vec<Peer<RoleServer>>>,
-}
-
-impl Peers {
-    /// Remember a client after it initialized.
-    pub fn add(&self, peer: Peer<RoleServer>) {
-        if let Ok(mut p) = self.peers.lock() {
-            p.push(peer);
-        }
-    }
-
-    /// Send `notifications/tools/list_changed` to every client; forget the ones that are gone.
-    pub async fn tool_list_changed(&self) {
-        let peers: Vec<Peer<RoleServer>> = self.peers.lock().map(|p| p.clone()).unwrap_or_default();
-        for peer in peers.iter().filter(|p| !p.is_transport_closed()) {
-            // A client that went away mid-send is dropped below; the others still hear.
-            let _ = peer.notify_tool_list_changed().await;
-        }
-        if let Ok(mut p) = self.peers.lock() {
-            p.retain(|peer| !peer.is_transport_closed());
-        }
-    }
-}
 
 /// Where plugins come from, kept so a reload can read them again.
 #[derive(Clone, Debug)]
@@ -104,6 +77,7 @@ pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
         // for the next reload without telling clients anything changed.
         app.registry.publish(snap);
     } else if changed {
+        let changes = crate::mcp::changes::between(&current, &snap, &crate::mcp::capabilities());
         let names: Vec<String> = snap
             .plugins
             .values()
@@ -111,7 +85,7 @@ pub async fn reload(app: &App) -> anyhow::Result<ReloadReport> {
             .collect();
         app.registry.publish(snap);
         tracing::info!(plugins = ?names, "plugins reloaded");
-        app.peers.tool_list_changed().await;
+        app.changes.publish(&changes).await;
     }
     Ok(ReloadReport { changed, refusals })
 }

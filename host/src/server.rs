@@ -172,7 +172,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         registry,
         services,
         sources: source_config,
-        peers: Default::default(),
+        changes: Default::default(),
         reload_lock: Default::default(),
         inflight: Default::default(),
         shutdown_grace: opts.file.shutdown_grace(),
@@ -313,6 +313,8 @@ pub async fn serve_http(
 
 /// Wait for in-flight calls (bounded by the grace period, or cut short by a second signal).
 async fn drain(app: &App, shutdown: &Shutdown) {
+    // Listen streams end now, with their final result: they would hold the drain forever.
+    app.changes.close();
     let d = app.inflight.drain(app.shutdown_grace, &shutdown.now).await;
     if d.cut > 0 {
         tracing::warn!(

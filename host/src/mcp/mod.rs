@@ -1,6 +1,7 @@
 //! The MCP surface: a hand-written rmcp handler over the live registry (tools and resources
 //! change with hot swap, so nothing is generated at compile time), and its transports.
 
+pub mod changes;
 pub mod connections;
 pub mod http;
 pub mod sessions;
@@ -8,10 +9,11 @@ pub mod sessions;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
     Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    SubscriptionFilter, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -82,6 +84,37 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
         .with_annotations(annotations)
 }
 
+/// What aerie serves, as advertised to clients (and as [`changes::between`] reports changes).
+pub fn capabilities() -> ServerCapabilities {
+    ServerCapabilities::builder()
+        .enable_tools()
+        .enable_tool_list_changed()
+        .enable_resources()
+        .enable_resources_list_changed()
+        .build()
+}
+
+/// How long a 2026-07-28 client may reuse a list or a plugin's static resource before asking
+/// again (SEP-2549 `ttlMs`). A hot swap reaches listening clients at once; this bounds how stale
+/// a client that does not listen can be.
+pub const LIST_TTL_MS: u64 = 60_000;
+
+/// SEP-2549 caching hints for a cacheable result: [`LIST_TTL_MS`] and `scope` for a 2026-07-28
+/// client, none for older ones (their results have no such fields).
+fn cache_hint(
+    ctx: &RequestContext<RoleServer>,
+    scope: CacheScope,
+) -> (Option<u64>, Option<CacheScope>) {
+    let modern = ctx
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+    if modern {
+        (Some(LIST_TTL_MS), Some(scope))
+    } else {
+        (None, None)
+    }
+}
+
 /// Progress from the plugin, forwarded in order as MCP progress notifications. The runtime
 /// already coalesces and rate-limits a call's reports; the queue to the client is bounded too,
 /// and a report that finds it full (a client not reading) is dropped: progress is advisory.
@@ -110,12 +143,7 @@ fn progress_sink(ctx: &RequestContext<RoleServer>) -> Option<ProgressSink> {
 
 impl ServerHandler for Handler {
     fn get_info(&self) -> ServerConfig {
-        let caps = ServerCapabilities::builder()
-            .enable_tools()
-            .enable_tool_list_changed()
-            .enable_resources()
-            .build();
-        ServerConfig::new(caps)
+        ServerConfig::new(capabilities())
             .with_server_info(
                 Implementation::new("aerie", env!("CARGO_PKG_VERSION")).with_title("aerie — CrowdStrike Falcon MCP server"),
             )
@@ -127,7 +155,19 @@ impl ServerHandler for Handler {
     }
 
     async fn on_initialized(&self, ctx: rmcp::service::NotificationContext<RoleServer>) {
-        self.app.peers.add(ctx.peer);
+        self.app.changes.add_session(ctx.peer);
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(changes::accepted_filter(requested))
+    }
+
+    async fn listen(&self, ctx: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        self.app.changes.listen(ctx).await;
+        Ok(())
     }
 
     async fn list_tools(
@@ -136,7 +176,10 @@ impl ServerHandler for Handler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&ctx);
-        Ok(ListToolsResult::with_all_items(self.app.tools_for(&caller)))
+        let mut r = ListToolsResult::with_all_items(self.app.tools_for(&caller));
+        // The list depends on the caller's profile.
+        (r.ttl_ms, r.cache_scope) = cache_hint(&ctx, CacheScope::Private);
+        Ok(r)
     }
 
     async fn call_tool(
@@ -168,7 +211,7 @@ impl ServerHandler for Handler {
     async fn list_resources(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let snap = self.app.registry.snapshot();
         let resources = snap
@@ -181,13 +224,15 @@ impl ServerHandler for Handler {
                     .with_mime_type(r.mime_type.clone())
             })
             .collect();
-        Ok(ListResourcesResult::with_all_items(resources))
+        let mut r = ListResourcesResult::with_all_items(resources);
+        (r.ttl_ms, r.cache_scope) = cache_hint(&ctx, CacheScope::Private);
+        Ok(r)
     }
 
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
         let snap = self.app.registry.snapshot();
         let Some((p, i)) = snap.resources.get(&request.uri) else {
@@ -199,6 +244,9 @@ impl ServerHandler for Handler {
         let r = &p.resources[*i];
         let contents = ResourceContents::text(r.text.clone(), r.uri.clone())
             .with_mime_type(r.mime_type.clone());
-        Ok(ReadResourceResult::new(vec![contents]).into())
+        let mut result = ReadResourceResult::new(vec![contents]);
+        // A plugin's static resource is the same for every caller.
+        (result.ttl_ms, result.cache_scope) = cache_hint(&ctx, CacheScope::Public);
+        Ok(result.into())
     }
 }
