@@ -103,6 +103,10 @@ pub trait SearchArgs {
     fn fql(&self) -> Result<Fql, ToolError>;
     /// Free FQL, sort and page position.
     fn page(&self) -> Page<'_>;
+    /// Free text for APIs that take it beside the filter (sent as `q`); none by default.
+    fn text(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// How a family pages its query results.
@@ -235,6 +239,7 @@ impl Search {
             .op(self.query)
             .query_opt("filter", filter)
             .query_opt("sort", sort)
+            .query_opt("q", args.text().map(str::trim).filter(|q| !q.is_empty()))
             .query("limit", page.limit);
         call = self
             .extra_query
