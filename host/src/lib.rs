@@ -16,6 +16,7 @@ pub mod hotswap;
 pub mod inflight;
 pub mod mcp;
 pub mod policy;
+pub mod prompts;
 pub mod registry;
 pub mod report;
 pub mod runtime;

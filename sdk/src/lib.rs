@@ -76,6 +76,7 @@ mod decl;
 mod env;
 mod error;
 mod falcon;
+mod features;
 pub mod fql;
 pub mod ids;
 pub mod multipart;
@@ -84,11 +85,12 @@ mod result;
 pub mod schema;
 pub mod testing;
 
-/// Generated bindings of the WIT world `tool-group` (package `aerie:plugin@0.1.0`).
+/// Generated bindings of the WIT world `tool-group-mcp` (package `aerie:plugin@0.1.0`): the
+/// `tool-group` world plus the `mcp` export.
 #[allow(missing_docs, reason = "generated code; the WIT file documents it")]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "tool-group",
+        world: "tool-group-mcp",
         path: "../wit",
         pub_export_macro: true,
         default_bindings_module: "aerie_sdk::bindings",
@@ -104,6 +106,7 @@ pub use falcon::{
     ApiError, Call, Envelope, Meta, Pagination, REQUIRED_SCOPE, Reply, host_error,
     host_error_verified,
 };
+pub use features::{Arg, Content, FeaturesInfo, Message, Prompt, Role, Shape, Template, Vars};
 pub use fql::Fql;
 pub use plugin::{Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec};
 pub use result::{
@@ -157,20 +160,30 @@ pub mod __private {
 
     /// Run a call of `p` against the real host, in WIT types.
     pub fn call(p: &Plugin, tool: &str, arguments: &str) -> Result<wit::Output, wit::CallError> {
-        match p.call(&HostEnv, tool, arguments) {
-            Ok(o) => Ok(wit::Output {
-                text: o.text,
-                structured: o.structured.map(|v| v.to_string()),
-            }),
-            Err(e) => Err(match e {
-                ToolError::InvalidArguments(m) => wit::CallError::InvalidArguments(m),
-                ToolError::NotFound(m) => wit::CallError::NotFound(m),
-                ToolError::Upstream { status, message } => {
-                    wit::CallError::Upstream(wit::UpstreamError { status, message })
-                }
-                ToolError::Denied(m) => wit::CallError::Denied(m),
-                ToolError::Internal(m) => wit::CallError::Internal(m),
-            }),
+        to_wit(p.call(&HostEnv, tool, arguments))
+    }
+
+    pub use crate::features::glue::{complete, describe_features, read_resource};
+
+    /// A handler's result in WIT types.
+    pub fn to_wit(r: Result<crate::Output, ToolError>) -> Result<wit::Output, wit::CallError> {
+        r.map(|o| wit::Output {
+            text: o.text,
+            structured: o.structured.map(|v| v.to_string()),
+        })
+        .map_err(error_to_wit)
+    }
+
+    /// A handler's error in WIT types.
+    pub fn error_to_wit(e: ToolError) -> wit::CallError {
+        match e {
+            ToolError::InvalidArguments(m) => wit::CallError::InvalidArguments(m),
+            ToolError::NotFound(m) => wit::CallError::NotFound(m),
+            ToolError::Upstream { status, message } => {
+                wit::CallError::Upstream(wit::UpstreamError { status, message })
+            }
+            ToolError::Denied(m) => wit::CallError::Denied(m),
+            ToolError::Internal(m) => wit::CallError::Internal(m),
         }
     }
 }
@@ -197,6 +210,33 @@ macro_rules! export_plugin {
                 $crate::bindings::exports::aerie::plugin::tools::CallError,
             > {
                 $crate::__private::call(&$build(), &tool, &arguments)
+            }
+        }
+
+        impl $crate::bindings::exports::aerie::plugin::mcp::Guest for __AeriePlugin {
+            fn describe_features() -> $crate::bindings::exports::aerie::plugin::mcp::Features {
+                $crate::__private::describe_features(&$build())
+            }
+
+            fn read_resource(
+                uri_template: ::std::string::String,
+                variables: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<
+                $crate::bindings::exports::aerie::plugin::tools::Output,
+                $crate::bindings::exports::aerie::plugin::tools::CallError,
+            > {
+                $crate::__private::read_resource(&$build(), &uri_template, variables)
+            }
+
+            fn complete(
+                completer: ::std::string::String,
+                value: ::std::string::String,
+                context: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<::std::string::String>,
+                $crate::bindings::exports::aerie::plugin::tools::CallError,
+            > {
+                $crate::__private::complete(&$build(), &completer, &value, context)
             }
         }
 

@@ -42,6 +42,8 @@ pub struct ToolSpec {
     pub operations: &'static [&'static str],
     /// FQL guide resource cited when Falcon rejects a filter.
     pub fql_guide: Option<&'static str>,
+    /// Shape of its structured result, sent as its MCP `outputSchema` and checked by the host.
+    pub output: Option<crate::features::Shape>,
 }
 
 impl ToolSpec {
@@ -57,6 +59,7 @@ impl ToolSpec {
             cacheable: true,
             operations: &[],
             fql_guide: None,
+            output: None,
         }
     }
 
@@ -72,7 +75,22 @@ impl ToolSpec {
             cacheable: false,
             operations: &[],
             fql_guide: None,
+            output: None,
         }
+    }
+
+    /// The shape of its structured result.
+    pub const fn output(mut self, shape: crate::features::Shape) -> Self {
+        self.output = Some(shape);
+        self
+    }
+
+    /// `shape`, unless a shape was already declared (declared tools know their own).
+    const fn output_or(mut self, shape: crate::features::Shape) -> Self {
+        if self.output.is_none() {
+            self.output = Some(shape);
+        }
+        self
     }
 
     /// The Falcon operations this tool calls.
@@ -200,6 +218,7 @@ pub struct Plugin {
     description: &'static str,
     tools: Vec<Entry>,
     resources: Vec<Resource>,
+    pub(crate) features: crate::features::Features,
 }
 
 impl Plugin {
@@ -211,6 +230,7 @@ impl Plugin {
             description,
             tools: Vec::new(),
             resources: Vec::new(),
+            features: Default::default(),
         }
     }
 
@@ -238,13 +258,14 @@ impl Plugin {
     where
         A: DeserializeOwned + JsonSchema + SearchArgs + 'static,
     {
+        let spec = spec.output_or(crate::features::Shape::Search);
         self.tool(spec, move |ctx, args: A| search.run(ctx, &args))
     }
 
     /// Add a declared lookup by id; its schema is `{"ids": [...]}` bounded by `get.max`.
     pub fn get(mut self, spec: ToolSpec, get: &'static Get) -> Self {
         self.tools.push(Entry {
-            spec,
+            spec: spec.output_or(crate::features::Shape::List(get.noun)),
             schema: Box::new(move || get.schema()),
             run: Box::new(move |ctx, json| {
                 let args: GetArgs = parse_args(json)?;
@@ -318,7 +339,12 @@ impl Plugin {
                 return Err(format!("tool `{n}`: arguments schema is not an object"));
             }
         }
-        Ok(())
+        self.validate_features()
+    }
+
+    /// Every tool's metadata, in declaration order.
+    pub(crate) fn specs(&self) -> impl Iterator<Item = &ToolSpec> {
+        self.tools.iter().map(|e| &e.spec)
     }
 }
 

@@ -553,6 +553,7 @@ mod tests {
             schema: Arc::new(serde_json::Map::new()),
             validator: jsonschema::validator_for(&schema).unwrap(),
             grant: Default::default(),
+            output: None,
         }
     }
 

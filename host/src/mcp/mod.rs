@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
-    Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig,
-    SubscriptionFilter, Tool, ToolAnnotations,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -87,6 +87,8 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
 /// What aerie serves, as advertised to clients (and as [`changes::between`] reports changes).
 pub fn capabilities() -> ServerCapabilities {
     ServerCapabilities::builder()
+        .enable_prompts()
+        .enable_prompts_list_changed()
         .enable_tools()
         .enable_tool_list_changed()
         .enable_resources()
@@ -206,6 +208,28 @@ impl ServerHandler for Handler {
             result.meta = Some(rmcp::model::MetaObject(outcome.meta));
         }
         Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = self.caller(&ctx);
+        Ok(ListPromptsResult::with_all_items(
+            self.app.prompts_for(&caller),
+        ))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = self.caller(&ctx);
+        self.app
+            .get_prompt(&caller, &request.name, request.arguments.as_ref())
+            .map(Into::into)
     }
 
     async fn list_resources(

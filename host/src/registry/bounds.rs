@@ -20,8 +20,19 @@ pub const MAX_RESOURCES: usize = 64;
 pub const MAX_RESOURCE_TEXT_BYTES: usize = 256 << 10;
 /// Bytes of a resource URI.
 pub const MAX_URI_BYTES: usize = 1024;
-/// Bytes of the whole descriptor: every string in it together.
+/// Bytes of the whole descriptor: every string in it together. The `mcp` features have the
+/// same cap of their own.
 pub const MAX_DESCRIPTOR_BYTES: usize = 2 << 20;
+/// Prompts, resource templates and completers per plugin, each.
+pub const MAX_PROMPTS: usize = 64;
+/// Arguments of one prompt.
+pub const MAX_PROMPT_ARGUMENTS: usize = 16;
+/// Messages of one prompt.
+pub const MAX_PROMPT_MESSAGES: usize = 32;
+/// Bytes of one prompt's messages together (text, media, embedded resources).
+pub const MAX_PROMPT_BYTES: usize = 256 << 10;
+/// Bytes of one tool's output schema (JSON text); it is listed in every `tools/list`.
+pub const MAX_OUTPUT_SCHEMA_BYTES: usize = 16 << 10;
 
 /// Every string in a descriptor, counted once, to check the total before anything is parsed.
 fn descriptor_bytes(d: &tools::Descriptor) -> usize {
@@ -47,7 +58,7 @@ fn descriptor_bytes(d: &tools::Descriptor) -> usize {
 }
 
 /// `Err` naming the field and the cap when `len` exceeds `max`.
-fn cap(what: &str, len: usize, max: usize) -> Result<(), String> {
+pub(super) fn cap(what: &str, len: usize, max: usize) -> Result<(), String> {
     if len > max {
         return Err(format!("{what} is {len} bytes; at most {max}"));
     }
@@ -132,6 +143,57 @@ pub(super) fn check_bounds(d: &tools::Descriptor) -> Result<(), String> {
     if total > MAX_DESCRIPTOR_BYTES {
         return Err(format!(
             "descriptor is {total} bytes; at most {MAX_DESCRIPTOR_BYTES} in all"
+        ));
+    }
+    Ok(())
+}
+
+/// Enforce the bounds of the `mcp` features on lengths alone, before anything is parsed.
+pub(super) fn check_feature_bounds(f: &crate::runtime::mcp::Features) -> Result<(), String> {
+    for (what, n) in [
+        ("prompts", f.prompts.len()),
+        ("resource templates", f.resource_templates.len()),
+        ("completers", f.completers.len()),
+    ] {
+        if n > MAX_PROMPTS {
+            return Err(format!(
+                "declares {n} {what}; at most {MAX_PROMPTS} per plugin"
+            ));
+        }
+    }
+    if f.output_schemas.len() > MAX_TOOLS {
+        return Err(format!(
+            "declares {} output schemas; at most {MAX_TOOLS}",
+            f.output_schemas.len()
+        ));
+    }
+    for (tool, schema) in &f.output_schemas {
+        let tool = crate::runtime::truncate_str(tool, 64);
+        cap(
+            &format!("tool `{tool}`: output schema"),
+            schema.len(),
+            MAX_OUTPUT_SCHEMA_BYTES,
+        )?;
+    }
+    for p in &f.prompts {
+        super::features::check_prompt_bounds(p)?;
+    }
+    for t in &f.resource_templates {
+        let uri = crate::runtime::truncate_str(&t.uri_template, 128);
+        let at = |what: &str| format!("resource template `{uri}`: {what}");
+        cap(&at("URI template"), t.uri_template.len(), MAX_URI_BYTES)?;
+        cap(&at("name"), t.name.len(), MAX_TITLE_BYTES)?;
+        cap(&at("MIME type"), t.mime_type.len(), MAX_TITLE_BYTES)?;
+        cap(
+            &at("description"),
+            t.description.len(),
+            MAX_DESCRIPTION_BYTES,
+        )?;
+    }
+    let total = super::features::feature_bytes(f);
+    if total > MAX_DESCRIPTOR_BYTES {
+        return Err(format!(
+            "mcp features are {total} bytes; at most {MAX_DESCRIPTOR_BYTES} in all"
         ));
     }
     Ok(())

@@ -10,10 +10,13 @@ use arc_swap::ArcSwap;
 use serde_json::Value;
 
 pub mod bounds;
+mod features;
 mod names;
 mod read;
+pub mod uri_template;
 
 use bounds::check_bounds;
+pub use features::{Features, OutputSchema, Template, check_prompt};
 pub use names::PluginSource;
 use names::choose;
 pub use read::{DEFAULT_MAX_COMPONENT_MIB, read_dir};
@@ -64,6 +67,8 @@ pub struct Tool {
     pub validator: jsonschema::Validator,
     /// What the policy allows.
     pub grant: ToolGrant,
+    /// The schema its structured results must match, if it declared one.
+    pub output: Option<OutputSchema>,
 }
 
 /// A loaded plugin.
@@ -82,6 +87,8 @@ pub struct Plugin {
     pub tools: Vec<Tool>,
     /// Static resources.
     pub resources: Vec<tools::Resource>,
+    /// Prompts, resource templates and completers (the optional `mcp` export).
+    pub features: Features,
     /// The callable instance.
     pub instance: Instance,
 }
@@ -95,6 +102,12 @@ pub struct Snapshot {
     pub tools: BTreeMap<String, (Arc<Plugin>, usize)>,
     /// Resource URI → (plugin, index into its resources).
     pub resources: BTreeMap<String, (Arc<Plugin>, usize)>,
+    /// Prompt name → (plugin, index into its prompts).
+    pub prompts: BTreeMap<String, (Arc<Plugin>, usize)>,
+    /// URI template → (plugin, index into its templates).
+    pub templates: BTreeMap<String, (Arc<Plugin>, usize)>,
+    /// Completer name → (plugin, index into its completers).
+    pub completers: BTreeMap<String, (Arc<Plugin>, usize)>,
     /// Component digest → why those bytes were refused at compile, describe or validation.
     /// Kept only for components still present, so it is bounded by the directory.
     pub refused: BTreeMap<String, Remembered>,
@@ -156,7 +169,8 @@ impl Registry {
     }
 }
 
-fn valid_name(s: &str) -> bool {
+/// Whether `s` is a valid plugin, tool, prompt, argument or completer name.
+pub(crate) fn valid_name(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -231,6 +245,7 @@ fn build_tools(
             schema: Arc::new(obj.clone()),
             validator,
             grant,
+            output: None,
         });
     }
     for r in &d.resources {
@@ -275,16 +290,18 @@ pub async fn load_one(
     let compiled = runtime
         .compile(&source.bytes)
         .map_err(|e: LoadError| refuse(None, e.to_string()))?;
-    let d = runtime
+    let (d, f) = runtime
         .describe(&compiled, services)
         .await
         .map_err(|e| refuse(None, e.to_string()))?;
-    let tools = build_tools(policy, Catalogue::builtin(), &d).map_err(|r| {
+    let named = |r: String| {
         refuse(
             Some(crate::runtime::truncate_str(&d.name, 80).to_string()),
             r,
         )
-    })?;
+    };
+    let mut tools = build_tools(policy, Catalogue::builtin(), &d).map_err(named)?;
+    let features = features::build(&mut tools, f.as_ref()).map_err(named)?;
     let limits = policy.limits(&d.name);
     Ok(Plugin {
         name: d.name,
@@ -294,6 +311,7 @@ pub async fn load_one(
         digest: compiled.digest.clone(),
         tools,
         resources: d.resources,
+        features,
         instance: runtime.instance(compiled, limits),
     })
 }
@@ -456,6 +474,7 @@ pub async fn load_all(
                 })
             })
         });
+        let clash = clash.or_else(|| feature_clash(&snap, &p));
         if let Some(reason) = clash {
             refusals.push(Refusal {
                 origin: p.origin.clone(),
@@ -471,9 +490,55 @@ pub async fn load_all(
         for (i, r) in p.resources.iter().enumerate() {
             snap.resources.insert(r.uri.clone(), (p.clone(), i));
         }
+        for (i, x) in p.features.prompts.iter().enumerate() {
+            snap.prompts.insert(x.name.clone(), (p.clone(), i));
+        }
+        for (i, x) in p.features.templates.iter().enumerate() {
+            snap.templates
+                .insert(x.desc.uri_template.clone(), (p.clone(), i));
+        }
+        for (i, x) in p.features.completers.iter().enumerate() {
+            snap.completers.insert(x.name.clone(), (p.clone(), i));
+        }
         snap.plugins.insert(p.name.clone(), p);
     }
     (snap, refusals)
+}
+
+/// Why `p`'s prompts, templates or completers cannot join `snap`: a name another plugin (or,
+/// for prompts, the host) already serves.
+fn feature_clash(snap: &Snapshot, p: &Plugin) -> Option<String> {
+    let taken = |kind: &str, name: &str, by: Option<&Arc<Plugin>>| {
+        by.map(|o| format!("{kind} `{name}` is already provided by plugin `{}`", o.name))
+    };
+    p.features
+        .prompts
+        .iter()
+        .find_map(|x| {
+            if crate::prompts::is_host_prompt(&x.name) {
+                return Some(format!("prompt `{}` is one of aerie's own prompts", x.name));
+            }
+            taken("prompt", &x.name, snap.prompts.get(&x.name).map(|(o, _)| o))
+        })
+        .or_else(|| {
+            p.features.templates.iter().find_map(|x| {
+                let uri = &x.desc.uri_template;
+                taken(
+                    "resource template",
+                    uri,
+                    snap.templates.get(uri).map(|(o, _)| o),
+                )
+            })
+        })
+        .or_else(|| {
+            p.features.completers.iter().find_map(|x| {
+                taken(
+                    "completer",
+                    &x.name,
+                    snap.completers.get(&x.name).map(|(o, _)| o),
+                )
+            })
+        })
 }
 
 impl Snapshot {

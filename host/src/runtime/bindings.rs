@@ -1,11 +1,13 @@
-//! Host-side bindings for the `tool-group` world in `wit/aerie.wit`.
+//! Host-side bindings for the `tool-group-mcp` world in `wit/aerie.wit`: the `tool-group`
+//! world plus the optional `mcp` export. The host loads each export by itself (see
+//! [`super::Exports`]), so a component of the plain `tool-group` world serves too.
 //!
 //! `falcon.call`, `host.sleep` and the `files` functions are async on the host (they wait on the
 //! network, a timer or disk I/O run off the async workers);
 //! to the guest every import is an ordinary blocking call.
 
 wasmtime::component::bindgen!({
-    world: "tool-group",
+    world: "tool-group-mcp",
     path: "../wit",
     imports: {
         "aerie:plugin/falcon.call": async,
@@ -20,4 +22,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::aerie::plugin::{falcon, files, host};
-pub use self::exports::aerie::plugin::tools;
+pub use self::exports::aerie::plugin::{mcp, tools};

@@ -8,6 +8,7 @@ mod bindings;
 mod cache;
 mod clocks;
 mod epoch;
+mod features;
 mod lanes;
 mod limits;
 mod sanitize;
@@ -24,14 +25,14 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-pub use bindings::{falcon, files, host, tools};
+pub use bindings::{falcon, files, host, mcp, tools};
 pub use cache::{CompileCache, sha256_hex};
 pub use limits::Limits;
 pub use sanitize::log_safe;
 pub use state::{CallInfo, FilesOp, FilesReply, ProgressSink, Services, truncate as truncate_str};
 pub use throttle::{Record, RecordBudget};
 
-use bindings::{ToolGroup, ToolGroupPre};
+use bindings::ToolGroupMcp;
 use lanes::OnLane;
 use limits::MemoryLimiter;
 use state::CallState;
@@ -108,7 +109,11 @@ pub struct Runtime {
 
 /// A plugin compiled and linked, ready to instantiate.
 pub struct Compiled {
-    pre: ToolGroupPre<CallState>,
+    pre: wasmtime::component::InstancePre<CallState>,
+    /// Where the `tools` export's functions are (every plugin has it).
+    tools: tools::GuestIndices,
+    /// Where the optional `mcp` export's functions are.
+    mcp: Option<mcp::GuestIndices>,
     /// SHA-256 of the component bytes.
     pub digest: String,
     /// Whether the compiled code came from the on-disk cache.
@@ -140,7 +145,7 @@ impl Runtime {
         // socket creation and name lookups denied (wasmtime-wasi's defaults). Rust's wasip2 std
         // imports these interfaces, so they must link, but they grant nothing.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        ToolGroup::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
+        ToolGroupMcp::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)?;
         let cache = match cache_dir {
             Some(dir) => match CompileCache::open(dir, &engine) {
                 Ok(c) => Some(c),
@@ -180,20 +185,26 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let pre = ToolGroupPre::new(pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let tools =
+            tools::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        // Without the `mcp` export the plugin is of the plain `tool-group` world.
+        let mcp = mcp::GuestIndices::new(&pre).ok();
         Ok(Compiled {
             pre,
+            tools,
+            mcp,
             digest,
             from_cache,
         })
     }
 
-    /// Call `describe()` on a compiled plugin.
+    /// Call `describe()` on a compiled plugin, and `describe-features()` when it exports `mcp`
+    /// (in the same store).
     pub async fn describe(
         &self,
         compiled: &Compiled,
         services: Arc<dyn Services>,
-    ) -> Result<tools::Descriptor, LoadError> {
+    ) -> Result<(tools::Descriptor, Option<mcp::Features>), LoadError> {
         let who = CallInfo {
             plugin: "(loading)".into(),
             tool: "".into(),
@@ -209,7 +220,14 @@ impl Runtime {
             progress: None,
         };
         let run = self.run(compiled, &limits, None, deadline, caller, |g, store| {
-            Box::pin(async move { g.aerie_plugin_tools().call_describe(store).await })
+            Box::pin(async move {
+                let descriptor = g.tools.call_describe(&mut *store).await?;
+                let features = match &g.mcp {
+                    Some(m) => Some(m.call_describe_features(&mut *store).await?),
+                    None => None,
+                };
+                Ok((descriptor, features))
+            })
         });
         run.await.map_err(|e| LoadError::Describe(e.to_string()))
     }
@@ -236,36 +254,50 @@ impl Runtime {
         tool: &str,
         arguments: &str,
     ) -> Result<tools::Output, CallFailure> {
-        // The deadline covers waiting for a slot as well as running.
+        let (tool, arguments) = (tool.to_string(), arguments.to_string());
         let deadline = Instant::now() + instance.limits.deadline();
-        let plugin = who.plugin.to_string();
+        let caller = Caller {
+            who,
+            services,
+            progress,
+        };
+        let result = self
+            .invoke(instance, deadline, caller, move |g, store| {
+                Box::pin(async move { g.tools.call_call(store, &tool, &arguments).await })
+            })
+            .await?;
+        result.map_err(CallFailure::Tool)
+    }
+
+    /// Run `f` on a fresh instance of `instance` once one of its call slots is free, by
+    /// `deadline` (which covers waiting for the slot as well as running).
+    async fn invoke<R: Send>(
+        &self,
+        instance: &Instance,
+        deadline: Instant,
+        caller: Caller,
+        f: impl for<'a> FnOnce(
+            &'a Exports,
+            &'a mut Store<CallState>,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
+        > + Send,
+    ) -> Result<R, CallFailure> {
+        let plugin = caller.who.plugin.to_string();
         let _slot =
             tokio::time::timeout_at(deadline.into(), instance.slots.clone().acquire_owned())
                 .await
                 .map_err(|_| CallFailure::Busy(plugin, instance.limits.concurrency))?
                 .map_err(|e| CallFailure::Internal(e.to_string()))?;
-        let (tool, arguments) = (tool.to_string(), arguments.to_string());
-        let result = self
-            .run(
-                &instance.compiled,
-                &instance.limits,
-                Some(instance.lanes.clone()),
-                deadline,
-                Caller {
-                    who,
-                    services,
-                    progress,
-                },
-                move |g, store| {
-                    Box::pin(async move {
-                        g.aerie_plugin_tools()
-                            .call_call(store, &tool, &arguments)
-                            .await
-                    })
-                },
-            )
-            .await?;
-        result.map_err(CallFailure::Tool)
+        self.run(
+            &instance.compiled,
+            &instance.limits,
+            Some(instance.lanes.clone()),
+            deadline,
+            caller,
+            f,
+        )
+        .await
     }
 
     /// Instantiate in a fresh store with all limits armed, run `f` (on one of `lanes` while the
@@ -279,7 +311,7 @@ impl Runtime {
         deadline: Instant,
         caller: Caller,
         f: impl for<'a> FnOnce(
-            &'a ToolGroup,
+            &'a Exports,
             &'a mut Store<CallState>,
         ) -> std::pin::Pin<
             Box<dyn Future<Output = wasmtime::Result<R>> + Send + 'a>,
@@ -350,8 +382,15 @@ impl Runtime {
             Ok(wasmtime::UpdateDeadline::Yield(1))
         });
         let guest = OnLane::new(lanes, async {
-            let group = compiled.pre.instantiate_async(&mut store).await?;
-            f(&group, &mut store).await
+            let instance = compiled.pre.instantiate_async(&mut store).await?;
+            let exports = Exports {
+                tools: compiled.tools.load(&mut store, &instance)?,
+                mcp: match &compiled.mcp {
+                    Some(m) => Some(m.load(&mut store, &instance)?),
+                    None => None,
+                },
+            };
+            f(&exports, &mut store).await
         });
         let outcome = tokio::time::timeout_at(deadline.into(), guest).await;
         store.data_mut().flush_progress();
@@ -361,6 +400,12 @@ impl Runtime {
             Ok(Err(e)) => Err(classify(e, store.data(), limits, &stderr)),
         }
     }
+}
+
+/// The exports of one instance: `tools` always, `mcp` when the plugin offers it.
+struct Exports {
+    tools: tools::Guest,
+    mcp: Option<mcp::Guest>,
 }
 
 /// Turn a trap into the failure a model can understand.
