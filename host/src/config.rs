@@ -63,7 +63,8 @@ pub const MAX_SHUTDOWN_GRACE_SECS: u64 = 600;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EgressFile {
-    /// Requests per minute (default 5000; [`EGRESS_RPM_RANGE`]).
+    /// Fixed cap in requests per minute (default none: paced by Falcon's headers;
+    /// [`EGRESS_RPM_RANGE`]).
     pub requests_per_minute: Option<u32>,
     /// Requests in flight (default 32; [`EGRESS_CONCURRENCY_RANGE`]).
     pub max_concurrency: Option<u32>,
@@ -73,7 +74,8 @@ pub struct EgressFile {
     pub max_rate_limit_wait_secs: Option<u64>,
     /// Response size cap in MiB (default 16; [`EGRESS_RESPONSE_MIB_RANGE`]).
     pub max_response_mib: Option<usize>,
-    /// Requests per minute one plugin may use (default 3/4 of `requests_per_minute`; at most it).
+    /// Requests per minute one plugin may use when the budget is scarce or capped (default 3/4
+    /// of `requests_per_minute`, or of Falcon's 6,000; at most that).
     pub plugin_requests_per_minute: Option<u32>,
     /// Requests one plugin may have in flight (default half of `max_concurrency`; at most it).
     pub plugin_concurrency: Option<u32>,
@@ -153,7 +155,10 @@ impl EgressFile {
         // A share above the global budget would be clamped to it: refuse it rather than let
         // the file say something the server does not do.
         let d = EgressConfig::default();
-        let rpm = 1..=self.requests_per_minute.unwrap_or(d.requests_per_minute);
+        let rpm = 1..=self
+            .requests_per_minute
+            .or(d.requests_per_minute)
+            .unwrap_or(crate::egress::pacer::FALCON_DEFAULT_PER_MINUTE);
         let conc = 1..=self.max_concurrency.unwrap_or(d.max_concurrency);
         let rpm_why = " (at most [egress] requests_per_minute)";
         let conc_why = " (at most [egress] max_concurrency)";
@@ -298,7 +303,7 @@ impl FileConfig {
         let d = EgressConfig::default();
         let e = &self.egress;
         EgressConfig {
-            requests_per_minute: e.requests_per_minute.unwrap_or(d.requests_per_minute),
+            requests_per_minute: e.requests_per_minute.or(d.requests_per_minute),
             max_concurrency: e.max_concurrency.unwrap_or(d.max_concurrency),
             request_timeout: e
                 .timeout_secs
@@ -400,7 +405,7 @@ mod tests {
             ),
             (
                 "[egress]\nplugin_requests_per_minute = 0\n",
-                "[egress] plugin_requests_per_minute must be 1..=5000 (at most [egress] requests_per_minute), not 0",
+                "[egress] plugin_requests_per_minute must be 1..=6000 (at most [egress] requests_per_minute), not 0",
             ),
             (
                 "[egress]\nrequests_per_minute = 100\nplugin_requests_per_minute = 200\n",
@@ -439,7 +444,10 @@ mod tests {
         )
         .unwrap();
         let e = cfg.egress();
-        assert_eq!((e.requests_per_minute, e.max_concurrency), (100_000, 1));
+        assert_eq!(
+            (e.requests_per_minute, e.max_concurrency),
+            (Some(100_000), 1)
+        );
         assert_eq!(e.max_response_bytes, 1024 << 20);
         assert!(load_str("").is_ok());
     }

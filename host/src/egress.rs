@@ -7,6 +7,7 @@
 //! an unknown outcome ([`OUTCOME_UNKNOWN`]) so nobody retries a write that may have happened.
 
 mod cause;
+pub mod pacer;
 mod share;
 
 use std::collections::BTreeMap;
@@ -35,8 +36,9 @@ pub const CHECK_BEFORE_RETRY: &str = "check the current state before retrying";
 /// Egress settings.
 #[derive(Debug, Clone)]
 pub struct EgressConfig {
-    /// Client-side request budget per minute.
-    pub requests_per_minute: u32,
+    /// Fixed client-side request budget per minute, for operators who share a CID; unset, aerie
+    /// paces by Falcon's own rate-limit headers ([`pacer`]).
+    pub requests_per_minute: Option<u32>,
     /// Requests in flight at once.
     pub max_concurrency: u32,
     /// Timeout of one HTTP attempt.
@@ -56,7 +58,7 @@ pub struct EgressConfig {
 impl Default for EgressConfig {
     fn default() -> Self {
         EgressConfig {
-            requests_per_minute: 5_000,
+            requests_per_minute: None,
             max_concurrency: 32,
             request_timeout: Duration::from_secs(30),
             max_rate_limit_wait: Duration::from_secs(30),
@@ -83,7 +85,8 @@ pub struct Egress {
     session: Session,
     http: reqwest::Client,
     config: EgressConfig,
-    limiter: DefaultDirectRateLimiter,
+    limiter: Option<DefaultDirectRateLimiter>,
+    pacer: pacer::Pacer,
     inflight: Semaphore,
     shares: share::Shares,
     audit: Arc<Audit>,
@@ -153,10 +156,14 @@ impl Egress {
         Egress {
             session,
             http,
-            limiter: share::limiter(config.requests_per_minute),
+            limiter: config.requests_per_minute.map(share::limiter),
+            pacer: pacer::Pacer::new(max_concurrency),
             inflight: Semaphore::new(max_concurrency as usize),
             shares: share::Shares::new(
-                config.requests_per_minute.max(1),
+                config
+                    .requests_per_minute
+                    .unwrap_or(pacer::FALCON_DEFAULT_PER_MINUTE)
+                    .max(1),
                 max_concurrency,
                 config.plugin_default,
                 config.plugins.clone(),
@@ -219,9 +226,20 @@ impl Egress {
         let gate = self.shares.gate(plugin);
         loop {
             // The plugin's own share first, so a flooding plugin queues on its own limiter and
-            // leaves the global budget's remainder to everyone else.
-            gate.limiter.until_ready().await;
-            self.limiter.until_ready().await;
+            // leaves the global budget's remainder to everyone else. Shares only bind when the
+            // budget is scarce (or capped): with plenty left, nobody waits.
+            if self.limiter.is_some() || self.pacer.scarce() {
+                gate.limiter.until_ready().await;
+            }
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
+            let patience = self.config.max_rate_limit_wait.saturating_sub(waited);
+            if let Err(hold) = self.pacer.admit(patience).await {
+                // Falcon said the CID's budget is gone for longer than we may wait: sending
+                // now would only earn another 429.
+                return Err(rate_limited(hold));
+            }
             let closed = |e: tokio::sync::AcquireError| falcon::Error::Transport(e.to_string());
             let plugin_permit = gate.inflight.acquire().await.map_err(closed)?;
             let permit = self.inflight.acquire().await.map_err(closed)?;
@@ -266,6 +284,7 @@ impl Egress {
                 }
             };
             let status = resp.status().as_u16();
+            self.pacer.observe(resp.headers());
             match status {
                 // Neither a 401 nor a 429 applies anything, so even a write may be repeated.
                 401 if !refreshed => {
@@ -276,16 +295,14 @@ impl Egress {
                 }
                 429 => {
                     let wait = retry_after(resp.headers());
+                    // Every request waits, not only this one: the window is the CID's.
+                    self.pacer.block_until(tokio::time::Instant::now() + wait);
                     if waited + wait > self.config.max_rate_limit_wait {
-                        return Err(falcon::Error::RateLimited(format!(
-                            "Falcon rate limit reached; retry in {} s",
-                            wait.as_secs().max(1)
-                        )));
+                        return Err(rate_limited(wait));
                     }
                     waited += wait;
                     record.retries += 1;
                     drop((permit, plugin_permit));
-                    tokio::time::sleep(wait).await;
                     continue;
                 }
                 500..=599 if can_retry => {
@@ -375,6 +392,14 @@ fn error_kind(e: &falcon::Error) -> &'static str {
         falcon::Error::TooLarge(_) => "too_large",
         falcon::Error::Auth(_) => "auth",
     }
+}
+
+/// The error for a call that may not wait `wait` for Falcon's rate limit.
+fn rate_limited(wait: Duration) -> falcon::Error {
+    falcon::Error::RateLimited(format!(
+        "Falcon rate limit reached; retry in {} s",
+        wait.as_secs_f64().ceil().max(1.0) as u64
+    ))
 }
 
 /// Exponential backoff with full jitter: 200 ms, 400 ms, 800 ms … capped at 5 s.

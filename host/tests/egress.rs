@@ -113,6 +113,47 @@ async fn rate_limit_bursts_are_waited_out() {
     sim.shutdown().await;
 }
 
+/// After a 429 whose retry time is further off than a call may wait, no request is sent until
+/// then, by any plugin: the window is the CID's, and each request would only earn another 429.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_429_holds_every_plugin_until_its_retry_time() {
+    let sim = Simulator::start(SimConfig {
+        unauthenticated_limit_per_minute: 10_000,
+        rate_limit_per_minute: 4,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let creds = aerie::demo::simulator_credentials(&sim.base_url()).unwrap();
+    let http = http_client();
+    let config = EgressConfig {
+        max_rate_limit_wait: std::time::Duration::ZERO,
+        ..Default::default()
+    };
+    let e = Egress::new(
+        Session::new(creds, http.clone()),
+        http,
+        config,
+        Arc::new(Audit::default()),
+    );
+    let req = query_hosts();
+    let op = Catalogue::builtin().get(&req.operation).unwrap();
+    let path = op.render_path(&req.path_params).unwrap();
+    for _ in 0..4 {
+        assert_eq!(e.perform("a", op, &path, &req).await.unwrap().status, 200);
+    }
+    let first = e.perform("a", op, &path, &req).await.unwrap_err();
+    assert!(first.to_string().contains("retry in"), "{first}");
+    assert_eq!(count(&sim, "/devices/queries/devices/v1", 429), 1);
+    let sent = sim.requests().len();
+    for plugin in ["a", "b", "c"] {
+        let e = e.perform(plugin, op, &path, &req).await.unwrap_err();
+        assert!(matches!(e, falcon::Error::RateLimited(ref m) if m.contains("retry in")), "{e}");
+    }
+    assert_eq!(sim.requests().len(), sent, "nothing sent while Falcon said wait");
+    sim.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn server_errors_are_retried_for_reads_only() {
     let sim = sim().await;
