@@ -29,6 +29,9 @@ pub const ALL_SCOPES: &[&str] = &[
     "ngsiem:read",
     "ngsiem:write",
     "spotlight-vulnerabilities:read",
+    "correlation-rules:read",
+    "correlation-rules:write",
+    "cao-hunting:read",
 ];
 
 /// How a simulator instance behaves; `Default` gives seed 42 and the real service's limits.

@@ -249,30 +249,7 @@ pub(crate) fn serve(
             Ok(ok(f, *status).resources(created).into_resp())
         }
         Kind::Update { id_key, apply } => {
-            let inputs = inputs(&req.json_value()?)?;
-            // Check every input before changing anything: a refused request changes nothing.
-            let mut staged = Vec::new();
-            for input in &inputs {
-                let id = input[*id_key]
-                    .as_str()
-                    .ok_or_else(|| ApiError::bad_request(format!("{id_key} is required")))?;
-                let mut obj = collection(cx.w, f)
-                    .get(id)
-                    .cloned()
-                    .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", f.noun)))?;
-                apply(&mut obj, input, cx.now)?;
-                staged.push((id.to_string(), obj));
-            }
-            let c = collection_mut(cx.w, f);
-            let mut updated = Vec::new();
-            for (id, obj) in staged {
-                if let Some(slot) = c.get_mut(&id) {
-                    *slot = obj.clone();
-                }
-                updated.push(obj);
-            }
-            c.refresh_fields();
-            Ok(ok(f, 200).resources(updated).into_resp())
+            update(f, cx, &inputs(&req.json_value()?)?, id_key, *apply)
         }
         Kind::Delete(ids) => {
             let ids = take_ids(req, *ids, 1000)?;
@@ -302,6 +279,40 @@ pub(crate) fn serve(
         }
         Kind::Custom(h) => h(cx, req),
     }
+}
+
+/// Apply `inputs` (each naming its object by `id_key`) to `f`'s objects, all or nothing: the
+/// [`Kind::Update`] step, for hand-written endpoints that check the body's shape first.
+pub(crate) fn update(
+    f: &Family,
+    cx: &mut Ctx<'_>,
+    inputs: &[Value],
+    id_key: &str,
+    apply: fn(&mut Value, &Value, i64) -> Result<(), ApiError>,
+) -> ApiResult {
+    // Check every input before changing anything: a refused request changes nothing.
+    let mut staged = Vec::new();
+    for input in inputs {
+        let id = input[id_key]
+            .as_str()
+            .ok_or_else(|| ApiError::bad_request(format!("{id_key} is required")))?;
+        let mut obj = collection(cx.w, f)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(format!("{} {id} not found", f.noun)))?;
+        apply(&mut obj, input, cx.now)?;
+        staged.push((id.to_string(), obj));
+    }
+    let c = collection_mut(cx.w, f);
+    let mut updated = Vec::new();
+    for (id, obj) in staged {
+        if let Some(slot) = c.get_mut(&id) {
+            *slot = obj.clone();
+        }
+        updated.push(obj);
+    }
+    c.refresh_fields();
+    Ok(ok(f, 200).resources(updated).into_resp())
 }
 
 fn ok(f: &Family, status: u16) -> Envelope {

@@ -17,6 +17,8 @@ mod cloud;
 mod correlation;
 mod intel;
 mod ngsiem_content;
+#[cfg(test)]
+pub(crate) mod testkit;
 mod threat_graph;
 
 /// Every declared family, in seeding order.
