@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, Resp};
 use crate::routes::Handler;
 use crate::world::{
-    Collection, Ctx, Window, World, body_ids, entities_response, ids_of, offset_pagination,
-    page_check, page_from_query, query_ids, take_page,
+    Collection, Ctx, Window, World, body_ids, entities_response, id_string, ids_of,
+    offset_pagination, page_check, page_from_query, query_ids, take_page,
 };
 
 /// One collection and the endpoints that serve it.
@@ -201,10 +201,12 @@ pub(crate) fn serve(
     match &ep.kind {
         Kind::Query(p) => {
             let (items, pagination) = page(f, p, cx, req)?;
-            Ok(ok(f, 200)
-                .resources(items.iter().map(|v| v[f.id_field].clone()).collect())
-                .pagination(pagination)
-                .into_resp())
+            // Integer ids (Intel actors, reports) come back from id queries as strings.
+            let ids = items
+                .iter()
+                .map(|v| id_string(&v[f.id_field]).map_or(Value::Null, Value::String))
+                .collect();
+            Ok(ok(f, 200).resources(ids).pagination(pagination).into_resp())
         }
         Kind::Combined(p) => {
             let (items, pagination) = page(f, p, cx, req)?;
@@ -380,11 +382,28 @@ fn select<'a>(
 
 /// One page of the selection, with its `meta.pagination`.
 fn page(f: &Family, p: &Paging, cx: &Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiError> {
+    page_where(f, p, cx, req, None)
+}
+
+/// One page as [`Kind::Query`] selects it, narrowed further by `also` (FQL a hand-written
+/// endpoint derives from its own parameters); for [`Kind::Custom`] handlers that page like the
+/// engine and then shape the objects.
+pub(crate) fn page_where(
+    f: &Family,
+    p: &Paging,
+    cx: &Ctx<'_>,
+    req: &Req,
+    also: Option<&str>,
+) -> Result<(Vec<Value>, Value), ApiError> {
     let filter = req.q("filter").filter(|s| !s.trim().is_empty());
     if p.filter_required && filter.is_none() {
         return Err(ApiError::bad_request("filter is required"));
     }
-    let all = select(f, cx, filter, req.q("q"), req.q("sort"))?;
+    let combined = match (filter, also) {
+        (Some(a), Some(b)) => Some(format!("({a})+({b})")),
+        (a, b) => a.or(b).map(str::to_string),
+    };
+    let all = select(f, cx, combined.as_deref(), req.q("q"), req.q("sort"))?;
     match p.style {
         Style::Offset(window) => {
             let page = page_from_query(req, p.default_limit, p.max_limit, 1, window)?;

@@ -29,7 +29,8 @@
 //! | IOCs | `indicator_search_v1`, `indicator_combined_v1`, `indicator_get_v1`, `indicator_create_v1`, `indicator_update_v1`, `indicator_delete_v1`, `indicator_get_device_count_v1`, `indicator_get_devices_ran_on_v1`, `indicator_get_processes_ran_on_v1`, legacy `DevicesCount`/`DevicesRanOn`/`ProcessesRanOn`, lookup lists |
 //! | RTR | sessions (init, pulse, delete, list), read-only / active-responder / admin commands and their status, files (`get`, list, delete, extracted contents), put-files, scripts |
 //! | Prevention | query, combined, get, create, update, delete, actions, precedence, members |
-//! | Spotlight | `combinedQueryVulnerabilities`, `queryVulnerabilities`, `getVulnerabilities` |
+//! | Spotlight | `combinedQueryVulnerabilities` (facets), `queryVulnerabilities`, `getVulnerabilities`, `getRemediationsV2`, `combinedSupportedEvaluationExt` (scope `spotlight-vulnerabilities:read`) |
+//! | Intel | actors, reports, indicators (combined, id queries, entities), `GetMitreReport` (JSON or CSV), `GetIntelReportPDF` (scopes `falconx-actors:read`, `falconx-reports:read`, `falconx-indicators:read`) |
 //! | NG-SIEM | `StartSearchV1`, `GetSearchStatusV1`, `StopSearchV1` over generated events, with a CQL subset |
 //!
 //! Scopes are `<api>:<read|write>` strings: `alerts`, `hosts`, `host-group`, `incidents`, `ioc`,
@@ -62,6 +63,9 @@
 //! `C:\Users\jdoe\Downloads\invoice.exe` for RTR `get`), [`KNOWN_LINUX_HOSTNAME`],
 //! [`KNOWN_MAC_HOSTNAME`] and [`KNOWN_CONTAINED_HOSTNAME`] (starts contained).
 //!
+//! [`KNOWN_CVE`] is open on [`KNOWN_HOSTNAME`] (beside other open, exploited CVEs) and on many
+//! other hosts. The known-bad hash, MD5, IP and domain are Intel indicators of [`KNOWN_ACTOR`],
+//! cited by report [`KNOWN_REPORT`]; that actor exploits a CVE open on [`KNOWN_HOSTNAME`].
 //! # Admin endpoints (no auth, loopback test hooks, not logged, not faulted)
 //!
 //! - `GET /_sim/requests` — the request log as JSON (the newest 50,000 requests); `DELETE /_sim/requests` clears it.
@@ -122,7 +126,6 @@ mod routes;
 mod rtr;
 mod rtr_output;
 mod server;
-mod spotlight;
 mod tenant;
 mod timeutil;
 mod world;
@@ -133,6 +136,7 @@ pub use routes::operations;
 pub use rtr::ARCHIVE_PASSWORD;
 pub use server::{RequestRecord, Simulator};
 pub use tenant::{
-    KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_MD5, KNOWN_BAD_SHA256, KNOWN_CONTAINED_HOSTNAME,
-    KNOWN_HOSTNAME, KNOWN_LINUX_HOSTNAME, KNOWN_MAC_HOSTNAME, KNOWN_USER,
+    KNOWN_ACTOR, KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_MD5, KNOWN_BAD_SHA256,
+    KNOWN_CONTAINED_HOSTNAME, KNOWN_CVE, KNOWN_HOSTNAME, KNOWN_LINUX_HOSTNAME, KNOWN_MAC_HOSTNAME,
+    KNOWN_REPORT, KNOWN_USER,
 };

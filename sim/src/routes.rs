@@ -3,7 +3,7 @@
 use crate::engine::{Endpoint, Family};
 use crate::envelope::{ApiResult, Req};
 use crate::world::Ctx;
-use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr, spotlight};
+use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr};
 
 /// A handler: runs with the world locked.
 pub(crate) type Handler = fn(&mut Ctx<'_>, &Req) -> ApiResult;
@@ -64,7 +64,6 @@ const IOC: &str = "ioc-manager";
 const POL: &str = "policy-api";
 const INC: &str = "incident-api";
 const DET: &str = "detectsapi";
-const SPOT: &str = "spotlight-api";
 const SIEM: &str = "ngsiem-api";
 
 /// Every operation the simulator serves.
@@ -723,31 +722,6 @@ pub(crate) static ROUTES: &[Route] = &[
         "prevention-policies:read",
         POL,
         prevention::combined_members
-    ),
-    // Spotlight
-    r!(
-        "combinedQueryVulnerabilities",
-        "GET",
-        "/spotlight/combined/vulnerabilities/v1",
-        "spotlight-vulnerabilities:read",
-        SPOT,
-        spotlight::combined
-    ),
-    r!(
-        "queryVulnerabilities",
-        "GET",
-        "/spotlight/queries/vulnerabilities/v1",
-        "spotlight-vulnerabilities:read",
-        SPOT,
-        spotlight::query
-    ),
-    r!(
-        "getVulnerabilities",
-        "GET",
-        "/spotlight/entities/vulnerabilities/v2",
-        "spotlight-vulnerabilities:read",
-        SPOT,
-        spotlight::get
     ),
     // NG-SIEM
     r!(

@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::catalog::{ANALYSTS, CVES, DEPTS, DETECTIONS, FIRST, LAST};
+use crate::catalog::{ANALYSTS, DEPTS, DETECTIONS, FIRST, LAST};
 use crate::fql;
 use crate::prevention::default_settings;
 use crate::timeutil::{rfc3339_ms, rfc3339_ns, rfc3339_s};
@@ -36,6 +36,12 @@ pub const KNOWN_MAC_HOSTNAME: &str = "MAC-DES-001";
 pub const KNOWN_CONTAINED_HOSTNAME: &str = "SRV-FS-09";
 /// The user logged on to [`KNOWN_HOSTNAME`].
 pub const KNOWN_USER: &str = "jdoe";
+/// A CVE open on [`KNOWN_HOSTNAME`] and found on many other hosts (Spotlight).
+pub const KNOWN_CVE: &str = "CVE-2023-4863";
+/// The Intel actor whose indicators are the known-bad hash, IP and domain.
+pub const KNOWN_ACTOR: &str = "GILDED SPIDER";
+/// The Intel report (serial) about [`KNOWN_ACTOR`]'s loader that cites those indicators.
+pub const KNOWN_REPORT: &str = "CSIT-25042";
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
@@ -129,7 +135,6 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
     link_alerts(&mut alerts, &incidents);
     let crowdscores = gen_crowdscores(&mut rng, &cid, now, &incidents);
     let events = gen_events(&mut rng, &cid, now, &hosts, &alerts, &mut observed);
-    let vulns = gen_vulns(&mut rng, &cid, now, &hosts);
     let iocs = gen_iocs(&mut rng, now);
     let scripts = gen_scripts(&mut rng, now);
     let hidden: HashSet<String> = hosts.iter().rev().take(3).map(|h| h.aid.clone()).collect();
@@ -158,7 +163,6 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
         host_groups: Collection::new("id", groups, &[]),
         policies: Collection::new("id", policies, &["precedence"]),
         precedence,
-        vulns: Collection::new("id", vulns, &[]),
         events,
         observed,
         sessions: BTreeMap::new(),
@@ -1613,50 +1617,6 @@ fn gen_events(
     }
     out.sort_by_key(|e| std::cmp::Reverse(e.0));
     out.into_iter().map(|(_, e)| e).collect()
-}
-
-fn gen_vulns(rng: &mut StdRng, cid: &str, now: i64, hosts: &[HostInfo]) -> Vec<Value> {
-    let mut out = Vec::new();
-    for h in hosts {
-        let applicable: Vec<&crate::catalog::Cve> = CVES
-            .iter()
-            .filter(|c| c.platform == "*" || c.platform == h.platform)
-            .collect();
-        let n = rng.gen_range(0..6.min(applicable.len() + 1));
-        let mut chosen: Vec<&&crate::catalog::Cve> = applicable.choose_multiple(rng, n).collect();
-        chosen.sort_by_key(|c| c.id);
-        for c in chosen {
-            let created = now - rng.gen_range(DAY..120 * DAY);
-            let r: f64 = rng.r#gen();
-            let status = if r < 0.7 {
-                "open"
-            } else if r < 0.9 {
-                "closed"
-            } else {
-                "reopen"
-            };
-            let updated = (created + rng.gen_range(HOUR..30 * DAY)).min(now);
-            let hv = &h.value;
-            out.push(json!({
-                "id": format!("{}_{}", h.aid, &sha256_hex(c.id)[..32]), "cid": cid, "aid": h.aid,
-                "vulnerability_id": c.id, "status": status, "confidence": "confirmed",
-                "created_timestamp": rfc3339_ms(created), "updated_timestamp": rfc3339_ms(updated),
-                "closed_timestamp": if status == "closed" { rfc3339_ms(updated) } else { String::new() },
-                "cve": {"id": c.id, "name": c.id, "description": c.description, "base_score": c.base_score, "severity": c.severity,
-                        "exprt_rating": c.exprt, "exploit_status": c.exploit_status, "exploitability_score": 3.9, "impact_score": 5.9,
-                        "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", "published_date": rfc3339_ms(created - 30 * DAY),
-                        "references": [format!("https://nvd.nist.gov/vuln/detail/{}", c.id)], "cwes": ["CWE-787"], "actors": [], "cisa_info": {"is_cisa_kev": c.exploit_status >= 90}},
-                "host_info": {"hostname": h.hostname, "local_ip": h.local_ip, "os_version": hv["os_version"], "platform": h.platform,
-                              "machine_domain": hv["machine_domain"], "ou": "", "site_name": hv["site_name"], "tags": hv["tags"], "groups": [],
-                              "product_type_desc": hv["product_type_desc"], "asset_criticality": if h.server { "High" } else { "Unassigned" },
-                              "internet_exposure": if h.server && h.platform == "Linux" { "Yes" } else { "No" }},
-                "apps": [{"product_name_version": c.product, "sub_status": status, "remediation": {"ids": [sha256_hex(c.remediation)[..32].to_string()]}}],
-                "remediation": {"ids": [sha256_hex(c.remediation)[..32].to_string()], "entities": [{"id": sha256_hex(c.remediation)[..32].to_string(), "action": c.remediation, "title": c.remediation}]},
-                "suppression_info": {"is_suppressed": false}, "data_providers": [{"provider": "Falcon sensor"}],
-            }));
-        }
-    }
-    out
 }
 
 #[allow(

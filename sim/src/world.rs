@@ -46,7 +46,7 @@ impl Collection {
             .items
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v.get(self.id_field)?.as_str().map(|id| (id.to_string(), i)))
+            .filter_map(|(i, v)| id_string(v.get(self.id_field)?).map(|id| (id, i)))
             .collect();
     }
 
@@ -70,8 +70,8 @@ impl Collection {
 
     /// Appends an object (its id must be new).
     pub fn insert(&mut self, v: Value) {
-        if let Some(id) = v.get(self.id_field).and_then(Value::as_str) {
-            self.index.insert(id.to_string(), self.items.len());
+        if let Some(id) = v.get(self.id_field).and_then(id_string) {
+            self.index.insert(id, self.items.len());
         }
         fql::collect_paths(&v, "", &mut self.known);
         self.items.push(v);
@@ -134,6 +134,15 @@ impl Collection {
     }
 }
 
+/// An object id as the API takes it in `ids`: a string, or an integer (Intel actors, reports).
+pub(crate) fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// An offset/limit page request, validated.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Page {
@@ -152,6 +161,8 @@ pub(crate) enum Window {
     Hosts,
     /// `offset N and limit M are invalid; offset + limit must be less than or equal to 10000`.
     Standard,
+    /// Intel indicators: `the sum of limit and offset params must be less than 50000`.
+    Indicators,
 }
 
 /// Reads `offset`/`limit` from the query string with the endpoint's bounds.
@@ -199,6 +210,9 @@ pub(crate) fn page_check(
         Window::Standard if offset + limit > 10_000 => Err(ApiError::bad_request(format!(
             "offset {offset} and limit {limit} are invalid; offset + limit must be less than or equal to 10000"
         ))),
+        Window::Indicators if offset + limit >= 50_000 => Err(ApiError::bad_request(
+            "the sum of limit and offset params must be less than 50000".to_string(),
+        )),
         _ => Ok(Page { offset, limit }),
     }
 }
@@ -355,8 +369,6 @@ pub(crate) struct World {
     pub precedence: BTreeMap<String, Vec<String>>,
     /// The collections of declared families (`crate::families`), by family name.
     pub families: BTreeMap<&'static str, Collection>,
-    /// Spotlight vulnerabilities keyed by `id`.
-    pub vulns: Collection,
     /// NG-SIEM events, newest first.
     pub events: Vec<Value>,
     /// Observations for "has this been seen": (type, value) -> AID -> process ids.

@@ -17,6 +17,7 @@ mod cloud;
 mod correlation;
 mod intel;
 mod ngsiem_content;
+mod spotlight;
 #[cfg(test)]
 pub(crate) mod testkit;
 mod threat_graph;
@@ -24,6 +25,7 @@ mod threat_graph;
 /// Every declared family, in seeding order.
 pub(crate) fn all() -> impl Iterator<Item = &'static Family> {
     [
+        spotlight::FAMILIES,
         intel::FAMILIES,
         threat_graph::FAMILIES,
         correlation::FAMILIES,
