@@ -105,7 +105,7 @@ impl<'a> Ctx<'a> {
             .filter(|id| {
                 !found
                     .iter()
-                    .any(|v| v.get(key).and_then(Value::as_str) == Some(id.as_str()))
+                    .any(|v| v.get(key).and_then(id_text).as_deref() == Some(id.as_str()))
             })
             .map(String::as_str)
             .collect();
@@ -280,12 +280,21 @@ impl Hydrate {
     }
 }
 
+/// An entity id as text: a string, or an integer (Intel actors and reports have integer ids).
+fn id_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(s.as_str().into()),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some(n.to_string().into()),
+        _ => None,
+    }
+}
+
 /// Sort `entities` into the order of `ids`, matching `entity[key]`; unknown ones go last.
 pub fn order_by_ids(entities: &mut [Value], ids: &[String], key: &str) {
     let pos = |v: &Value| {
         v.get(key)
-            .and_then(Value::as_str)
-            .and_then(|id| ids.iter().position(|x| x == id))
+            .and_then(id_text)
+            .and_then(|id| ids.iter().position(|x| *x == id))
             .unwrap_or(usize::MAX)
     };
     entities.sort_by_key(pos);
@@ -377,6 +386,20 @@ mod tests {
         assert_eq!(calls.len(), 3);
         assert_eq!(calls[1].body_json().unwrap(), json!({"ids": ["a", "b"]}));
         assert_eq!(calls[2].body_json().unwrap(), json!({"ids": ["c"]}));
+    }
+
+    #[test]
+    fn integer_ids_match_their_text() {
+        let env = MockEnv::new().reply(
+            "GetActors",
+            200,
+            json!({"resources": [{"id": 2}, {"id": 1}]}),
+        );
+        let ctx = Ctx::new(&env, "t", None);
+        let ids = vec!["1".to_string(), "2".to_string()];
+        let h = Hydrate::query("GetActors", "ids", 10).ordered_by("id");
+        let found = ctx.hydrate_all(&h, &ids, "actor").unwrap();
+        assert_eq!(found, vec![json!({"id": 1}), json!({"id": 2})]);
     }
 
     #[test]
