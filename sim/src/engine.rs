@@ -456,6 +456,69 @@ pub(crate) fn ids(items: &[&Value], f: &Family) -> Vec<Value> {
     ids_of(items, f.id_field)
 }
 
+/// Rename FQL field names (a name followed by `:` outside quotes) from `from` to `to`.
+pub(crate) fn alias_fields(fql: &str, names: &[(&str, &str)]) -> String {
+    let bytes = fql.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(fql.len());
+    let mut quote = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if let Some(q) = quote {
+            out.push(c);
+            if c == b'\\' && i + 1 < bytes.len() {
+                out.push(bytes[i + 1]);
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'\'' || c == b'"' {
+            quote = Some(c);
+        } else if i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || b"_.".contains(&bytes[i - 1]))
+        {
+            let rest = &bytes[i..];
+            if let Some((from, to)) = names.iter().find(|(from, _)| {
+                rest.starts_with(from.as_bytes()) && rest[from.len()..].starts_with(b":")
+            }) {
+                out.extend_from_slice(to.as_bytes());
+                i += from.len();
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    // Only ASCII names were replaced; every other byte was copied as it came.
+    String::from_utf8(out).unwrap_or_else(|_| fql.to_string())
+}
+
+/// `req` with FQL field names in its `filter` renamed (see [`alias_fields`]): for APIs whose
+/// filter names differ from the object's fields.
+pub(crate) fn alias_filter(req: &Req, names: &[(&str, &str)]) -> Req {
+    Req {
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: req
+            .query
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "filter" {
+                    alias_fields(v, names)
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+        body: req.body.clone(),
+        content_type: req.content_type.clone(),
+        params: req.params.clone(),
+    }
+}
+
 /// Answer with these objects as resources (hand-written endpoints).
 pub(crate) fn resources(f: &Family, status: u16, items: Vec<Value>) -> Resp {
     ok(f, status).resources(items).into_resp()
@@ -762,5 +825,16 @@ mod tests {
         .unwrap();
         assert_eq!(r["body"]["resources"], json!(["t01"]));
         assert!(!collection(&w, &TEST).contains("t01"));
+    }
+
+    #[test]
+    fn aliases_rename_field_names_outside_quotes_only() {
+        assert_eq!(
+            alias_fields(
+                "vendor:'vendor:x',xvendor:'a'+(vendor:\"b\")+n:'café'",
+                &[("vendor", "vendors")]
+            ),
+            "vendors:'vendor:x',xvendor:'a'+(vendors:\"b\")+n:'café'"
+        );
     }
 }

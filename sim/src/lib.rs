@@ -31,6 +31,9 @@
 //! | Prevention | query, combined, get, create, update, delete, actions, precedence, members |
 //! | Spotlight | `combinedQueryVulnerabilities` (facets), `queryVulnerabilities`, `getVulnerabilities`, `getRemediationsV2`, `combinedSupportedEvaluationExt` (scope `spotlight-vulnerabilities:read`) |
 //! | Intel | actors, reports, indicators (combined, id queries, entities), `GetMitreReport` (JSON or CSV), `GetIntelReportPDF` (scopes `falconx-actors:read`, `falconx-reports:read`, `falconx-indicators:read`) |
+//! | Correlation rules | `queries_rules_get_v1`, `combined_rules_get_v1`, `entities_rules_get_v1`, `entities_rules_patch_v1` (a list body; `status` enables), `queries_templates_get_v1Mixin0`, `entities_templates_get_v1Mixin0` (scopes `correlation-rules:read`, `correlation-rules:write`) |
+//! | CAO hunting | `SearchIntelligenceQueries`, `GetIntelligenceQueries` (translations on request), `SearchHuntingGuides`, `GetHuntingGuides`, `AggregateIntelligenceQueries`, `AggregateHuntingGuides` (scope `cao-hunting:read`) |
+//! | NG-SIEM content | saved queries, dashboards, parsers (lists and YAML templates), lookup files (names, bytes), data connections and their status, connectors and their configurations (scope `ngsiem:read`) |
 //! | NG-SIEM | `StartSearchV1`, `GetSearchStatusV1`, `StopSearchV1` over generated events, with a CQL subset |
 //!
 //! Scopes are `<api>:<read|write>` strings: `alerts`, `hosts`, `host-group`, `incidents`, `ioc`,
@@ -99,6 +102,9 @@
 //!   envelope and a message `Syntax error at line 1, column C: …` (the live service sometimes
 //!   answers 200 with no events instead). Free-text terms match case-insensitively across all
 //!   field values (there is no `@rawstring`). `or` binds tighter than `and`, as in LogScale.
+//! - NG-SIEM content: `search_domain` / `repository` are required and checked but do not
+//!   partition the content; saved-query and dashboard lists answer with records (`id`, `name`,
+//!   `last_modified`), which the swagger declares as strings (ids).
 //! - Only the operations listed above exist; anything else is 404 `Not Found`.
 
 #![recursion_limit = "256"]

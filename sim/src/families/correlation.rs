@@ -525,72 +525,9 @@ static TEMPLATE_IDS: Endpoint = Endpoint {
 };
 
 fn query_templates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let query = req
-        .query
-        .iter()
-        .map(|(k, v)| {
-            let v = if k == "filter" {
-                alias_fields(v, &[("vendor", "vendors"), ("outcome", "search.outcome")])
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect();
-    let aliased = Req {
-        method: req.method.clone(),
-        path: req.path.clone(),
-        query,
-        ..Req::default()
-    };
+    let aliased =
+        engine::alias_filter(req, &[("vendor", "vendors"), ("outcome", "search.outcome")]);
     engine::serve(&FAMILIES[0], &TEMPLATE_IDS, cx, &aliased)
-}
-
-/// Rename FQL field names (a name followed by `:` outside quotes) from `from` to `to`.
-fn alias_fields(fql: &str, names: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(fql.len());
-    let mut quote = None;
-    let mut i = 0;
-    let bytes = fql.as_bytes();
-    while i < fql.len() {
-        let c = bytes[i] as char;
-        match quote {
-            Some(q) => {
-                out.push(c);
-                if c == '\\' && i + 1 < fql.len() {
-                    out.push(bytes[i + 1] as char);
-                    i += 1;
-                } else if c == q {
-                    quote = None;
-                }
-            }
-            None if c == '\'' || c == '"' => {
-                quote = Some(c);
-                out.push(c);
-            }
-            None => {
-                let at_start = i == 0
-                    || !(bytes[i - 1].is_ascii_alphanumeric()
-                        || bytes[i - 1] == b'_'
-                        || bytes[i - 1] == b'.');
-                let renamed = at_start
-                    .then(|| {
-                        names.iter().find(|(from, _)| {
-                            fql[i..].starts_with(from) && fql[i + from.len()..].starts_with(':')
-                        })
-                    })
-                    .flatten();
-                if let Some((from, to)) = renamed {
-                    out.push_str(to);
-                    i += from.len();
-                    continue;
-                }
-                out.push(c);
-            }
-        }
-        i += 1;
-    }
-    out
 }
 
 /// Templates first: rules link to the template they were created from.
@@ -820,9 +757,5 @@ mod tests {
         );
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["resources"].as_array().unwrap().len(), 2, "{body}");
-        assert_eq!(
-            alias_fields("vendor:'vendor:x',xvendor:'a'", &[("vendor", "vendors")]),
-            "vendors:'vendor:x',xvendor:'a'"
-        );
     }
 }
