@@ -32,6 +32,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "falconx-actors:read",
     "falconx-indicators:read",
     "falconx-reports:read",
+    "cases:read",
+    "cases:write",
     "correlation-rules:read",
     "correlation-rules:write",
     "cao-hunting:read",
