@@ -424,6 +424,36 @@ fn entity(value: &str) -> Value {
     json!({"id": id, "slug": slug(value), "value": value})
 }
 
+/// A country or origin entry: its slug is the ISO 3166 code where there is one (`ua`).
+fn country(name: &str) -> Value {
+    let code = match name {
+        "United States" => "us",
+        "United Kingdom" => "gb",
+        "Germany" => "de",
+        "Ukraine" => "ua",
+        "Poland" => "pl",
+        "Japan" => "jp",
+        "Taiwan" => "tw",
+        "Saudi Arabia" => "sa",
+        "Israel" => "il",
+        "South Korea" => "kr",
+        "Singapore" => "sg",
+        "Canada" => "ca",
+        "France" => "fr",
+        "India" => "in",
+        "Russian Federation" => "ru",
+        "China" => "cn",
+        "Iran" => "ir",
+        "North Korea" => "kp",
+        _ => "",
+    };
+    let mut e = entity(name);
+    if !code.is_empty() {
+        e["slug"] = json!(code);
+    }
+    e
+}
+
 /// Indicator spelling of an actor name (`GILDEDSPIDER`).
 fn actor_label(name: &str) -> String {
     name.replace(' ', "")
@@ -471,9 +501,9 @@ fn seed_actors(s: &mut Seed<'_>) -> Vec<Value> {
                 "first_activity_date": now - a.years * 365 * DAY,
                 "last_activity_date": last_activity,
                 "last_modified_date": last_activity + DAY / 2,
-                "origins": [entity(a.origin)], "motivations": [entity(a.motivation)],
+                "origins": [country(a.origin)], "motivations": [entity(a.motivation)],
                 "objectives": [], "capabilities": [],
-                "target_countries": a.countries.iter().map(|c| entity(c)).collect::<Vec<_>>(),
+                "target_countries": a.countries.iter().map(|c| country(c)).collect::<Vec<_>>(),
                 "target_industries": a.industries.iter().map(|c| entity(c)).collect::<Vec<_>>(),
                 "target_regions": [],
                 "capability": entity(if a.kind == "targeted" { "Above Average" } else { "Average" }),
@@ -509,7 +539,7 @@ fn seed_reports(s: &mut Seed<'_>) -> Vec<Value> {
                 "actors": [{"id": a.id, "name": a.name, "slug": slug(a.name), "animal_classifier": a.animal, "url": actor_url(a)}],
                 "tags": [entity(match a.kind { "criminal" => "eCrime", "hacktivist" => "Hacktivism", _ => "Espionage" })],
                 "motivations": [entity(a.motivation)],
-                "target_countries": a.countries.iter().map(|c| entity(c)).collect::<Vec<_>>(),
+                "target_countries": a.countries.iter().map(|c| country(c)).collect::<Vec<_>>(),
                 "target_industries": a.industries.iter().map(|c| entity(c)).collect::<Vec<_>>(),
                 "malware": a.malware.iter().map(|m| json!({"family_name": m, "slug": slug(m), "community_identifiers": [m]})).collect::<Vec<_>>(),
                 "mitre_attacks": r.techniques.iter().map(|t| json!({
