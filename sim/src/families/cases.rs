@@ -9,9 +9,8 @@
 //! most 100 evidence items; a file upload whose `case_id` travels in the query instead of the
 //! form is stored detached (`case_id: ""`); access-tag queries page with `after`.
 //!
-//! The case query is hand-written: its FQL names flattened fields (`assigned_to_uuid`,
-//! `hostnames`, `sha256s`, …) that live deeper in the case object, and unknown sort fields fall
-//! back to the default order instead of failing.
+//! The case query's FQL names flattened fields (`assigned_to_uuid`, `hostnames`, `sha256s`, …)
+//! that live deeper in the case object; they are renamed before the engine serves it.
 
 use base64::Engine as _;
 use rand::Rng;
@@ -20,12 +19,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::ANALYSTS;
-use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Seed, free_text};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req};
-use crate::fql::{self, Expr, SortForms};
 use crate::tenant::{KNOWN_BAD_SHA256, KNOWN_HOSTNAME};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
-use crate::world::{Collection, Ctx, Window, offset_pagination, page_from_query, take_page};
+use crate::world::{Collection, Ctx};
 
 const CASES: &str = "cases";
 const FILES: &str = "case_files";
@@ -603,19 +601,6 @@ fn update_case(case: &mut Value, input: &Value, now: i64) -> Result<(), ApiError
     Ok(())
 }
 
-/// Renames the flattened FQL fields of the case query to their paths in the case object.
-fn unalias(e: Expr) -> Expr {
-    match e {
-        Expr::And(v) => Expr::And(v.into_iter().map(unalias).collect()),
-        Expr::Or(v) => Expr::Or(v.into_iter().map(unalias).collect()),
-        Expr::Cmp { field, op, val } => Expr::Cmp {
-            field: path_of(&field).to_string(),
-            op,
-            val,
-        },
-    }
-}
-
 fn path_of(field: &str) -> &str {
     ALIASES
         .iter()
@@ -623,65 +608,33 @@ fn path_of(field: &str) -> &str {
         .map_or(field, |(_, p)| p)
 }
 
-fn unknown_field<'e>(e: &'e Expr, c: &Collection) -> Option<&'e str> {
-    match e {
-        Expr::And(v) | Expr::Or(v) => v.iter().find_map(|x| unknown_field(x, c)),
-        Expr::Cmp { field, .. } => {
-            let known = c.known.contains(field) || ALIASES.iter().any(|(_, p)| p == field);
-            (!known).then_some(field.as_str())
-        }
-    }
-}
+/// Index of the cases family in [`FAMILIES`].
+const CASES_FAMILY: usize = 2;
 
-/// `queries_cases_get_v1`: FQL over the case and its flattened fields, `q` over everything,
-/// pipe-form sort (unknown fields keep the default order), offset paging.
+/// What the engine serves behind [`query_cases`].
+static CASE_IDS: Endpoint = Endpoint {
+    op: "queries_cases_get_v1",
+    method: "GET",
+    path: "/cases/queries/cases/v1",
+    scope: "cases:read",
+    kind: Kind::Query(Paging::offset(100, 10_000)),
+};
+
+/// `queries_cases_get_v1`: the flattened FQL fields renamed to their paths; a sort field the
+/// collection does not know falls back to the default order (documented), instead of a 400.
 fn query_cases(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 10_000, 0, Window::Standard)?;
-    let c =
-        cx.w.families
-            .get(CASES)
-            .expect("cases are seeded at generation");
-    let expr = fql::parse(req.q("filter").unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?
-        .map(unalias);
-    if let Some(f) = expr.as_ref().and_then(|e| unknown_field(e, c)) {
-        let shown = ALIASES.iter().find(|(_, p)| *p == f).map_or(f, |(a, _)| a);
-        return Err(ApiError::bad_request(format!(
-            "Invalid filter: '{shown}' is not a valid filter field for this endpoint"
-        )));
-    }
-    let q = req
-        .q("q")
-        .map(|s| s.trim().to_lowercase())
-        .filter(|s| !s.is_empty());
-    let mut all: Vec<&Value> = c
-        .items
-        .iter()
-        .filter(|v| expr.as_ref().is_none_or(|e| fql::eval(e, v, cx.now)))
-        .filter(|v| q.as_deref().is_none_or(|q| free_text(v, q)))
-        .collect();
-    let sort = req
-        .q("sort")
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| match s.split_once('|') {
-            Some((f, d)) => format!("{}|{d}", path_of(f.trim())),
-            None => path_of(s.trim()).to_string(),
-        });
-    // Unknown sort fields fall back to the default order (documented behaviour).
-    let keys = sort
-        .and_then(|s| fql::parse_sort(&s, &c.known, SortForms::Both).ok())
-        .unwrap_or_else(|| {
-            fql::parse_sort("created_timestamp|desc", &c.known, SortForms::Both).unwrap_or_default()
-        });
-    all.sort_by(|a, b| fql::compare(a, b, &keys));
-    let ids: Vec<Value> = take_page(&all, page)
-        .iter()
-        .map(|v| v["id"].clone())
-        .collect();
-    Ok(Envelope::new(200, PB)
-        .resources(ids)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
+    let mut req = engine::alias_filter(req, ALIASES);
+    let known = &engine::collection(cx.w, &FAMILIES[CASES_FAMILY]).known;
+    req.query.retain_mut(|(k, v)| {
+        if k != "sort" {
+            return true;
+        }
+        let (field, dir) = v.split_once('|').unwrap_or((v.as_str(), "asc"));
+        let field = path_of(field.trim()).to_string();
+        *v = format!("{field}|{}", dir.trim());
+        known.contains(&field)
+    });
+    engine::serve(&FAMILIES[CASES_FAMILY], &CASE_IDS, cx, &req)
 }
 
 /// `entities_alert_evidence_post_v1`: `{id, alerts: [{id}]}`.
@@ -1525,6 +1478,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r["body"]["resources"], json!([id]), "{r}");
+        // Every flattened field resolves in the tenant.
+        assert_eq!(FAMILIES[CASES_FAMILY].name, CASES);
+        for (alias, path) in ALIASES {
+            assert!(w.families[CASES].known.contains(*path), "{alias} → {path}");
+        }
         // An unknown sort keeps the default order; an unknown filter field is a 400 naming it.
         let r = call(
             &mut w,
