@@ -227,10 +227,10 @@ impl App {
         let out = match result {
             Ok(out) => out,
             Err(f) => {
-                audit(if matches!(f, CallFailure::Tool(_)) {
-                    "tool_error"
-                } else {
-                    "sandbox_error"
+                audit(match f {
+                    CallFailure::Tool(_) => "tool_error",
+                    CallFailure::InputRequired => "input_required",
+                    _ => "sandbox_error",
                 });
                 return ToolOutcome::error(failure_message(&plugin.name, f));
             }

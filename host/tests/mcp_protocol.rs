@@ -238,3 +238,171 @@ async fn lists_and_reads_carry_cache_hints_for_2026_clients() {
     assert_eq!((legacy.ttl_ms, legacy.cache_scope), (None, None));
     let _ = client.cancel().await;
 }
+
+/// `aerie serve --transport http` against `sim` with the hosts plugin and writes on, approvals
+/// in their default mode (ask by elicitation, else queue) with the admin socket in `work`.
+async fn approving_server(sim: &falcon_sim::Simulator, work: &Path) -> HttpServer {
+    let config = work.join("aerie.toml");
+    let socket = work.join("admin").join("admin.sock");
+    std::fs::write(
+        &config,
+        format!("[approvals]\nsocket = {:?}\n", socket.display().to_string()),
+    )
+    .unwrap();
+    let port = free_port();
+    let log = work.join("server.log");
+    let child = Command::new(aerie())
+        .args(["serve", "--transport", "http", "--port", &port.to_string()])
+        .args([
+            "--cache-dir",
+            &shared_cache(),
+            "--modules",
+            "hosts",
+            "--allow-writes",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--audit-log")
+        .arg(work.join("audit.jsonl"))
+        .env("HOME", "/nonexistent")
+        .env_remove("AERIE_APPROVALS")
+        .env_remove("AERIE_API_KEYS")
+        .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
+        .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
+        .env("FALCON_BASE_URL", sim.base_url())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = HttpServer { child, port };
+    for _ in 0..150 {
+        if reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return server;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "server did not start: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+/// `clients/approve_http.py`: the Python SDK in 2026-07-28 mode calls `tool` and answers the
+/// approval question with `answer`.
+fn approve_over_http(url: &str, answer: &str, tool: &str, args: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/approve_http.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .args([url, answer, tool, &args.to_string()])
+        .output()
+        .expect("python3 runs (the CI installs the `mcp` package)");
+    assert!(
+        out.status.success(),
+        "approve_http.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The Falcon operation a containment sends.
+const CONTAIN_OP: &str = "PerformActionV2";
+
+/// Approval on a stateless 2026-07-28 client: the question comes as an input-required result
+/// (the client cannot take server-to-client requests), the Python SDK asks the person and calls
+/// again with the answer. Accept contains the host once, decline sends nothing; an accepted
+/// round sent again does not contain twice; a tampered requestState is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stateless_client_approves_through_input_required() {
+    let sim = sim_with_limited_client(&[], |_| {}).await;
+    let work = tempfile::tempdir().unwrap();
+    let aid = {
+        let client = serve_against(&sim, &["--modules", "hosts"], work.path()).await;
+        let a = aid_of(&client, falcon_sim::KNOWN_HOSTNAME).await;
+        client.cancel().await.unwrap();
+        a
+    };
+    let server = approving_server(&sim, work.path()).await;
+    let url = server.url();
+    let args = serde_json::json!({"ids": [aid], "confirm": true, "note": "IR-9"});
+
+    sim.clear_requests();
+    let r = tokio::task::spawn_blocking({
+        let (url, args) = (url.clone(), args.clone());
+        move || approve_over_http(&url, "decline", "hosts_contain", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(r["protocol"], "2026-07-28", "{r}");
+    assert_eq!(r["is_error"], true, "{r}");
+    assert!(r["text"].as_str().unwrap().contains("declined"), "{r}");
+    assert_eq!(count_op(&sim, CONTAIN_OP), 0, "{:?}", operations(&sim));
+
+    let r = tokio::task::spawn_blocking({
+        let (url, args) = (url.clone(), args.clone());
+        move || approve_over_http(&url, "accept", "hosts_contain", &args)
+    })
+    .await
+    .unwrap();
+    assert_eq!(r["is_error"], false, "{r}");
+    let asked = r["elicitations"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{r}");
+    assert!(
+        asked[0]
+            .as_str()
+            .unwrap()
+            .contains("Would network-contain 1 host(s)"),
+        "{r}"
+    );
+    assert!(
+        r["text"].as_str().unwrap().contains("Requested contain"),
+        "{r}"
+    );
+    assert_eq!(count_op(&sim, CONTAIN_OP), 1, "{:?}", operations(&sim));
+    assert_eq!(r["warnings"], serde_json::json!([]), "{r}");
+
+    // By hand: the first round asks, the answer runs the call once.
+    sim.clear_requests();
+    let call = serde_json::json!({"name": "hosts_contain", "arguments": args});
+    let first = post_2026(&url, "tools/call", call.clone()).await;
+    let result = &first["result"];
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    assert_eq!(
+        result["inputRequests"]["aerie_approval"]["method"], "elicitation/create",
+        "{first}"
+    );
+    let state = result["requestState"].as_str().unwrap().to_string();
+    let mut answer = call.clone();
+    answer["inputResponses"] =
+        serde_json::json!({"aerie_approval": {"action": "accept", "content": {}}});
+    answer["requestState"] = Value::String(state.clone());
+    let ran = post_2026(&url, "tools/call", answer.clone()).await;
+    assert_eq!(ran["result"]["isError"], false, "{ran}");
+    assert_eq!(count_op(&sim, CONTAIN_OP), 1, "{:?}", operations(&sim));
+    let again = post_2026(&url, "tools/call", answer.clone()).await;
+    assert_eq!(again["result"]["isError"], true, "{again}");
+    assert!(
+        again["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{again}"
+    );
+    assert_eq!(
+        count_op(&sim, CONTAIN_OP),
+        1,
+        "a replayed answer does not contain twice"
+    );
+    // The state is bound to the call: other arguments, or a changed state, are refused.
+    let mut other = answer.clone();
+    other["arguments"]["note"] = Value::String("IR-10".into());
+    let refused = post_2026(&url, "tools/call", other).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let mut tampered = answer;
+    tampered["requestState"] = Value::String(format!("{}x", &state[..state.len() - 1]));
+    let refused = post_2026(&url, "tools/call", tampered).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    assert_eq!(count_op(&sim, CONTAIN_OP), 1);
+}

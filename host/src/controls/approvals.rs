@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rmcp::model::{ElicitRequestParams, ElicitationAction, ElicitationSchema};
+use rmcp::model::ElicitationAction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -21,6 +21,7 @@ use super::Caller;
 use super::builtins::Builtin;
 use super::profiles::Pattern;
 use crate::app::{App, ToolOutcome};
+use crate::client_input::{Answer, Kind, Pending, Question, Unanswered};
 use crate::registry::{Plugin, Tool};
 use crate::runtime::{ProgressSink, tools::Tier};
 
@@ -38,6 +39,8 @@ pub const ELICIT_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
 pub const DEFAULT_MAX_PENDING: usize = 64;
 /// Accepted `[approvals] max_pending`.
 pub const MAX_PENDING_RANGE: std::ops::RangeInclusive<usize> = 1..=4_096;
+/// The key of the approval question (the answer comes back under it).
+const APPROVAL_KEY: &str = "aerie_approval";
 /// Preview text kept per approval (the person sees it; the rest is cut, saying so).
 const MAX_PREVIEW_BYTES: usize = 16 << 10;
 
@@ -213,6 +216,8 @@ pub struct Approvals {
     /// `[approvals] socket`, if the operator named one.
     pub socket: Option<PathBuf>,
     queue: Mutex<BTreeMap<String, Entry>>,
+    /// Input-required rounds whose approval ran its call, until their state expires.
+    used_rounds: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl Default for Approvals {
@@ -241,12 +246,19 @@ impl Approvals {
             max_pending: f.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
             socket: f.socket.clone(),
             queue: Mutex::new(BTreeMap::new()),
+            used_rounds: Mutex::default(),
         }
     }
 
     /// The `[approvals] tools` patterns, when the operator narrowed the gated tools.
     pub fn patterns(&self) -> Option<&[Pattern]> {
         self.patterns.as_deref()
+    }
+
+    /// How long a call waits for a person's answer (`[approvals] elicit_timeout_secs`); also how
+    /// long a 2026-07-28 client has to answer an input-required round.
+    pub fn elicit_timeout(&self) -> Duration {
+        self.elicit_timeout
     }
 
     /// The configured mode.
@@ -305,6 +317,21 @@ impl Approvals {
                 return Gate::Proceed;
             }
         }
+        let asker = crate::client_input::current()
+            .filter(|a| self.mode == Mode::ElicitOrQueue && a.supports(Kind::Elicit));
+        // A 2026-07-28 client that answered already sends the call again with the answer:
+        // the person saw the preview in the question, so it is not run a second time.
+        if let Some(a) = &asker
+            && a.has_answer(APPROVAL_KEY)
+        {
+            let ask = Question::elicit(
+                APPROVAL_KEY,
+                "",
+                json!({"type": "object", "properties": {}}),
+            );
+            let answer = a.ask(&[ask], None).await;
+            return self.decide_elicited(app, caller, plugin, name, &digest, a.round_id(), answer);
+        }
         // The preview: the same call with confirm false (it reads, never writes).
         let (preview, preview_structured) = if has_confirm {
             let mut p = args.clone();
@@ -331,67 +358,35 @@ impl Approvals {
             plugin.name,
             truncated(serde_json::to_string_pretty(args).unwrap_or_default())
         );
-        if self.mode == Mode::ElicitOrQueue
-            && let Some(peer) = caller.peer.as_ref().filter(|p| {
-                p.supported_elicitation_modes()
-                    .contains(&rmcp::service::ElicitationMode::Form)
-            })
-        {
-            let request = ElicitRequestParams::FormElicitationParams {
-                meta: None,
-                message: shown.clone(),
-                requested_schema: ElicitationSchema::new(BTreeMap::new()),
-            };
+        if let Some(a) = &asker {
+            let ask = [Question::elicit(
+                APPROVAL_KEY,
+                &shown,
+                json!({"type": "object", "properties": {}}),
+            )];
             let answer = tokio::select! {
-                a = peer.create_elicitation_with_timeout(request, Some(self.elicit_timeout)) => Some(a),
-                _ = cancel.cancelled() => None,
-            };
-            let audit = |decision: &str| {
-                app.services.audit.record(
-                    "approval",
-                    json!({"id": Value::Null, "tool": name, "plugin": plugin.name, "args_sha256": digest,
-                           "session": caller.session, "decision": decision, "by": who_elicited(caller)}),
-                );
-            };
-            match answer {
-                None => {
-                    audit("cancelled");
+                a = a.ask(&ask, Some(self.elicit_timeout)) => a,
+                _ = cancel.cancelled() => {
+                    self.audit_elicited(app, caller, plugin, name, &digest, "cancelled");
                     return Gate::Respond(ToolOutcome::error(
                         "The call was cancelled while waiting for approval. No write had been sent to Falcon.",
                     ));
                 }
-                Some(Ok(r)) => {
-                    return match r.action {
-                        ElicitationAction::Accept => {
-                            audit("approved");
-                            Gate::Proceed
-                        }
-                        // Decline, cancel, and any answer a later protocol adds: no.
-                        _ => {
-                            let d = if r.action == ElicitationAction::Decline {
-                                "declined"
-                            } else {
-                                "cancelled"
-                            };
-                            audit(d);
-                            Gate::Respond(ToolOutcome::error(format!(
-                                "The person {d} `{name}` when asked to approve it; nothing was sent to Falcon. Do not retry unless they ask you to."
-                            )))
-                        }
-                    };
-                }
-                Some(Err(rmcp::service::ServiceError::Timeout { .. })) => {
-                    audit("timed_out");
-                    return Gate::Respond(ToolOutcome::error(format!(
-                        "No answer from the person within {} s to approve `{name}`; nothing was sent to Falcon.",
-                        self.elicit_timeout.as_secs()
-                    )));
-                }
-                // The client claimed elicitation but could not do it: the queue still works.
-                Some(Err(e)) => {
-                    tracing::warn!(tool = %name, error = %e, "elicitation failed; queueing the approval for the operator");
-                }
+            };
+            let failed = matches!(&answer, Ok(v) if matches!(v.first(), Some(Err(Unanswered::Failed(_) | Unanswered::Unsupported))));
+            if !failed {
+                return self.decide_elicited(
+                    app,
+                    caller,
+                    plugin,
+                    name,
+                    &digest,
+                    a.round_id(),
+                    answer,
+                );
             }
+            // The client claimed elicitation but could not do it: the queue still works.
+            tracing::warn!(tool = %name, "elicitation failed; queueing the approval for the operator");
         }
         Gate::Respond(self.enqueue(
             app,
@@ -403,6 +398,105 @@ impl Approvals {
             preview,
             preview_structured,
         ))
+    }
+
+    /// Audit an approval decided (or cut short) by elicitation.
+    fn audit_elicited(
+        &self,
+        app: &App,
+        caller: &Caller,
+        plugin: &Plugin,
+        name: &str,
+        digest: &str,
+        decision: &str,
+    ) {
+        app.services.audit.record(
+            "approval",
+            json!({"id": Value::Null, "tool": name, "plugin": plugin.name, "args_sha256": digest,
+                   "session": caller.session, "decision": decision, "by": who_elicited(caller)}),
+        );
+    }
+
+    /// What the person's answer to the approval question means for the call. `round` is the
+    /// input-required round the answer came in (2026-07-28): each round's answer runs the call
+    /// once, so a client that sends the same answer again is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_elicited(
+        &self,
+        app: &App,
+        caller: &Caller,
+        plugin: &Plugin,
+        name: &str,
+        digest: &str,
+        round: Option<String>,
+        answer: Result<Vec<Answer>, Pending>,
+    ) -> Gate {
+        let audit = |d: &str| self.audit_elicited(app, caller, plugin, name, digest, d);
+        let answer = match answer {
+            // Asked in an input-required result: the client answers in its next round.
+            Err(Pending) => {
+                audit("asked");
+                return Gate::Respond(ToolOutcome::error(format!(
+                    "`{name}` waits for a person's approval; nothing was sent to Falcon."
+                )));
+            }
+            Ok(mut v) => v.pop(),
+        };
+        match answer {
+            Some(Ok(v)) => {
+                let action =
+                    serde_json::from_value::<rmcp::model::ElicitResult>(v).map(|r| r.action);
+                match action {
+                    Ok(ElicitationAction::Accept) => {
+                        if let Some(r) = round
+                            && !self.first_use_of_round(&r)
+                        {
+                            audit("replayed");
+                            return Gate::Respond(ToolOutcome::error(format!(
+                                "This approval of `{name}` was already used; an approval runs its call once. Nothing was sent to Falcon; call the tool again to ask the person again."
+                            )));
+                        }
+                        audit("approved");
+                        Gate::Proceed
+                    }
+                    // Decline, cancel, and any answer a later protocol adds: no.
+                    other => {
+                        let d = if other.ok() == Some(ElicitationAction::Decline) {
+                            "declined"
+                        } else {
+                            "cancelled"
+                        };
+                        audit(d);
+                        Gate::Respond(ToolOutcome::error(format!(
+                            "The person {d} `{name}` when asked to approve it; nothing was sent to Falcon. Do not retry unless they ask you to."
+                        )))
+                    }
+                }
+            }
+            Some(Err(Unanswered::TimedOut)) => {
+                audit("timed_out");
+                Gate::Respond(ToolOutcome::error(format!(
+                    "No answer from the person within {} s to approve `{name}`; nothing was sent to Falcon.",
+                    self.elicit_timeout.as_secs()
+                )))
+            }
+            Some(Err(e)) => {
+                audit("failed");
+                Gate::Respond(ToolOutcome::error(format!(
+                    "Asking the person to approve `{name}` failed ({e:?}); nothing was sent to Falcon."
+                )))
+            }
+            None => Gate::Respond(ToolOutcome::error("no answer to the approval question")),
+        }
+    }
+
+    /// Record that the answer of input-required round `round` ran its call; false if it had.
+    fn first_use_of_round(&self, round: &str) -> bool {
+        let mut used = self.used_rounds.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        used.retain(|_, until| *until > now);
+        used.insert(round.to_string(), now + self.elicit_timeout)
+            .is_none()
     }
 
     /// Queue the call for the operator (or find it already queued) and say so to the agent.

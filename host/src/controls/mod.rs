@@ -16,7 +16,6 @@ pub mod store;
 
 use std::sync::Arc;
 
-use rmcp::{Peer, RoleServer};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -25,8 +24,8 @@ use crate::runtime::ProgressSink;
 
 pub use profiles::{Profile, Profiles};
 
-/// Who is calling: the audit name of the client, the session its state is kept under, the
-/// profile it runs with, and (for elicitation) the MCP peer.
+/// Who is calling: the audit name of the client, the session its state is kept under, and the
+/// profile it runs with. (Asking the client for input goes through [`crate::client_input`].)
 #[derive(Clone)]
 pub struct Caller {
     /// `stdio`, `http` or `key:<8 hex>`, as in the audit log.
@@ -36,8 +35,6 @@ pub struct Caller {
     pub session: String,
     /// The profile this caller runs with.
     pub profile: Arc<Profile>,
-    /// The client connection, to ask a person for approval (elicitation) mid-call.
-    pub peer: Option<Peer<RoleServer>>,
 }
 
 /// How `tools/list` is shaped.

@@ -20,6 +20,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::app::App;
+use crate::client_input;
 use crate::controls::Caller;
 use crate::registry;
 use crate::runtime::{ProgressSink, tools};
@@ -56,9 +57,18 @@ impl Handler {
             client,
             session,
             profile,
-            peer: Some(ctx.peer.clone()),
         }
     }
+}
+
+/// Who sent this request, in full (sessions and input-required rounds are bound to it): the
+/// API key's digest over HTTP (`http` without keys), `stdio` otherwise.
+fn principal(ctx: &RequestContext<RoleServer>) -> String {
+    ctx.extensions
+        .get::<::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<http::ClientId>())
+        .map_or("stdio", |c| c.principal())
+        .to_string()
 }
 
 /// The profile an HTTP request's API key maps to, put in the request's extensions by the key
@@ -191,13 +201,33 @@ impl ServerHandler for Handler {
     ) -> Result<CallToolResponse, McpError> {
         let args = Value::Object(request.arguments.unwrap_or_default());
         let caller = self.caller(&ctx);
+        // Questions to the client (approval, a plugin's `ask`) are bound to this caller, tool
+        // and arguments: a 2026-07-28 client's answers come back with the same call.
+        let binding = format!(
+            "tools/call\n{}\n{}\n{}",
+            principal(&ctx),
+            request.name,
+            crate::controls::approvals::args_digest(&args)
+        );
+        let asker = Arc::new(client_input::Asker::for_request(
+            &ctx,
+            &binding,
+            request.request_state.as_deref(),
+            request.input_responses.as_ref(),
+            self.app.controls.approvals.elicit_timeout(),
+        )?);
         // Cancellation is the app's to handle: it audits the call, releases what it left
         // running and says whether a write may have been applied. At shutdown the sessions
         // are closed only after the drain, so this token does not cut a call the drain waits for.
-        let outcome = self
-            .app
-            .call_as(&caller, &request.name, args, progress_sink(&ctx), &ctx.ct)
-            .await;
+        let outcome = client_input::scope(
+            asker.clone(),
+            self.app
+                .call_as(&caller, &request.name, args, progress_sink(&ctx), &ctx.ct),
+        )
+        .await;
+        if let Some(input_required) = asker.input_required()? {
+            return Ok(input_required.into());
+        }
         let mut result = if outcome.is_error {
             CallToolResult::error(vec![Content::text(outcome.text)])
         } else {
@@ -260,9 +290,10 @@ impl ServerHandler for Handler {
     ) -> Result<ReadResourceResponse, McpError> {
         let snap = self.app.registry.snapshot();
         let Some((p, i)) = snap.resources.get(&request.uri) else {
+            // SEP-2164: the error names the URI in its data.
             return Err(McpError::resource_not_found(
                 format!("no resource `{}`; see resources/list", request.uri),
-                None,
+                Some(serde_json::json!({"uri": request.uri})),
             ));
         };
         let r = &p.resources[*i];

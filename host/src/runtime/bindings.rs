@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
     imports: {
         "aerie:plugin/falcon.call": async,
         "aerie:plugin/host.sleep": async,
+        "aerie:plugin/host.ask": async | trappable,
         "aerie:plugin/files.read": async,
         "aerie:plugin/files.write": async,
         "aerie:plugin/files.list": async,

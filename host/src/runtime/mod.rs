@@ -88,6 +88,10 @@ pub enum CallFailure {
     /// Host-side failure setting up the call.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The plugin asked the client for input that comes in the client's next round
+    /// ([`crate::client_input`]): the call stopped there.
+    #[error("the tool waits for the client's input")]
+    InputRequired,
 }
 
 /// Who a call runs for and what it may reach, moved into the call's store.
@@ -420,6 +424,9 @@ fn classify(
     }
     if state.cpu_exhausted {
         return CallFailure::Cpu(limits.cpu_ms);
+    }
+    if e.downcast_ref::<crate::client_input::Pending>().is_some() {
+        return CallFailure::InputRequired;
     }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => CallFailure::StackOverflow,

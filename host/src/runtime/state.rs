@@ -181,6 +181,56 @@ impl host::Host for CallState {
     fn config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         Ok(self.services.config(&self.who, &key))
     }
+
+    async fn ask(
+        &mut self,
+        questions: Vec<(String, host::InputRequest)>,
+    ) -> wasmtime::Result<Vec<Result<String, host::InputError>>> {
+        use crate::client_input::{Kind, MAX_QUESTIONS, Question, Unanswered};
+        let refuse = |why: &str| {
+            Ok(vec![
+                Err(host::InputError::Failed(why.into()));
+                questions.len()
+            ])
+        };
+        if self.who.tool.is_empty() {
+            return refuse("the client cannot be asked during describe()");
+        }
+        if questions.len() > MAX_QUESTIONS {
+            return refuse(&format!("at most {MAX_QUESTIONS} questions per ask"));
+        }
+        // Without an MCP request (the test harness, benchmarks) there is nobody to ask.
+        let Some(asker) = crate::client_input::current() else {
+            return Ok(vec![Err(host::InputError::Unsupported); questions.len()]);
+        };
+        self.flush_progress();
+        let questions: Vec<Question> = questions
+            .into_iter()
+            .map(|(key, r)| {
+                let (kind, params) = match r {
+                    host::InputRequest::Elicit(p) => (Kind::Elicit, p),
+                    host::InputRequest::Sample(p) => (Kind::Sample, p),
+                    host::InputRequest::ListRoots => (Kind::Roots, "{}".into()),
+                };
+                // Params that are not JSON fail the question's check, naming it.
+                let params = serde_json::from_str(&params).unwrap_or(serde_json::Value::Null);
+                Question { key, kind, params }
+            })
+            .collect();
+        // Pending traps: the call ends here and the request answers with input-required.
+        let answers = asker.ask(&questions, None).await?;
+        Ok(answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(v) => Ok(v.to_string()),
+                Err(Unanswered::Unsupported) => Err(host::InputError::Unsupported),
+                Err(Unanswered::TimedOut) => Err(host::InputError::TimedOut),
+                Err(Unanswered::Failed(m)) => {
+                    Err(host::InputError::Failed(truncate(&m, 512).to_string()))
+                }
+            })
+            .collect())
+    }
 }
 
 impl CallState {

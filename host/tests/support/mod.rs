@@ -276,7 +276,11 @@ pub fn free_port() -> u16 {
 /// `aerie serve --transport http` with the plugins in `dir` plus `extra` flags; logs go to
 /// `log`. Returns once `/healthz` answers (the probe's connection is closed before returning).
 pub async fn start_http_server(dir: &Path, extra: &[&str], log: &Path) -> HttpServer {
-    let port = free_port();
+    start_http_server_on(free_port(), dir, extra, log).await
+}
+
+/// [`start_http_server`] on `port` (for flags that name it).
+pub async fn start_http_server_on(port: u16, dir: &Path, extra: &[&str], log: &Path) -> HttpServer {
     let child = std::process::Command::new(aerie())
         .args(["serve", "--transport", "http", "--port", &port.to_string()])
         .args(["--no-embedded", "--no-cache", "--plugins-dir"])
