@@ -15,6 +15,7 @@ mod cao_hunting;
 mod cases;
 mod cloud;
 mod correlation;
+mod identity;
 mod intel;
 mod ngsiem_content;
 mod spotlight;
@@ -32,6 +33,7 @@ pub(crate) fn all() -> impl Iterator<Item = &'static Family> {
         cases::FAMILIES,
         cao_hunting::FAMILIES,
         cloud::FAMILIES,
+        identity::FAMILIES,
         ngsiem_content::FAMILIES,
     ]
     .into_iter()
