@@ -1,5 +1,8 @@
 //! The `ngsiem` tool group: CQL queries over NG-SIEM (LogScale) as asynchronous search jobs —
-//! start, poll with progress until done or a bound, stop, return events (reference §4.9).
+//! start, poll with progress until done or a bound, stop, return events (reference §4.9) — and
+//! the tenant's NG-SIEM content and data connections (`content`, reference part 2 §10).
+
+mod content;
 
 use aerie_sdk::{Ctx, Next, Output, Plugin, PollSpec, Polled, Resource, Step, ToolError, ToolSpec};
 use schemars::JsonSchema;
@@ -474,7 +477,7 @@ fn render(
 
 /// The `ngsiem` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new(
+    let p = Plugin::new(
         "ngsiem",
         env!("CARGO_PKG_VERSION"),
         "Falcon NG-SIEM: CQL search over all logs",
@@ -493,7 +496,8 @@ pub fn plugin() -> Plugin {
         "CQL guide",
         "CQL syntax, common event types and examples for NG-SIEM",
         include_str!("cql.md"),
-    ))
+    ));
+    content::add(p)
 }
 
 aerie_sdk::export_plugin!(plugin);
