@@ -181,8 +181,16 @@ async fn shutdown_ends_a_listen_stream_with_its_final_result() {
 async fn post_2026(url: &str, method: &str, params: Value) -> Value {
     let mut params = params;
     params["_meta"] = listen_request()["params"]["_meta"].clone();
-    let resp = reqwest::Client::new()
-        .post(url)
+    // SEP-2243: the tool's name or the resource's URI rides in a header too.
+    let name = params["name"]
+        .as_str()
+        .or(params["uri"].as_str())
+        .unwrap_or_default();
+    let mut request = reqwest::Client::new().post(url);
+    if !name.is_empty() {
+        request = request.header("mcp-name", name);
+    }
+    let resp = request
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", method)
