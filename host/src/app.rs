@@ -37,6 +37,8 @@ pub struct App {
     pub sources: crate::hotswap::SourceConfig,
     /// Who hears about list changes: legacy sessions and `subscriptions/listen` streams.
     pub changes: crate::mcp::changes::Changes,
+    /// 2025 sessions' resource subscriptions.
+    pub subscriptions: crate::mcp::subscriptions::Subscriptions,
     /// Serialises reloads.
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Calls in flight, for the drain at shutdown.
@@ -242,7 +244,6 @@ impl App {
                 "The result is too large ({size} bytes; the limit is {MAX_RESULT_BYTES}). Narrow the query or lower its limit."
             ));
         }
-        audit("ok");
         let structured = out.structured.and_then(|s| match serde_json::from_str::<Value>(&s) {
             Ok(v @ Value::Object(_)) => Some(v),
             Ok(other) => Some(json!({ "result": other })),
@@ -251,6 +252,22 @@ impl App {
                 None
             }
         });
+        // A result that breaks the tool's declared output schema would make a client that
+        // validates (as MCP asks) reject the whole response; it is the plugin's fault, so the
+        // model gets a tool error saying so, and the operator a log line.
+        if let Some(schema) = &tool.output {
+            let bad = schema.violations(structured.as_ref());
+            if !bad.is_empty() {
+                audit("bad_output");
+                let bad = bad.join("; ");
+                tracing::warn!(plugin = %plugin.name, tool = %name, "result does not match the tool's output schema: {bad}");
+                return ToolOutcome::error(format!(
+                    "Plugin `{}` returned a result for `{name}` that does not match the tool's declared output schema ({bad}), so it was withheld. This is a fault in the plugin, not in the arguments; report it to the plugin's author.",
+                    plugin.name
+                ));
+            }
+        }
+        audit("ok");
         ToolOutcome {
             text: out.text,
             structured,

@@ -418,6 +418,7 @@ impl TransportArgs {
                 .cloned()
                 .collect(),
             limits: Self::http_limits(&file.http),
+            metrics: file.metrics.clone(),
         })
     }
 
@@ -436,18 +437,26 @@ impl TransportArgs {
 }
 
 fn init_logging(level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let fmt = match format {
+        LogFormat::Text => fmt.with_filter(filter).boxed(),
+        LogFormat::Json => fmt.json().with_filter(filter).boxed(),
+    };
+    // MCP clients choose their own level (logging/setLevel), independent of the operator's:
+    // aerie's own events at every level reach the forwarding layer, which applies the client's.
+    let mcp = aerie::mcp::logging::McpLogLayer.with_filter(
+        tracing_subscriber::filter::Targets::new().with_target("aerie", tracing::Level::TRACE),
+    );
+    tracing_subscriber::registry().with(fmt).with(mcp).init();
 }
 
 async fn serve(transport: &TransportArgs, mut opts: Options) -> anyhow::Result<()> {

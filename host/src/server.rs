@@ -173,6 +173,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         services,
         sources: source_config,
         changes: Default::default(),
+        subscriptions: Default::default(),
         reload_lock: Default::default(),
         inflight: Default::default(),
         shutdown_grace: opts.file.shutdown_grace(),

@@ -469,6 +469,55 @@ impl Plugin {
     }
 }
 
+/// Most suggestions a completion returns (MCP's own cap).
+pub const MAX_SUGGESTIONS: usize = 100;
+
+/// Suggestions from `values` for what the person typed: those starting with it (ignoring
+/// case) first, then those containing it, each once, at most [`MAX_SUGGESTIONS`].
+pub fn suggest(values: impl IntoIterator<Item = String>, typed: &str) -> Vec<String> {
+    let typed = typed.to_lowercase();
+    let (mut starts, mut contains) = (Vec::new(), Vec::new());
+    for v in values {
+        let l = v.to_lowercase();
+        if starts.contains(&v) || contains.contains(&v) {
+            continue;
+        }
+        if l.starts_with(&typed) {
+            starts.push(v);
+        } else if l.contains(&typed) {
+            contains.push(v);
+        }
+    }
+    starts.extend(contains);
+    starts.truncate(MAX_SUGGESTIONS);
+    starts
+}
+
+/// `typed` as an FQL wildcard prefix (`WS-F*`), its own `*`s removed so what a person types
+/// is matched literally.
+pub fn prefix_pattern(typed: &str) -> String {
+    format!("{}*", typed.trim().replace('*', ""))
+}
+
+impl Output {
+    /// The one item of the array `key` of a lookup's result (`{"hosts": [h]}` → `h`) as the
+    /// structured result, for reading one entity as a resource; not-found names `what`.
+    pub fn single(self, key: &str, what: &str) -> Result<Output, ToolError> {
+        let item = self
+            .structured
+            .as_ref()
+            .and_then(|s| s.get(key))
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .cloned()
+            .ok_or_else(|| ToolError::not_found(what.to_string()))?;
+        Ok(Output {
+            text: item.to_string(),
+            structured: Some(item),
+        })
+    }
+}
+
 /// The `{name}` placeholders of `text` (the host fills them in the same way).
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.split('{').skip(1).filter_map(|rest| {
@@ -485,6 +534,20 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_put_prefix_matches_first() {
+        let v = ["ws-fin-042", "WS-FIN-001", "db-ws-1", "mail"].map(String::from);
+        assert_eq!(
+            suggest(v.clone(), "ws"),
+            ["ws-fin-042", "WS-FIN-001", "db-ws-1"]
+        );
+        assert_eq!(
+            suggest(v, ""),
+            ["ws-fin-042", "WS-FIN-001", "db-ws-1", "mail"]
+        );
+        assert_eq!(prefix_pattern(" W*S "), "WS*");
+    }
 
     #[test]
     fn shapes_become_compact_schemas() {

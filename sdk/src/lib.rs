@@ -106,7 +106,10 @@ pub use falcon::{
     ApiError, Call, Envelope, Meta, Pagination, REQUIRED_SCOPE, Reply, host_error,
     host_error_verified,
 };
-pub use features::{Arg, Content, FeaturesInfo, Message, Prompt, Role, Shape, Template, Vars};
+pub use features::{
+    Arg, Content, FeaturesInfo, MAX_SUGGESTIONS, Message, Prompt, Role, Shape, Template, Vars,
+    prefix_pattern, suggest,
+};
 pub use fql::Fql;
 pub use plugin::{Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec};
 pub use result::{

@@ -212,8 +212,9 @@ fn area(scope: &str) -> &str {
     scope.rsplit_once(':').map_or(scope, |(a, _)| a)
 }
 
-/// Tags of `tool`'s entries: its plugin and the API areas its operations read.
-fn tags(plugin: &str, tool: &Tool) -> Vec<String> {
+/// Tags of `tool`'s entries: its plugin and the API areas its operations read. A write
+/// invalidates the entries sharing a tag; resource subscriptions use the same rule.
+pub(crate) fn tags(plugin: &str, tool: &Tool) -> Vec<String> {
     let catalogue = Catalogue::builtin();
     let mut t = vec![format!("{PLUGIN_TAG}{plugin}")];
     for id in &tool.desc.operations {

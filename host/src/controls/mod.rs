@@ -193,11 +193,15 @@ impl App {
             return hit;
         }
         let name = tool.desc.name.as_str();
+        let write = tool.desc.tier == crate::runtime::tools::Tier::Write;
+        // A write's arguments name what it changed, for resource subscribers.
+        let written = write.then(|| args.clone());
         let out = self
             .call_tool_until(&caller.client, name, args, progress, cancel)
             .await;
-        if tool.desc.tier == crate::runtime::tools::Tier::Write {
+        if let Some(args) = &written {
             cache.invalidate_after_write(plugin, tool).await;
+            crate::mcp::subscriptions::after_write(self, plugin, tool, args, &out).await;
         } else if let Some(k) = &key
             && !out.is_error
         {

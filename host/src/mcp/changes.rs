@@ -160,9 +160,11 @@ pub fn between(old: &Snapshot, new: &Snapshot, caps: &ServerCapabilities) -> Vec
     if caps.prompts.as_ref().and_then(|p| p.list_changed) == Some(true) {
         out.push(Change::Prompts);
     }
+    // Static resources and resource templates: both are what resources/list* shows.
     let listed = |s: &Snapshot| -> Vec<(String, String)> {
         s.resources
             .iter()
+            .chain(&s.templates)
             .map(|(uri, (p, _))| (uri.clone(), p.digest.clone()))
             .collect()
     };

@@ -2,17 +2,22 @@
 //! change with hot swap, so nothing is generated at compile time), and its transports.
 
 pub mod changes;
+pub mod completion;
 pub mod connections;
 pub mod http;
+pub mod logging;
 pub mod sessions;
+pub mod subscriptions;
+pub mod templates;
 
 use std::sync::Arc;
 
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock as Content,
-    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
-    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, ContentBlock as Content, GetPromptRequestParams, GetPromptResponse,
+    Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
     ResourceContents, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
@@ -89,20 +94,31 @@ pub fn mcp_tool(t: &registry::Tool) -> Tool {
             .destructive(d.destructive)
             .idempotent(d.idempotent);
     }
-    Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
+    let tool = Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
         .with_title(d.title.clone())
-        .with_annotations(annotations)
+        .with_annotations(annotations);
+    match &t.output {
+        Some(o) => tool.with_raw_output_schema(o.schema.clone()),
+        None => tool,
+    }
 }
 
 /// What aerie serves, as advertised to clients (and as [`changes::between`] reports changes).
 pub fn capabilities() -> ServerCapabilities {
-    ServerCapabilities::builder()
+    #[allow(
+        deprecated,
+        reason = "logging is deprecated by SEP-2577, but clients still use it"
+    )]
+    let builder = ServerCapabilities::builder().enable_logging();
+    builder
+        .enable_completions()
         .enable_prompts()
         .enable_prompts_list_changed()
         .enable_tools()
         .enable_tool_list_changed()
         .enable_resources()
         .enable_resources_list_changed()
+        .enable_resources_subscribe()
         .build()
 }
 
@@ -219,12 +235,13 @@ impl ServerHandler for Handler {
         // Cancellation is the app's to handle: it audits the call, releases what it left
         // running and says whether a write may have been applied. At shutdown the sessions
         // are closed only after the drain, so this token does not cut a call the drain waits for.
-        let outcome = client_input::scope(
+        let call = client_input::scope(
             asker.clone(),
             self.app
                 .call_as(&caller, &request.name, args, progress_sink(&ctx), &ctx.ct),
-        )
-        .await;
+        );
+        // The call's log lines go to this client, before its answer.
+        let outcome = logging::scoped(&ctx, &caller.session, call).await;
         if let Some(input_required) = asker.input_required()? {
             return Ok(input_required.into());
         }
@@ -238,6 +255,84 @@ impl ServerHandler for Handler {
             result.meta = Some(rmcp::model::MetaObject(outcome.meta));
         }
         Ok(result.into())
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        let caller = self.caller(&ctx);
+        let mut result =
+            ListResourceTemplatesResult::with_all_items(templates::list(&self.app, &caller));
+        // What a caller sees depends on its profile, like tools/list.
+        (result.ttl_ms, result.cache_scope) = cache_hint(&ctx, CacheScope::Private);
+        Ok(result)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let caller = self.caller(&ctx);
+        let answer = completion::complete(&self.app, &caller, &request, &ctx.ct);
+        logging::scoped(&ctx, &caller.session, answer).await
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/subscribe is how 2025 sessions subscribe"
+    )]
+    async fn subscribe(
+        &self,
+        request: rmcp::model::SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        if !subscriptions::exists(&self.app.registry.snapshot(), &request.uri) {
+            return Err(McpError::resource_not_found(
+                format!(
+                    "no resource `{}`; see resources/list and resources/templates/list",
+                    request.uri
+                ),
+                None,
+            ));
+        }
+        let caller = self.caller(&ctx);
+        self.app
+            .subscriptions
+            .subscribe(&caller.session, ctx.peer.clone(), &request.uri)
+            .map_err(|m| McpError::invalid_request(m, None))
+    }
+
+    #[allow(
+        deprecated,
+        reason = "resources/unsubscribe is how 2025 sessions unsubscribe"
+    )]
+    async fn unsubscribe(
+        &self,
+        request: rmcp::model::UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(&ctx);
+        self.app
+            .subscriptions
+            .unsubscribe(&caller.session, &request.uri);
+        Ok(())
+    }
+
+    #[allow(
+        deprecated,
+        reason = "logging is deprecated by SEP-2577, but clients still use it"
+    )]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(&ctx);
+        logging::set_level(&caller.session, ctx.peer.clone(), request.level);
+        Ok(())
     }
 
     async fn list_prompts(
@@ -290,6 +385,16 @@ impl ServerHandler for Handler {
     ) -> Result<ReadResourceResponse, McpError> {
         let snap = self.app.registry.snapshot();
         let Some((p, i)) = snap.resources.get(&request.uri) else {
+            let caller = self.caller(&ctx);
+            let read = templates::read(&self.app, &caller, &request.uri, &ctx.ct);
+            if let Some(r) = logging::scoped(&ctx, &caller.session, read).await {
+                // Entity data is live and the caller's own: no client may cache it.
+                let mut result = r?;
+                if cache_hint(&ctx, CacheScope::Private).0.is_some() {
+                    (result.ttl_ms, result.cache_scope) = (Some(0), Some(CacheScope::Private));
+                }
+                return Ok(result.into());
+            }
             // SEP-2164: the error names the URI in its data.
             return Err(McpError::resource_not_found(
                 format!("no resource `{}`; see resources/list", request.uri),

@@ -99,6 +99,19 @@ impl App {
             .collect()
     }
 
+    /// Prompt `name` if `caller` can run it (it would be listed).
+    pub fn visible_prompt(&self, caller: &Caller, name: &str) -> Option<mcp::Prompt> {
+        let snap = self.registry.snapshot();
+        let p = match playbooks::all().iter().find(|p| p.name == name) {
+            Some(p) => p.clone(),
+            None => {
+                let (plugin, i) = snap.prompts.get(name)?;
+                plugin.features.prompts[*i].clone()
+            }
+        };
+        self.missing_tools(caller, &p).is_empty().then_some(p)
+    }
+
     /// Every prompt `caller` can run, the host's first.
     pub fn prompts_for(&self, caller: &Caller) -> Vec<Prompt> {
         let snap = self.registry.snapshot();

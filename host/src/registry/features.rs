@@ -20,6 +20,25 @@ pub struct OutputSchema {
     pub validator: jsonschema::Validator,
 }
 
+impl OutputSchema {
+    /// Why `structured` (a successful result's structured content) does not conform: at most
+    /// three errors with where they are; empty when it conforms.
+    pub fn violations(&self, structured: Option<&Value>) -> Vec<String> {
+        let Some(v) = structured else {
+            return vec!["no structured content, but the tool declares an output schema".into()];
+        };
+        self.validator
+            .iter_errors(v)
+            .take(3)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                let what = crate::runtime::truncate_str(&e.to_string(), 200).to_string();
+                if at.is_empty() { what } else { format!("{at}: {what}") }
+            })
+            .collect()
+    }
+}
+
 /// A resource template ready to match URIs.
 pub struct Template {
     /// As the plugin declared it.

@@ -1,9 +1,12 @@
 //! The `detections` tool group: unified alerts (search, details, status updates, analysis) and
 //! incidents with their behavior timeline (reference §4.1, §4.3).
 
+mod mcp;
+
 use aerie_sdk::fql::{self, Fql};
 use aerie_sdk::{
-    Ctx, Hydrate, Output, Plugin, Resource, ToolError, ToolSpec, check_window, ids, project, prune,
+    Ctx, Hydrate, Output, Plugin, Resource, Shape, ToolError, ToolSpec, check_window, ids, project,
+    prune,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -678,7 +681,7 @@ fn analyze(ctx: &Ctx<'_>, a: AnalyzeArgs) -> Result<Output, ToolError> {
 
 /// The `detections` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new(
+    let p = Plugin::new(
         "detections",
         env!("CARGO_PKG_VERSION"),
         "Falcon alerts and incidents: triage, analysis, status",
@@ -690,6 +693,7 @@ pub fn plugin() -> Plugin {
             "Alerts by severity, status, product, time, host or FQL (falcon://fql/alerts).",
         )
         .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
+        .output(Shape::Search)
         .guide(GUIDE),
         search,
     )
@@ -699,7 +703,8 @@ pub fn plugin() -> Plugin {
             "Get detection details",
             "Full alerts by composite id.",
         )
-        .ops(&["PostEntitiesAlertsV2"]),
+        .ops(&["PostEntitiesAlertsV2"])
+        .output(Shape::List("alerts")),
         get,
     )
     .tool(
@@ -708,7 +713,8 @@ pub fn plugin() -> Plugin {
             "Update detection status",
             "Set alert status, resolution tag, comment and tags.",
         )
-        .ops(&["PatchEntitiesAlertsV3"]),
+        .ops(&["PatchEntitiesAlertsV3"])
+        .output(Shape::Fields("updated:array changes:array errors:array")),
         update,
     )
     .tool(
@@ -718,6 +724,7 @@ pub fn plugin() -> Plugin {
             "Incidents by state, score, start or FQL (falcon://fql/alerts).",
         )
         .ops(&["QueryIncidents", "GetIncidents"])
+        .output(Shape::Search)
         .guide(GUIDE),
         list_incidents,
     )
@@ -727,7 +734,10 @@ pub fn plugin() -> Plugin {
             "Get incident details",
             "An incident with its behavior timeline (oldest first).",
         )
-        .ops(&["GetIncidents", "QueryBehaviors", "GetBehaviors"]),
+        .ops(&["GetIncidents", "QueryBehaviors", "GetBehaviors"])
+        .output(Shape::Fields(
+            "incident:object timeline:array behaviors_total:integer",
+        )),
         get_incident,
     )
     .tool(
@@ -741,6 +751,9 @@ pub fn plugin() -> Plugin {
             "PostDeviceDetailsV2",
             "GetQueriesAlertsV2",
         ])
+        .output(Shape::Fields(
+            "alert:object actions_taken:array host:object|null related:object",
+        ))
         .guide(GUIDE),
         analyze,
     )
@@ -749,7 +762,8 @@ pub fn plugin() -> Plugin {
         "Alert and incident FQL guide",
         "FQL syntax and fields for alerts and incidents",
         include_str!("fql_alerts.md"),
-    ))
+    ));
+    mcp::add(p)
 }
 
 aerie_sdk::export_plugin!(plugin);

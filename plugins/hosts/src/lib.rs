@@ -1,9 +1,12 @@
 //! The `hosts` tool group: host inventory and details, containment, host groups, login and
 //! network-address history (Falcon devices and host-groups APIs, reference §4.4–4.5).
 
+mod mcp;
+
 use aerie_sdk::fql::{self, Fql};
 use aerie_sdk::{
-    Ctx, Hydrate, Output, Plugin, Resource, ToolError, ToolSpec, check_window, ids, project, prune,
+    Ctx, Hydrate, Output, Plugin, Resource, Shape, ToolError, ToolSpec, check_window, ids, project,
+    prune,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -482,7 +485,7 @@ fn history(
 
 /// The `hosts` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new(
+    let p = Plugin::new(
         "hosts",
         env!("CARGO_PKG_VERSION"),
         "Falcon hosts: inventory, details, containment, groups, history",
@@ -494,6 +497,7 @@ pub fn plugin() -> Plugin {
             "Hosts by name, OS, status, group, last seen or FQL (falcon://fql/hosts).",
         )
         .ops(&["QueryDevicesByFilter", "PostDeviceDetailsV2"])
+        .output(Shape::Search)
         .guide(GUIDE),
         search,
     )
@@ -503,7 +507,8 @@ pub fn plugin() -> Plugin {
             "Get host details",
             "Full host records: OS, sensor, policies, containment, online state.",
         )
-        .ops(&["PostDeviceDetailsV2", "GetOnlineState_V1"]),
+        .ops(&["PostDeviceDetailsV2", "GetOnlineState_V1"])
+        .output(Shape::List("hosts")),
         get,
     )
     .tool(
@@ -513,6 +518,7 @@ pub fn plugin() -> Plugin {
             "Network-isolate hosts. Previews unless confirm=true.",
         )
         .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
+        .output(Shape::Fields("applied:boolean action:string"))
         .destructive()
         .idempotent(),
         |ctx, a| containment(ctx, a, Action::Contain),
@@ -524,6 +530,7 @@ pub fn plugin() -> Plugin {
             "Restore network access. Previews unless confirm=true.",
         )
         .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
+        .output(Shape::Fields("applied:boolean action:string"))
         .destructive()
         .idempotent(),
         |ctx, a| containment(ctx, a, Action::Lift),
@@ -535,6 +542,7 @@ pub fn plugin() -> Plugin {
             "Create a static or dynamic (FQL rule) host group.",
         )
         .ops(&["createHostGroups", "performGroupAction"])
+        .output(Shape::Fields("group:object hosts_added:integer"))
         .guide(GUIDE),
         create_group,
     )
@@ -544,7 +552,8 @@ pub fn plugin() -> Plugin {
             "List host groups",
             "Host groups: id, name, type, rule.",
         )
-        .ops(&["queryCombinedHostGroups"]),
+        .ops(&["queryCombinedHostGroups"])
+        .output(Shape::Search),
         list_groups,
     )
     .tool(
@@ -553,7 +562,8 @@ pub fn plugin() -> Plugin {
             "Host login history",
             "Recent logins (time, user) per host.",
         )
-        .ops(&["QueryDeviceLoginHistory"]),
+        .ops(&["QueryDeviceLoginHistory"])
+        .output(Shape::List("hosts")),
         |ctx, a| {
             history(
                 ctx,
@@ -570,7 +580,8 @@ pub fn plugin() -> Plugin {
             "Host network history",
             "IP/MAC address history per host.",
         )
-        .ops(&["QueryGetNetworkAddressHistoryV1"]),
+        .ops(&["QueryGetNetworkAddressHistoryV1"])
+        .output(Shape::List("hosts")),
         |ctx, a| {
             history(
                 ctx,
@@ -586,7 +597,8 @@ pub fn plugin() -> Plugin {
         "Host FQL guide",
         "FQL syntax and fields for filtering hosts",
         include_str!("fql_hosts.md"),
-    ))
+    ));
+    mcp::add(p)
 }
 
 aerie_sdk::export_plugin!(plugin);

@@ -1,10 +1,12 @@
 //! The `hunting` tool group: free-text detection search, "has this hash / IP been seen", and
 //! custom IOC management (reference §4.1, §4.4, §4.6).
 
+mod mcp;
+
 use aerie_sdk::fql::{self, Fql};
 use aerie_sdk::ids::{self, IocType};
 use aerie_sdk::{
-    Ctx, Hydrate, Output, Plugin, Resource, SearchResult, ToolError, ToolSpec, check_window,
+    Ctx, Hydrate, Output, Plugin, Resource, SearchResult, Shape, ToolError, ToolSpec, check_window,
     project,
 };
 use schemars::JsonSchema;
@@ -592,7 +594,7 @@ fn ioc_str<'v>(v: &'v Value, k: &str) -> &'v str {
 
 /// The `hunting` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new(
+    let p = Plugin::new(
         "hunting",
         env!("CARGO_PKG_VERSION"),
         "Falcon threat hunting: detections, hashes, IPs, custom IOCs",
@@ -604,6 +606,7 @@ pub fn plugin() -> Plugin {
             "Alerts by free text and/or FQL (falcon://fql/alerts).",
         )
         .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
+        .output(Shape::Search)
         .guide(ALERTS_GUIDE),
         search_detections,
     )
@@ -619,7 +622,10 @@ pub fn plugin() -> Plugin {
             "PostDeviceDetailsV2",
             "GetQueriesAlertsV2",
             "PostEntitiesAlertsV2",
-        ]),
+        ])
+        .output(Shape::Fields(
+            "hash:string type:string seen:boolean device_count:integer hosts:array alerts:object",
+        )),
         query_hash,
     )
     .tool(
@@ -635,7 +641,10 @@ pub fn plugin() -> Plugin {
             "PostDeviceDetailsV2",
             "GetQueriesAlertsV2",
             "PostEntitiesAlertsV2",
-        ]),
+        ])
+        .output(Shape::Fields(
+            "ip:string hosts_with_ip:array hosts_contacted:array alerts:object cql:string",
+        )),
         query_ip,
     )
     .tool(
@@ -645,6 +654,7 @@ pub fn plugin() -> Plugin {
             "Custom IOCs by type, value, action or FQL (falcon://fql/iocs).",
         )
         .ops(&["indicator_combined_v1"])
+        .output(Shape::Search)
         .guide(IOC_GUIDE),
         list_iocs,
     )
@@ -655,7 +665,8 @@ pub fn plugin() -> Plugin {
             "Add a hash, domain or IP IOC.",
         )
         // The combined query checks an IOC create whose answer was lost.
-        .ops(&["indicator_create_v1", "indicator_combined_v1"]),
+        .ops(&["indicator_create_v1", "indicator_combined_v1"])
+        .output(Shape::Fields("ioc:object verified?:boolean")),
         create_ioc,
     )
     .resource(Resource::markdown(
@@ -663,7 +674,8 @@ pub fn plugin() -> Plugin {
         "IOC FQL guide",
         "FQL syntax, fields and value rules for custom IOCs",
         include_str!("fql_iocs.md"),
-    ))
+    ));
+    mcp::add(p)
 }
 
 aerie_sdk::export_plugin!(plugin);

@@ -3,8 +3,11 @@
 //! the tenant's NG-SIEM content and data connections (`content`, reference part 2 §10).
 
 mod content;
+mod mcp;
 
-use aerie_sdk::{Ctx, Next, Output, Plugin, PollSpec, Polled, Resource, Step, ToolError, ToolSpec};
+use aerie_sdk::{
+    Ctx, Next, Output, Plugin, PollSpec, Polled, Resource, Shape, Step, ToolError, ToolSpec,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -488,7 +491,8 @@ pub fn plugin() -> Plugin {
             "Run NG-SIEM query",
             "Run a CQL query (falcon://cql/syntax) and return its events.",
         )
-        .ops(&["StartSearchV1", "GetSearchStatusV1", "StopSearchV1"]),
+        .ops(&["StartSearchV1", "GetSearchStatusV1", "StopSearchV1"])
+        .output(Shape::Search),
         query,
     )
     .resource(Resource::markdown(
@@ -497,7 +501,7 @@ pub fn plugin() -> Plugin {
         "CQL syntax, common event types and examples for NG-SIEM",
         include_str!("cql.md"),
     ));
-    content::add(p)
+    mcp::add(content::add(p))
 }
 
 aerie_sdk::export_plugin!(plugin);

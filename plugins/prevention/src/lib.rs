@@ -1,9 +1,12 @@
 //! The `prevention` tool group: prevention policies — list, details, create, change settings,
 //! assign to host groups (reference §4.8). Changes to existing policies preview unless confirmed.
 
+mod mcp;
+
 use aerie_sdk::fql::{self, Fql};
 use aerie_sdk::{
-    Ctx, Hydrate, Output, Plugin, Resource, ToolError, ToolSpec, check_window, ids, project, prune,
+    Ctx, Hydrate, Output, Plugin, Resource, Shape, ToolError, ToolSpec, check_window, ids, project,
+    prune,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -458,7 +461,7 @@ fn assign(ctx: &Ctx<'_>, a: AssignArgs) -> Result<Output, ToolError> {
 
 /// The `prevention` plugin.
 pub fn plugin() -> Plugin {
-    Plugin::new(
+    let p = Plugin::new(
         "prevention",
         env!("CARGO_PKG_VERSION"),
         "Falcon prevention policies: list, inspect, create, change, assign",
@@ -470,6 +473,7 @@ pub fn plugin() -> Plugin {
             "Policies with platform, state, groups (FQL: falcon://fql/policies).",
         )
         .ops(&["queryCombinedPreventionPolicies"])
+        .output(Shape::Search)
         .guide(GUIDE),
         list,
     )
@@ -479,7 +483,8 @@ pub fn plugin() -> Plugin {
             "Get policy details",
             "Policies by id with all settings and groups.",
         )
-        .ops(&["getPreventionPolicies"]),
+        .ops(&["getPreventionPolicies"])
+        .output(Shape::List("policies")),
         get,
     )
     .tool(
@@ -488,7 +493,8 @@ pub fn plugin() -> Plugin {
             "Create prevention policy",
             "New policy (disabled, no groups).",
         )
-        .ops(&["createPreventionPolicies"]),
+        .ops(&["createPreventionPolicies"])
+        .output(Shape::Fields("policy:object")),
         create,
     )
     .tool(
@@ -498,6 +504,7 @@ pub fn plugin() -> Plugin {
             "Change name, description or settings. Previews unless confirm=true.",
         )
         .ops(&["getPreventionPolicies", "updatePreventionPolicies"])
+        .output(Shape::Fields("applied:boolean"))
         .destructive()
         .idempotent(),
         update,
@@ -513,6 +520,7 @@ pub fn plugin() -> Plugin {
             "getHostGroups",
             "performPreventionPoliciesAction",
         ])
+        .output(Shape::Fields("applied?:boolean policy:object|null"))
         .destructive()
         .idempotent(),
         assign,
@@ -522,7 +530,8 @@ pub fn plugin() -> Plugin {
         "Prevention policy FQL guide",
         "FQL fields and setting value shapes for prevention policies",
         include_str!("fql_policies.md"),
-    ))
+    ));
+    mcp::add(p)
 }
 
 aerie_sdk::export_plugin!(plugin);
