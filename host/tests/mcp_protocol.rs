@@ -181,6 +181,9 @@ async fn shutdown_ends_a_listen_stream_with_its_final_result() {
 async fn post_2026(url: &str, method: &str, params: Value) -> Value {
     let mut params = params;
     params["_meta"] = listen_request()["params"]["_meta"].clone();
+    // A client that can answer a person's form (the approval question).
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        serde_json::json!({"elicitation": {"form": {}}});
     // SEP-2243: the tool's name or the resource's URI rides in a header too.
     let name = params["name"]
         .as_str()
@@ -326,11 +329,12 @@ const CONTAIN_OP: &str = "PerformActionV2";
 async fn a_stateless_client_approves_through_input_required() {
     let sim = sim_with_limited_client(&[], |_| {}).await;
     let work = tempfile::tempdir().unwrap();
-    let aid = {
+    let (aid, other) = {
         let client = serve_against(&sim, &["--modules", "hosts"], work.path()).await;
         let a = aid_of(&client, falcon_sim::KNOWN_HOSTNAME).await;
+        let b = aid_of(&client, falcon_sim::KNOWN_LINUX_HOSTNAME).await;
         client.cancel().await.unwrap();
-        a
+        (a, b)
     };
     let server = approving_server(&sim, work.path()).await;
     let url = server.url();
@@ -371,8 +375,9 @@ async fn a_stateless_client_approves_through_input_required() {
     assert_eq!(count_op(&sim, CONTAIN_OP), 1, "{:?}", operations(&sim));
     assert_eq!(r["warnings"], serde_json::json!([]), "{r}");
 
-    // By hand: the first round asks, the answer runs the call once.
+    // By hand, on the other host: the first round asks, the answer runs the call once.
     sim.clear_requests();
+    let args = serde_json::json!({"ids": [other], "confirm": true, "note": "IR-9"});
     let call = serde_json::json!({"name": "hosts_contain", "arguments": args});
     let first = post_2026(&url, "tools/call", call.clone()).await;
     let result = &first["result"];

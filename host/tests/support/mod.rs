@@ -287,6 +287,9 @@ pub async fn start_http_server_on(port: u16, dir: &Path, extra: &[&str], log: &P
         .arg(dir)
         .args(extra)
         .env("HOME", "/nonexistent")
+        // Each server's admin socket in its own test's directory, so servers of tests running
+        // at once do not collide.
+        .env("XDG_RUNTIME_DIR", log.parent().unwrap())
         .env_remove("AERIE_API_KEYS")
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
