@@ -305,29 +305,38 @@ fn aggregate(ctx: &Ctx<'_>, a: AggregateArgs) -> Result<Output, ToolError> {
     };
     let env = ctx.op(op).body_json(&json!([spec]))?.envelope()?;
     let agg = env.resources.into_iter().next().unwrap_or(Value::Null);
+    if kind == "cardinality" {
+        // The count is the one bucket's `value` (a float), as on the alerts API.
+        let value = agg
+            .get("value")
+            .filter(|v| !v.is_null())
+            .or_else(|| agg["buckets"].get(0).and_then(|b| b.get("value")))
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        let value = json!(value.round() as u64);
+        return Ok(Output::json(
+            format!("{value} distinct values of {field}."),
+            &json!({"field": field, "buckets": [], "value": value}),
+        ));
+    }
     let buckets: Vec<Value> = agg["buckets"]
         .as_array()
         .map(|b| {
             b.iter()
-                .map(|x| json!({"label": x.get("key_as_string").unwrap_or(&x["label"]), "count": x["count"]}))
+                .map(|x| {
+                    json!({"label": x.get("key_as_string").unwrap_or(&x["label"]), "count": x["count"]})
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let summary = match kind {
-        "cardinality" => format!("{} distinct values of {field}.", agg["value"]),
-        _ if buckets.is_empty() => {
-            format!("No values of {field} (an unknown field aggregates to nothing; see {GUIDE}).")
-        }
-        _ => format!("{} bucket(s) of {field}.", buckets.len()),
+    let summary = if buckets.is_empty() {
+        format!("No values of {field} (an unknown field aggregates to nothing; see {GUIDE}).")
+    } else {
+        format!("{} bucket(s) of {field}.", buckets.len())
     };
     Ok(Output::json(
         summary,
-        &json!({
-            "field": field,
-            "buckets": buckets,
-            "value": agg.get("value"),
-            "other": agg.get("sum_other_doc_count"),
-        }),
+        &json!({"field": field, "buckets": buckets, "other": agg.get("sum_other_doc_count")}),
     ))
 }
 
@@ -502,6 +511,23 @@ mod tests {
         assert_eq!(
             out.structured.unwrap()["buckets"],
             json!([{"label": "FANCY BEAR", "count": 2}])
+        );
+        let env = MockEnv::new().reply(
+            "AggregateIntelligenceQueries",
+            200,
+            json!({"resources": [{"name": "adversaries", "buckets": [{"label": "cardinality", "count": 9, "value": 4.0}]}]}),
+        );
+        let s = call(
+            &env,
+            "cao_hunting_aggregate",
+            json!({"of": "queries", "field": "adversaries", "type": "cardinality"}),
+        )
+        .unwrap()
+        .structured
+        .unwrap();
+        assert_eq!(
+            (s["value"].clone(), s["buckets"].clone()),
+            (json!(4), json!([]))
         );
         let env = MockEnv::new();
         for bad in [
