@@ -207,8 +207,7 @@ async fn post_2026(url: &str, method: &str, params: Value) -> Value {
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .next_back()
+        .rfind(|l| !l.is_empty())
         .unwrap_or(text.trim());
     serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
