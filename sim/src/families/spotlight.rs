@@ -47,7 +47,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         noun: "Vulnerability",
         powered_by: PB,
         default_sort: "",
-        extra_fields: &["last_seen_within"],
+        extra_fields: &[],
         text_fields: &[],
         seed: seed_vulnerabilities,
         endpoints: &[
@@ -296,6 +296,8 @@ fn finding(s: &mut Seed<'_>, h: &Value, c: &Cve, status: &str) -> Value {
             "exploitability_score": 3.9, "impact_score": 5.9,
             "vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", "remediation_level": "O",
             "types": ["Vulnerability"], "cwes": ["CWE-787"], "actors": actors_of(c.id),
+            // Filters name `cve.is_cisa_kev`; objects carry it under `cisa_info`. Both here.
+            "is_cisa_kev": kev,
             "cisa_info": if kev { json!({"is_cisa_kev": true, "due_date": rfc3339_s(published + 21 * DAY)}) } else { json!({"is_cisa_kev": false}) },
             "published_date": rfc3339_s(published), "spotlight_published_date": rfc3339_s(published + HOUR),
             "references": [format!("https://nvd.nist.gov/vuln/detail/{}", c.id)],
@@ -334,9 +336,9 @@ fn seed_remediations(s: &mut Seed<'_>) -> Vec<Value> {
 /// no finding in the tenant and a third-party provider's evaluation.
 fn seed_supported(s: &mut Seed<'_>) -> Vec<Value> {
     let extra = [
-        ("CVE-2021-44228", "Linux"),
-        ("CVE-2021-44228", "Windows"),
+        ("CVE-2021-34527", "Windows"),
         ("CVE-2023-23397", "Windows"),
+        ("CVE-2023-34362", "Windows"),
     ];
     let mut rows: Vec<(&str, &str, &str)> = Vec::new();
     for c in CVES {
@@ -349,6 +351,8 @@ fn seed_supported(s: &mut Seed<'_>) -> Vec<Value> {
     }
     rows.extend(extra.iter().map(|(id, p)| (*id, *p, "S")));
     rows.push(("CVE-2023-44487", "Linux", "T"));
+    let mut seen = std::collections::BTreeSet::new();
+    rows.retain(|r| seen.insert(*r));
     rows.into_iter()
         .map(|(risk, platform, provider)| {
             let created = s.now - s.rng.gen_range(30 * DAY..400 * DAY);
@@ -565,6 +569,10 @@ mod tests {
     fn supported_evaluations_filter_by_risk_provider() {
         use crate::families::testkit::{call, req, world};
         let mut w = world();
+        let items = &engine::collection(&w, &FAMILIES[2]).items;
+        let ids: std::collections::BTreeSet<&str> =
+            items.iter().filter_map(|e| e["id"].as_str()).collect();
+        assert_eq!(ids.len(), items.len(), "ids are unique");
         let q = [("filter", "risk_id:'CVE-2023-44487'")];
         let (_, all) = call(
             &mut w,
