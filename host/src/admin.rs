@@ -282,10 +282,11 @@ async fn handle(app: &App, line: &str, by: &str) -> Value {
     let approvals = &app.controls.approvals;
     let id = req.get("id").and_then(Value::as_str);
     let result = match (req.get("op").and_then(Value::as_str), id) {
-        (Some("list"), _) => Ok(json!({"approvals": approvals.list()})),
-        (Some("show"), Some(id)) => approvals.show(id).map(|a| json!({"approval": a})),
+        (Some("list"), _) => approvals.list().await.map(|a| json!({"approvals": a})),
+        (Some("show"), Some(id)) => approvals.show(id).await.map(|a| json!({"approval": a})),
         (Some("approve"), Some(id)) => approvals
             .decide(app, id, true, None, by)
+            .await
             .map(|a| json!({"approval": a})),
         (Some("deny"), Some(id)) => {
             let reason = req
@@ -294,6 +295,7 @@ async fn handle(app: &App, line: &str, by: &str) -> Value {
                 .map(str::to_string);
             approvals
                 .decide(app, id, false, reason, by)
+                .await
                 .map(|a| json!({"approval": a}))
         }
         (Some("show" | "approve" | "deny"), None) => {

@@ -35,6 +35,7 @@ impl Audit {
 
     /// Write one record of `kind` with `fields` (an object) and a timestamp.
     pub fn record(&self, kind: &str, fields: Value) {
+        crate::metrics::observe_audit(kind, &fields);
         let Some(file) = &self.file else { return };
         let mut rec = json!({ "ts": now_rfc3339(), "kind": kind });
         if let (Some(obj), Value::Object(extra)) = (rec.as_object_mut(), fields) {

@@ -54,6 +54,10 @@ pub struct FileConfig {
     pub store: crate::controls::store::StoreFile,
     /// `[approvals]`: human approval of destructive calls.
     pub approvals: crate::controls::approvals::ApprovalsFile,
+    /// `[state]`: where the controls keep their state (memory, SQLite, Redis for replicas).
+    pub state: crate::state::StateFile,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: crate::metrics::MetricsFile,
 }
 
 /// Longest shutdown grace period accepted: past it, a stuck call would hold a restart.

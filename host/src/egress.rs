@@ -9,6 +9,7 @@
 mod cause;
 pub mod pacer;
 mod share;
+pub mod shared;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub struct Egress {
     pacer: pacer::Pacer,
     inflight: Semaphore,
     shares: share::Shares,
+    /// The CID's budget shared with other replicas (`[state] backend = "redis://…"`).
+    shared: Option<Arc<dyn shared::SharedRate>>,
     audit: Arc<Audit>,
 }
 
@@ -169,8 +172,15 @@ impl Egress {
                 config.plugins.clone(),
             ),
             config,
+            shared: None,
             audit,
         }
+    }
+
+    /// Also take every request's turn from `shared`, the CID budget of all replicas.
+    pub fn sharing(mut self, shared: Option<Arc<dyn shared::SharedRate>>) -> Egress {
+        self.shared = shared;
+        self
     }
 
     /// The session (for revoke at shutdown).
@@ -232,14 +242,19 @@ impl Egress {
                 gate.limiter.until_ready().await;
             }
             if let Some(limiter) = &self.limiter {
+                let t = Instant::now();
                 limiter.until_ready().await;
+                crate::metrics::rate_wait("cap", t.elapsed());
             }
             let patience = self.config.max_rate_limit_wait.saturating_sub(waited);
+            let t = Instant::now();
             if let Err(hold) = self.pacer.admit(patience).await {
                 // Falcon said the CID's budget is gone for longer than we may wait: sending
                 // now would only earn another 429.
                 return Err(rate_limited(hold));
             }
+            crate::metrics::rate_wait("falcon", t.elapsed());
+            self.take_shared_turn(patience).await?;
             let closed = |e: tokio::sync::AcquireError| falcon::Error::Transport(e.to_string());
             let plugin_permit = gate.inflight.acquire().await.map_err(closed)?;
             let permit = self.inflight.acquire().await.map_err(closed)?;
@@ -341,6 +356,33 @@ impl Egress {
                     Err(self.failure(op, f, write))
                 }
             };
+        }
+    }
+
+    /// Wait for this request's turn in the CID budget the replicas share, if they do: the
+    /// configured cap, else the limit Falcon announced. Without the shared bucket (Redis lost),
+    /// local pacing alone applies.
+    async fn take_shared_turn(&self, patience: Duration) -> Result<(), falcon::Error> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let per_minute = self
+            .config
+            .requests_per_minute
+            .unwrap_or_else(|| self.pacer.budget().0);
+        match shared
+            .turn(per_minute, shared::burst(per_minute), patience)
+            .await
+        {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    crate::metrics::rate_wait("cid", wait);
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Err(shared::NoTurn::TooLate(wait)) => Err(rate_limited(wait)),
+            Err(shared::NoTurn::Unavailable(_)) => Ok(()),
         }
     }
 

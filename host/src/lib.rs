@@ -16,6 +16,7 @@ pub mod files;
 pub mod hotswap;
 pub mod inflight;
 pub mod mcp;
+pub mod metrics;
 pub mod policy;
 pub mod prompts;
 pub mod registry;

@@ -92,6 +92,14 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         }
         None => Audit::default(),
     });
+    // Before anything else that keeps state: a shared backend that cannot be reached stops
+    // start-up with the reason.
+    let state = crate::state::Backend::open(&opts.file.state)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if state.shared() {
+        tracing::info!(state = %state.describe(), "controls keep their state in the shared backend");
+    }
     let egress = match opts.credentials.clone() {
         Some(creds) => {
             let http = http_client();
@@ -102,12 +110,10 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
                     .await
                     .context("Falcon authentication failed at start")?;
             }
-            Some(Arc::new(Egress::new(
-                session,
-                http,
-                opts.file.egress(),
-                audit.clone(),
-            )))
+            let shared = state.egress_rate(&session.tenant());
+            Some(Arc::new(
+                Egress::new(session, http, opts.file.egress(), audit.clone()).sharing(shared),
+            ))
         }
         None => {
             tracing::warn!(
@@ -161,7 +167,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     );
     registry.publish(snapshot);
     let controls =
-        crate::controls::Controls::new(&opts.file, opts.profile.as_deref(), opts.tool_mode)
+        crate::controls::Controls::new(&opts.file, opts.profile.as_deref(), opts.tool_mode, &state)
             .map_err(anyhow::Error::msg)?;
     // A profile pattern that matches nothing is a typo that hides or shows the wrong tools.
     controls

@@ -6,10 +6,9 @@
 //! once, and expires. The agent runs it with the built-in `aerie_run_approved`, which replays
 //! the stored call: the agent cannot change the arguments after the person saw the preview.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rmcp::model::ElicitationAction;
 use serde::Deserialize;
@@ -18,6 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::Caller;
+use super::approval_queue::{ApprovalQueue, Enqueued, Entry, MemoryQueue};
 use super::builtins::Builtin;
 use super::profiles::Pattern;
 use crate::app::{App, ToolOutcome};
@@ -116,7 +116,8 @@ fn who_elicited(caller: &Caller) -> String {
 }
 
 /// State of one approval.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
 pub enum Status {
     /// Waiting for the operator.
     Pending,
@@ -140,7 +141,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn name(&self) -> &'static str {
+    /// `pending`, `approved`, `denied` or `used`.
+    pub fn name(&self) -> &'static str {
         match self {
             Status::Pending => "pending",
             Status::Approved { .. } => "approved",
@@ -150,61 +152,19 @@ impl Status {
     }
 }
 
-/// One queued call awaiting (or past) a decision.
-#[derive(Debug, Clone)]
-struct Entry {
-    id: String,
-    tool: String,
-    plugin: String,
-    args: Value,
-    digest: String,
-    session: String,
-    client: String,
-    preview: String,
-    preview_structured: Option<Value>,
-    created: SystemTime,
-    expires: Instant,
-    status: Status,
-}
-
-impl Entry {
-    fn expired(&self) -> bool {
-        Instant::now() >= self.expires
-    }
-
-    /// What the operator sees; `full` adds the arguments and the structured preview.
-    fn view(&self, full: bool) -> Value {
-        let created = self
-            .created
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let left = self.expires.saturating_duration_since(Instant::now());
-        let mut v = json!({
-            "id": self.id, "tool": self.tool, "plugin": self.plugin, "client": self.client,
-            "session": self.session, "args_sha256": self.digest,
-            "status": if self.expired() && !matches!(self.status, Status::Used { .. }) { "expired" } else { self.status.name() },
-            "created_unix": created, "expires_in_secs": left.as_secs(), "preview": self.preview,
-        });
-        match &self.status {
-            Status::Approved { by } | Status::Used { by } => v["decided_by"] = json!(by),
-            Status::Denied { by, reason } => {
-                v["decided_by"] = json!(by);
-                v["reason"] = json!(reason);
-            }
-            Status::Pending => {}
-        }
-        if full {
-            v["args"] = self.args.clone();
-            v["preview_structured"] = self.preview_structured.clone().unwrap_or(Value::Null);
-        }
-        v
-    }
-}
+/// The approved call `aerie_run_approved` is running: (session, tool, argument digest).
+type Running = (String, String, String);
 
 tokio::task_local! {
-    /// The approval id `aerie_run_approved` is running: the gate lets exactly that call through.
-    static RUNNING: String;
+    /// The approved call being run: the gate lets exactly that call through.
+    static RUNNING: Running;
 }
+
+/// Longest `wait_secs` of `aerie_run_approved`.
+pub const MAX_WAIT_SECS: u64 = 300;
+/// How often a waiting `aerie_run_approved` looks for the decision (in the shared queue when
+/// there are replicas, so a decision made through any of them releases it).
+const WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// Pending and decided approvals.
 pub struct Approvals {
@@ -215,7 +175,7 @@ pub struct Approvals {
     max_pending: usize,
     /// `[approvals] socket`, if the operator named one.
     pub socket: Option<PathBuf>,
-    queue: Mutex<BTreeMap<String, Entry>>,
+    queue: Arc<dyn ApprovalQueue>,
     /// Input-required rounds whose approval ran its call, until their state expires.
     used_rounds: Mutex<std::collections::HashMap<String, Instant>>,
 }
@@ -245,7 +205,7 @@ impl Approvals {
             ),
             max_pending: f.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
             socket: f.socket.clone(),
-            queue: Mutex::new(BTreeMap::new()),
+            queue: Arc::new(MemoryQueue::default()),
             used_rounds: Mutex::default(),
         }
     }
@@ -278,10 +238,15 @@ impl Approvals {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
-        // A panic while holding the lock leaves the map consistent (every update is one
-        // insert or field assignment), so a poisoned lock is still usable.
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    /// The same approvals kept in `queue` (a shared one, for replicas).
+    pub fn on_queue(mut self, queue: Arc<dyn ApprovalQueue>) -> Approvals {
+        self.queue = queue;
+        self
+    }
+
+    /// An operator-facing error for a queue that cannot be reached.
+    fn unreachable(e: crate::state::StateError) -> String {
+        format!("the approval queue cannot be reached, so nothing was recorded: {e}")
     }
 
     /// Decide whether `tool` may run with `args` for `caller` now.
@@ -309,13 +274,13 @@ impl Approvals {
             return Gate::Proceed;
         }
         let digest = args_digest(args);
-        if let Ok(id) = RUNNING.try_with(String::clone) {
-            let q = self.lock();
-            if q.get(&id).is_some_and(|e| {
-                e.tool == name && e.digest == digest && e.session == caller.session
-            }) {
-                return Gate::Proceed;
-            }
+        if RUNNING
+            .try_with(|(session, tool, d)| {
+                *session == caller.session && tool == name && *d == digest
+            })
+            .unwrap_or(false)
+        {
+            return Gate::Proceed;
         }
         let asker = crate::client_input::current()
             .filter(|a| self.mode == Mode::ElicitOrQueue && a.supports(Kind::Elicit));
@@ -388,16 +353,19 @@ impl Approvals {
             // The client claimed elicitation but could not do it: the queue still works.
             tracing::warn!(tool = %name, "elicitation failed; queueing the approval for the operator");
         }
-        Gate::Respond(self.enqueue(
-            app,
-            caller,
-            plugin,
-            name,
-            args,
-            digest,
-            preview,
-            preview_structured,
-        ))
+        Gate::Respond(
+            self.enqueue(
+                app,
+                caller,
+                plugin,
+                name,
+                args,
+                digest,
+                preview,
+                preview_structured,
+            )
+            .await,
+        )
     }
 
     /// Audit an approval decided (or cut short) by elicitation.
@@ -501,7 +469,7 @@ impl Approvals {
 
     /// Queue the call for the operator (or find it already queued) and say so to the agent.
     #[allow(clippy::too_many_arguments)]
-    fn enqueue(
+    async fn enqueue(
         &self,
         app: &App,
         caller: &Caller,
@@ -512,56 +480,47 @@ impl Approvals {
         preview: String,
         preview_structured: Option<Value>,
     ) -> ToolOutcome {
-        let mut q = self.lock();
-        q.retain(|_, e| !e.expired());
-        let existing = q
-            .values()
-            .find(|e| {
-                e.session == caller.session
-                    && e.tool == name
-                    && e.digest == digest
-                    && e.status == Status::Pending
-            })
-            .map(|e| e.id.clone());
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                if q.len() >= self.max_pending {
-                    return ToolOutcome::error(format!(
-                        "`{name}` needs an operator's approval, but {} approvals are already waiting ([approvals] max_pending); nothing was sent to Falcon. Try again once the operator has decided some.",
-                        q.len()
-                    ));
-                }
-                let id = format!("ap-{}", hex::encode(rand::random::<[u8; 6]>()));
-                q.insert(
-                    id.clone(),
-                    Entry {
-                        id: id.clone(),
-                        tool: name.to_string(),
-                        plugin: plugin.name.clone(),
-                        args: args.clone(),
-                        digest: digest.clone(),
-                        session: caller.session.clone(),
-                        client: caller.client.clone(),
-                        preview: preview.clone(),
-                        preview_structured,
-                        created: SystemTime::now(),
-                        expires: Instant::now() + self.ttl,
-                        status: Status::Pending,
-                    },
-                );
+        let fresh = Entry {
+            id: format!("ap-{}", hex::encode(rand::random::<[u8; 6]>())),
+            tool: name.to_string(),
+            plugin: plugin.name.clone(),
+            args: args.clone(),
+            digest: digest.clone(),
+            session: caller.session.clone(),
+            client: caller.client.clone(),
+            preview: preview.clone(),
+            preview_structured,
+            created_unix: crate::state::now_ms() / 1000,
+            expires_ms: crate::state::expiry_ms(crate::state::now_ms(), self.ttl),
+            status: Status::Pending,
+        };
+        let id = match self.queue.enqueue(fresh.clone(), self.max_pending).await {
+            Ok(Enqueued::Found(id)) => id,
+            Ok(Enqueued::Added) => {
                 app.services.audit.record(
                     "approval",
-                    json!({"id": id, "tool": name, "plugin": plugin.name, "args_sha256": digest,
+                    json!({"id": fresh.id, "tool": name, "plugin": plugin.name, "args_sha256": digest,
                            "session": caller.session, "client": caller.client, "decision": "pending"}),
                 );
-                id
+                fresh.id
+            }
+            Ok(Enqueued::Full(n)) => {
+                return ToolOutcome::error(format!(
+                    "`{name}` needs an operator's approval, but {n} approvals are already waiting ([approvals] max_pending); nothing was sent to Falcon. Try again once the operator has decided some."
+                ));
+            }
+            Err(e) => {
+                return ToolOutcome::error(format!(
+                    "`{name}` needs an operator's approval, and {}; nothing was sent to Falcon. Try again later.",
+                    Self::unreachable(e)
+                ));
             }
         };
         let mut out = ToolOutcome::error(format!(
             "`{name}` needs a person's approval before it runs; nothing was sent to Falcon. \
              It is queued as approval `{id}` (expires in {} s). Ask the operator to run `aerie approvals approve {id}`; \
-             once approved, call `{RUN_APPROVED}` with {{\"approval_id\": \"{id}\"}} to run exactly this call.\n\nPreview: {preview}",
+             once approved, call `{RUN_APPROVED}` with {{\"approval_id\": \"{id}\"}} to run exactly this call \
+             (add \"wait_secs\" to wait for the decision).\n\nPreview: {preview}",
             self.ttl.as_secs()
         ));
         out.meta.insert(
@@ -572,24 +531,25 @@ impl Approvals {
     }
 
     /// Every unexpired approval (and recently expired ones, marked so), for `aerie approvals list`.
-    pub fn list(&self) -> Vec<Value> {
-        let mut q = self.lock();
-        // Expired entries are shown once more as expired, then dropped at the next call.
-        let out = q.values().map(|e| e.view(false)).collect();
-        q.retain(|_, e| !e.expired());
-        out
+    pub async fn list(&self) -> Result<Vec<Value>, AdminError> {
+        let all = self.queue.all().await.map_err(Self::unreachable)?;
+        Ok(all.iter().map(|e| e.view(false)).collect())
     }
 
     /// One approval in full.
-    pub fn show(&self, id: &str) -> Result<Value, AdminError> {
-        self.lock()
+    pub async fn show(&self, id: &str) -> Result<Value, AdminError> {
+        self.queue
             .get(id)
+            .await
+            .map_err(Self::unreachable)?
             .map(|e| e.view(true))
             .ok_or_else(|| format!("no approval `{id}` (see `aerie approvals list`)"))
     }
 
     /// Approve (`reason` None and `approve`) or deny a pending approval; audited with `by`.
-    pub fn decide(
+    /// Recorded once: of two operators deciding at once (on any replicas), one is told it is
+    /// already decided.
+    pub async fn decide(
         &self,
         app: &App,
         id: &str,
@@ -597,26 +557,40 @@ impl Approvals {
         reason: Option<String>,
         by: &str,
     ) -> Result<Value, AdminError> {
-        let mut q = self.lock();
-        let Some(e) = q.get_mut(id) else {
-            return Err(format!("no approval `{id}` (see `aerie approvals list`)"));
-        };
-        if e.expired() {
-            return Err(format!(
-                "approval `{id}` has expired ([approvals] ttl_secs = {}); the agent must call the tool again",
-                self.ttl.as_secs()
-            ));
-        }
-        if e.status != Status::Pending {
-            return Err(format!("approval `{id}` is already {}", e.status.name()));
-        }
-        e.status = if approve {
+        let ttl = self.ttl.as_secs();
+        let decision = if approve {
             Status::Approved { by: by.to_string() }
         } else {
             Status::Denied {
                 by: by.to_string(),
                 reason: reason.clone(),
             }
+        };
+        let change = move |e: &mut Entry| {
+            if e.expired() {
+                return Err(format!(
+                    "approval `{}` has expired ([approvals] ttl_secs = {ttl}); the agent must call the tool again",
+                    e.id
+                ));
+            }
+            if e.status != Status::Pending {
+                return Err(format!(
+                    "approval `{}` is already {}",
+                    e.id,
+                    e.status.name()
+                ));
+            }
+            e.status = decision.clone();
+            Ok(())
+        };
+        let e = match self
+            .queue
+            .update(id, &change)
+            .await
+            .map_err(Self::unreachable)?
+        {
+            None => return Err(format!("no approval `{id}` (see `aerie approvals list`)")),
+            Some(r) => r?,
         };
         app.services.audit.record(
             "approval",
@@ -626,65 +600,107 @@ impl Approvals {
         Ok(e.view(false))
     }
 
-    /// `aerie_run_approved`: run approval `id`'s call once, for the session that made it.
+    /// `aerie_run_approved`: run approval `id`'s call once, for the session that made it;
+    /// while it is pending, wait up to `wait` for the operator's decision.
     async fn run_approved(
         &self,
         app: &App,
         caller: &Caller,
         id: &str,
+        wait: Duration,
         progress: Option<ProgressSink>,
         cancel: &CancellationToken,
     ) -> ToolOutcome {
-        let (tool, args) = {
-            let mut q = self.lock();
-            // Another session's approval is "not found": ids are not shared between agents.
-            let Some(e) = q.get_mut(id).filter(|e| e.session == caller.session) else {
-                return ToolOutcome::error(format!(
-                    "No approval `{id}` for this session. Call the tool again to queue a new one."
-                ));
-            };
+        let ttl = self.ttl.as_secs();
+        // Another session's approval is "not found": ids are not shared between agents.
+        let not_found = || {
+            ToolOutcome::error(format!(
+                "No approval `{id}` for this session. Call the tool again to queue a new one."
+            ))
+        };
+        let session = caller.session.clone();
+        let change = move |e: &mut Entry| {
+            if e.session != session {
+                return Err(String::new());
+            }
             if e.expired() && !matches!(e.status, Status::Used { .. }) {
-                return ToolOutcome::error(format!(
-                    "Approval `{id}` has expired (approvals last {} s); nothing was sent to Falcon. Call `{}` again to queue a new one.",
-                    self.ttl.as_secs(),
-                    e.tool
+                return Err(format!(
+                    "Approval `{}` has expired (approvals last {ttl} s); nothing was sent to Falcon. Call `{}` again to queue a new one.",
+                    e.id, e.tool
                 ));
             }
             match e.status.clone() {
-                Status::Pending => {
-                    return ToolOutcome::error(format!(
-                        "Approval `{id}` is still pending: the operator has not decided yet. Nothing was sent to Falcon; try again later."
-                    ));
-                }
+                Status::Pending => Err(format!(
+                    "Approval `{}` is still pending: the operator has not decided yet. Nothing was sent to Falcon; try again later (with \"wait_secs\" to wait for the decision).",
+                    e.id
+                )),
                 Status::Denied { by, reason } => {
                     let why = reason
                         .as_deref()
                         .map_or(String::new(), |r| format!(": {r}"));
-                    return ToolOutcome::error(format!(
-                        "Approval `{id}` was denied by {by}{why}. Nothing was sent to Falcon; do not retry unless asked."
-                    ));
+                    Err(format!(
+                        "Approval `{}` was denied by {by}{why}. Nothing was sent to Falcon; do not retry unless asked.",
+                        e.id
+                    ))
                 }
-                Status::Used { .. } => {
-                    return ToolOutcome::error(format!(
-                        "Approval `{id}` was already used; an approval runs its call once. Call `{}` again to queue a new one.",
-                        e.tool
-                    ));
-                }
+                Status::Used { .. } => Err(format!(
+                    "Approval `{}` was already used; an approval runs its call once. Call `{}` again to queue a new one.",
+                    e.id, e.tool
+                )),
                 Status::Approved { by } => {
-                    e.status = Status::Used { by: by.clone() };
-                    app.services.audit.record(
-                        "approval",
-                        json!({"id": id, "tool": e.tool, "plugin": e.plugin, "args_sha256": e.digest,
-                               "session": e.session, "decision": "used", "by": by}),
-                    );
+                    e.status = Status::Used { by };
+                    Ok(())
                 }
             }
-            (e.tool.clone(), e.args.clone())
         };
+        let deadline = tokio::time::Instant::now() + wait;
+        let unreachable = |e| {
+            ToolOutcome::error(format!(
+                "Approval `{id}` could not be run: {}. Nothing was sent to Falcon; try again later.",
+                Self::unreachable(e)
+            ))
+        };
+        let e = loop {
+            // Waiting: look without changing anything until the decision is in.
+            if tokio::time::Instant::now() < deadline {
+                match self.queue.get(id).await {
+                    Err(e) => return unreachable(e),
+                    Ok(Some(e))
+                        if e.session == caller.session
+                            && e.status == Status::Pending
+                            && !e.expired() =>
+                    {
+                        tokio::select! {
+                            _ = tokio::time::sleep(WAIT_POLL) => continue,
+                            _ = cancel.cancelled() => return ToolOutcome::error(format!(
+                                "The wait for approval `{id}` was cancelled; nothing was sent to Falcon."
+                            )),
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+            match self.queue.update(id, &change).await {
+                Err(e) => return unreachable(e),
+                Ok(None) => return not_found(),
+                Ok(Some(Err(why))) if why.is_empty() => return not_found(),
+                Ok(Some(Err(why))) => return ToolOutcome::error(why),
+                Ok(Some(Ok(e))) => break e,
+            }
+        };
+        let by = match &e.status {
+            Status::Used { by } => by.clone(),
+            _ => String::new(),
+        };
+        app.services.audit.record(
+            "approval",
+            json!({"id": id, "tool": e.tool, "plugin": e.plugin, "args_sha256": e.digest,
+                   "session": e.session, "decision": "used", "by": by}),
+        );
         RUNNING
             .scope(
-                id.to_string(),
-                app.call_plugin_tool_as(caller, &tool, args, progress, cancel),
+                (e.session.clone(), e.tool.clone(), e.digest.clone()),
+                app.call_plugin_tool_as(caller, &e.tool, e.args.clone(), progress, cancel),
             )
             .await
     }
@@ -739,7 +755,10 @@ pub fn builtins(app: &App, caller: &Caller) -> Vec<Builtin> {
         description: "Run a destructive call a person approved, by the approval id its first attempt returned. Runs exactly the approved tool and arguments, once.",
         schema: json!({
             "type": "object",
-            "properties": {"approval_id": {"type": "string", "description": "Id from the pending-approval answer (ap-…)"}},
+            "properties": {
+                "approval_id": {"type": "string", "description": "Id from the pending-approval answer (ap-…)"},
+                "wait_secs": {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECS, "description": "While the approval is pending, wait this long for the operator's decision (default 0: answer at once)"}
+            },
             "required": ["approval_id"],
             "additionalProperties": false,
         }),
@@ -765,10 +784,21 @@ pub async fn call_builtin(
             "`{RUN_APPROVED}` needs {{\"approval_id\": \"ap-…\"}}, the id the pending-approval answer gave."
         )));
     };
+    let wait = match args.get("wait_secs") {
+        None | Some(Value::Null) => 0,
+        Some(v) => match v.as_u64().filter(|w| *w <= MAX_WAIT_SECS) {
+            Some(w) => w,
+            None => {
+                return Some(ToolOutcome::error(format!(
+                    "`{RUN_APPROVED}`: wait_secs must be a whole number of seconds, 0..={MAX_WAIT_SECS}, not {v}"
+                )));
+            }
+        },
+    };
     Some(
         app.controls
             .approvals
-            .run_approved(app, caller, id, progress, cancel)
+            .run_approved(app, caller, id, Duration::from_secs(wait), progress, cancel)
             .await,
     )
 }

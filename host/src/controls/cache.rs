@@ -43,6 +43,8 @@ pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 pub const MAX_MIB_RANGE: std::ops::RangeInclusive<u64> = 1..=65_536;
 /// Key prefix of the cache's entries in the state store.
 pub const KEY_PREFIX: &str = "cache/";
+/// Key prefix of the marks of areas a recent write touched (see `settle_secs`).
+const SETTLE_PREFIX: &str = "settle/";
 /// Tag prefix naming the plugin an entry belongs to.
 const PLUGIN_TAG: &str = "plugin:";
 /// Tag prefix naming a Falcon API area (scope without `:read`) an entry read from.
@@ -278,8 +280,12 @@ impl ResultCache {
         self.tools.keys().map(String::as_str)
     }
 
-    /// The cache `[cache]` configures (opens the SQLite file if named).
-    pub fn from_config(file: &CacheFile) -> Result<ResultCache, String> {
+    /// The cache `[cache]` configures, in `state` unless `[cache] backend` names its own
+    /// (opens the SQLite file if named).
+    pub fn from_config(
+        file: &CacheFile,
+        state: &crate::state::Backend,
+    ) -> Result<ResultCache, String> {
         let ttl = CacheFile::ttl("ttl_secs", file.ttl_secs.unwrap_or(DEFAULT_TTL_SECS))?;
         let job_ttl = CacheFile::ttl(
             "job_ttl_secs",
@@ -298,6 +304,7 @@ impl ResultCache {
         }
         let max = file.max_bytes()?;
         let store: Arc<dyn Store> = match file.backend()? {
+            _ if file.backend.is_none() => state.cache_store(max)?,
             Backend::Memory => Arc::new(MemoryStore::new(max)),
             Backend::Sqlite(p) => {
                 Arc::new(SqliteStore::open(&p, max).map_err(|e| format!("[cache] backend: {e}"))?)
@@ -401,7 +408,7 @@ impl ResultCache {
             structured: out.structured.clone(),
         };
         let tags = tags(plugin, tool);
-        if self.is_settling(&tags) {
+        if self.is_settling(&tags) || self.settling_elsewhere(&tags).await {
             return;
         }
         let Ok(bytes) = serde_json::to_vec(&kept) else {
@@ -426,12 +433,30 @@ impl ResultCache {
                 hot.insert(t.clone(), now + self.settle);
             }
         }
+        // The marks go in the store too, before the entries go: a replica sharing it does not
+        // cache what it read while this write settles.
+        for t in &tags {
+            let mark = format!("{SETTLE_PREFIX}{t}");
+            if let Err(e) = self.store.put(&mark, Vec::new(), self.settle, &[]).await {
+                tracing::warn!(error = %e, tag = %t, "result cache settle mark failed");
+            }
+        }
         self.invalidate_plugin(&plugin.name).await;
         for tag in tags.iter().skip(1) {
             if let Err(e) = self.store.delete_tag(tag).await {
                 tracing::warn!(error = %e, %tag, "result cache invalidation failed");
             }
         }
+    }
+
+    /// Whether a write through another process sharing the store is settling on `tags`.
+    async fn settling_elsewhere(&self, tags: &[String]) -> bool {
+        for t in tags {
+            if let Ok(Some(_)) = self.store.get(&format!("{SETTLE_PREFIX}{t}")).await {
+                return true;
+            }
+        }
+        false
     }
 
     fn is_settling(&self, tags: &[String]) -> bool {
@@ -598,7 +623,7 @@ mod tests {
     #[test]
     fn ttl_most_specific_wins_and_search_jobs_are_capped() {
         let f: CacheFile = toml::from_str("ttl_secs = 1000\n[tools]\nt_read = 7\n").unwrap();
-        let c = ResultCache::from_config(&f).unwrap();
+        let c = ResultCache::from_config(&f, &Default::default()).unwrap();
         let mut p = Profile::unrestricted();
         let read = tool(Tier::Read, true, &["PostDeviceDetailsV2"]);
         assert_eq!(c.ttl_for(&p, &read), Duration::from_secs(7), "per tool");
@@ -621,7 +646,9 @@ mod tests {
     fn config_errors_name_the_key() {
         let bad = |toml: &str| {
             let f: CacheFile = toml::from_str(toml).unwrap();
-            ResultCache::from_config(&f).err().unwrap()
+            ResultCache::from_config(&f, &Default::default())
+                .err()
+                .unwrap()
         };
         assert!(bad("backend = \"redis://x\"").contains("[cache] backend must be"));
         assert!(bad("backend = \"sqlite:\"").contains("sqlite:PATH"));

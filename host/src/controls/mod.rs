@@ -6,6 +6,7 @@
 //! [`App::call_as`] is the one path every MCP tool call takes; [`App::tools_for`] is what
 //! `tools/list` shows. Each control lives in its own module and is consulted here in order.
 
+pub mod approval_queue;
 pub mod approvals;
 pub mod budget;
 pub mod builtins;
@@ -61,6 +62,8 @@ pub struct Controls {
     pub approvals: approvals::Approvals,
     /// Full or dynamic `tools/list`.
     pub tool_mode: ToolMode,
+    /// Where all of the above keep their state (`[state] backend`).
+    pub state: crate::state::Backend,
 }
 
 impl App {
@@ -121,6 +124,15 @@ impl App {
                 caller.profile.name
             ));
         }
+        // Without the shared state a write's invalidation, budget and approval would not reach
+        // the other replicas: refused before anything is counted or sent.
+        if let Some((_, t)) = &tool
+            && t.desc.tier == crate::runtime::tools::Tier::Write
+            && let Some(why) = self.controls.state.refuse_write()
+        {
+            budget::audit_refusal(self, caller, name, "refused_state");
+            return ToolOutcome::error(why);
+        }
         // A name that is not served (unknown, or disabled by the policy) fails before reaching
         // a plugin, so it costs nothing.
         let mut budget = match &tool {
@@ -131,8 +143,14 @@ impl App {
                 .charge(&caller.session, &caller.profile, name)
                 .await
             {
-                Ok(state) => state,
+                Ok(state) => {
+                    if caller.profile.has_budget() {
+                        crate::metrics::budget_charge(&caller.profile.name, true);
+                    }
+                    state
+                }
                 Err(message) => {
+                    crate::metrics::budget_charge(&caller.profile.name, false);
                     budget::audit_refusal(self, caller, name, "refused_budget");
                     return ToolOutcome::error(message);
                 }
@@ -187,10 +205,12 @@ impl App {
     ) -> ToolOutcome {
         let cache = &self.controls.cache;
         let key = cache::CacheKey::for_call(self, plugin, tool, &args);
-        if let Some(k) = &key
-            && let Some(hit) = cache.get(self, caller, plugin, tool, k, &args).await
-        {
-            return hit;
+        if let Some(k) = &key {
+            let hit = cache.get(self, caller, plugin, tool, k, &args).await;
+            crate::metrics::cache_lookup(hit.is_some());
+            if let Some(hit) = hit {
+                return hit;
+            }
         }
         let name = tool.desc.name.as_str();
         let write = tool.desc.tier == crate::runtime::tools::Tier::Write;
@@ -239,11 +259,13 @@ impl Controls {
         f.enforce()
     }
 
-    /// The controls `file` configures; `profile` (`--profile`) picks the default profile.
+    /// The controls `file` configures, keeping their state in `state`; `profile`
+    /// (`--profile`) picks the default profile.
     pub fn new(
         file: &crate::config::FileConfig,
         profile: Option<&str>,
         tool_mode: ToolMode,
+        state: &crate::state::Backend,
     ) -> Result<Controls, String> {
         let profiles = Profiles::from_file(&file.profiles, profile)?;
         for (i, key) in file.http.api_keys.iter().enumerate() {
@@ -251,13 +273,16 @@ impl Controls {
                 profiles.require(p, &format!("[http] api_keys entry {}", i + 1))?;
             }
         }
+        let settings = file.store.settings()?;
+        let bounds = settings.bounds.clone();
         Ok(Controls {
             profiles,
-            budgets: Default::default(),
-            cache: cache::ResultCache::from_config(&file.cache)?,
-            store: store::ResponseStore::new(file.store.settings()?),
-            approvals: approvals::Approvals::new(&file.approvals),
+            budgets: budget::Budgets::new(state.counters()),
+            cache: cache::ResultCache::from_config(&file.cache, state)?,
+            store: store::ResponseStore::with_backend(settings, state.responses(bounds)),
+            approvals: approvals::Approvals::new(&file.approvals).on_queue(state.approvals()),
             tool_mode,
+            state: state.clone(),
         })
     }
 }

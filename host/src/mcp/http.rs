@@ -233,6 +233,8 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Session and connection bounds.
     pub limits: HttpLimits,
+    /// `[metrics]`: whether `/metrics` is served ([`crate::metrics`]).
+    pub metrics: crate::metrics::MetricsFile,
 }
 
 impl HttpOptions {
@@ -305,7 +307,13 @@ async fn check_origin(
     (StatusCode::FORBIDDEN, text).into_response()
 }
 
-async fn require_key(State(keys): State<Arc<ApiKeys>>, mut req: Request, next: Next) -> Response {
+/// Refuse a request without an accepted API key (when keys are configured); note the caller's
+/// id and profile.
+pub(crate) async fn require_key(
+    State(keys): State<Arc<ApiKeys>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     if keys.is_empty() {
         req.extensions_mut().insert(ClientId::keyless());
         return next.run(req).await;
@@ -389,6 +397,8 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown);
     let app = handler.app.clone();
+    let served = opts.metrics.served(opts.addr, !opts.keys.is_empty());
+    let ops = crate::metrics::routes(app.clone(), served, opts.keys.clone());
     let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let keys = Arc::new(opts.keys.clone());
     // Outermost first: Origin, then the key, then session ownership and caps.
@@ -401,7 +411,7 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
             Arc::new(origins),
             check_origin,
         ))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(ops)
 }
 
 /// Serve until `shutdown` is cancelled, then stop accepting and wait for open connections;

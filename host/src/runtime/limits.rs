@@ -92,6 +92,8 @@ pub struct MemoryLimiter {
     max_bytes: usize,
     /// Set when a grow request was refused.
     pub hit: bool,
+    /// The largest size a memory grew to (for the metrics).
+    pub peak: usize,
 }
 
 impl MemoryLimiter {
@@ -100,6 +102,7 @@ impl MemoryLimiter {
         MemoryLimiter {
             max_bytes,
             hit: false,
+            peak: 0,
         }
     }
 }
@@ -117,6 +120,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             // with a less helpful message after its allocator notices.
             wasmtime::bail!("memory limit of {} MiB reached", self.max_bytes >> 20);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
 

@@ -358,6 +358,7 @@ impl Runtime {
             stdout: stdout.clone(),
             stderr: stderr.clone(),
         };
+        let cpu_ticks = (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1);
         let state = CallState {
             wasi,
             table: Default::default(),
@@ -368,7 +369,7 @@ impl Runtime {
             progress_gate: Default::default(),
             records,
             deadline,
-            cpu_ticks_left: (limits.cpu_ms / EPOCH_TICK.as_millis() as u64).max(1),
+            cpu_ticks_left: cpu_ticks,
             cpu_exhausted: false,
         };
         let mut store = Store::new(&self.engine, state);
@@ -398,6 +399,13 @@ impl Runtime {
         });
         let outcome = tokio::time::timeout_at(deadline.into(), guest).await;
         store.data_mut().flush_progress();
+        let s = store.data();
+        let ticks_used = cpu_ticks.saturating_sub(s.cpu_ticks_left);
+        crate::metrics::plugin_call(
+            &s.who.plugin,
+            s.limiter.peak,
+            EPOCH_TICK.saturating_mul(ticks_used.min(u32::MAX as u64) as u32),
+        );
         match outcome {
             Err(_) => Err(CallFailure::Deadline(limits.deadline_secs)),
             Ok(Ok(r)) => Ok(r),

@@ -1,14 +1,17 @@
-//! Where the agent controls keep their state (result cache today; the response store, budgets,
-//! approvals and per-CID egress budgets can move behind it): one small key-value interface,
-//! [`Store`], with TTLs, tags for group invalidation, and byte accounting.
+//! Where the agent controls keep their state. [`Backend`] (`[state] backend`) decides it for
+//! all of them at once — the result cache, the response store, call budgets, the approval queue
+//! and the per-CID egress budget — and hands each control its view.
 //!
-//! Keys are namespaced by their owner (`cache/…`) and always include the tenant and, where it
-//! matters, the session, so one backend can hold every control's state. Backends: [`memory`]
-//! (the default; bounded by bytes, least recently used out) and [`sqlite`] (a file on disk that
-//! survives restarts). A shared backend for several replicas (Redis) implements the same trait:
-//! every method is async and returns a boxed future, so `Arc<dyn Store>` works for all of them.
+//! The result cache uses the small key-value interface [`Store`], with TTLs, tags for group
+//! invalidation, and byte accounting. Keys are namespaced by their owner (`cache/…`) and always
+//! include the tenant and, where it matters, the session. Backends: [`memory`] (the default;
+//! bounded by bytes, least recently used out), [`sqlite`] (a file on disk that survives
+//! restarts) and [`redis`] (shared by several replicas). Every method is async and returns a
+//! boxed future, so `Arc<dyn Store>` works for all of them.
 
+pub mod backend;
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 use std::collections::BTreeMap;
@@ -16,6 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
 
+pub use backend::{Backend, Health, StateFile};
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,309 @@
+//! Three replicas behind haproxy on one Redis (`[state] backend = "redis://…"`), end to end on
+//! real parts: `redis-server`, `haproxy` with `deploy/haproxy.cfg`, the real `aerie` binary,
+//! the simulator over real HTTP (its request log shows what reached "Falcon").
+
+mod deploy_support;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use deploy_support::*;
+use falcon_sim::{KNOWN_HOSTNAME, KNOWN_LINUX_HOSTNAME};
+use serde_json::{Value, json};
+
+/// The Falcon operation a containment sends.
+const CONTAIN_OP: &str = "PerformActionV2";
+
+async fn sim() -> falcon_sim::Simulator {
+    support::sim_with_limited_client(&[], |_| {}).await
+}
+
+fn device_id(r: &Value) -> String {
+    assert!(!is_error(r), "{}", text(r));
+    r["structuredContent"]["results"][0]["device_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no device id: {r}"))
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_miss_on_one_replica_is_a_hit_on_another_and_a_write_invalidates_all() {
+    let sim = sim().await;
+    let d = Deployment::start(&sim, "", &["--approvals", "off"]).await;
+    let http = reqwest::Client::new();
+    let args = json!({"hostname": KNOWN_HOSTNAME});
+    sim.clear_requests();
+    let first = call(&http, &d.replicas[0].url(), "hosts_search", args.clone()).await;
+    assert!(first["_meta"]["aerie/cache"].is_null(), "a miss: {first}");
+    let upstream = sim.requests().len();
+    assert!(upstream > 0, "the miss reached the simulator");
+    for r in &d.replicas[1..] {
+        let hit = call(&http, &r.url(), "hosts_search", args.clone()).await;
+        assert_eq!(hit["_meta"]["aerie/cache"]["hit"], true, "{hit}");
+        assert_eq!(hit["structuredContent"], first["structuredContent"]);
+    }
+    for _ in 0..3 {
+        let hit = call(&http, &d.lb.url(), "hosts_search", args.clone()).await;
+        assert_eq!(hit["_meta"]["aerie/cache"]["hit"], true, "{hit}");
+    }
+    assert_eq!(sim.requests().len(), upstream, "hits never reach Falcon");
+    // A containment through one replica drops what every replica would answer from.
+    let aid = device_id(&first);
+    let contained = call(
+        &http,
+        &d.replicas[1].url(),
+        "hosts_contain",
+        json!({"ids": [aid], "confirm": true}),
+    )
+    .await;
+    assert!(!is_error(&contained), "{}", text(&contained));
+    let after = call(&http, &d.replicas[2].url(), "hosts_search", args).await;
+    assert!(
+        after["_meta"]["aerie/cache"].is_null(),
+        "invalidated on every replica: {after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_budget_is_spent_across_replicas() {
+    let sim = sim().await;
+    let toml = "[profiles.capped]\ntools = [\"hosts_*\"]\nbudget = 4\n\n[cache]\nttl_secs = 0";
+    let d = Deployment::start(&sim, toml, &["--approvals", "off", "--profile", "capped"]).await;
+    let http = reqwest::Client::new();
+    sim.clear_requests();
+    // Keyless loopback callers without a session are one caller: one budget on every replica.
+    let mut used = Vec::new();
+    for (i, r) in d.replicas.iter().cycle().take(4).enumerate() {
+        let out = call(&http, &r.url(), "hosts_search", json!({"limit": i + 1})).await;
+        assert!(!is_error(&out), "call {i}: {}", text(&out));
+        used.push(out["_meta"]["aerie/budget"]["used"].as_u64().unwrap());
+    }
+    assert_eq!(used, [1, 2, 3, 4], "one count across replicas");
+    let sent = sim.requests().len();
+    for r in &d.replicas {
+        let out = call(&http, &r.url(), "hosts_search", json!({"limit": 9})).await;
+        assert!(text(&out).contains("The call budget is spent"), "{out}");
+    }
+    assert_eq!(sim.requests().len(), sent, "refused calls send nothing");
+    let left = call(&http, &d.lb.url(), "aerie_budget", json!({})).await;
+    assert_eq!(left["structuredContent"]["total"]["remaining"], 0, "{left}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approval_decided_through_one_replica_releases_a_call_waiting_on_another() {
+    let sim = sim().await;
+    let d = Deployment::start(&sim, "[approvals]\nmode = \"queue\"", &[]).await;
+    let http = reqwest::Client::new();
+    let found = call(
+        &http,
+        &d.replicas[0].url(),
+        "hosts_search",
+        json!({"hostname": KNOWN_LINUX_HOSTNAME}),
+    )
+    .await;
+    let aid = device_id(&found);
+    sim.clear_requests();
+    let asked = call(
+        &http,
+        &d.replicas[0].url(),
+        "hosts_contain",
+        json!({"ids": [aid], "confirm": true}),
+    )
+    .await;
+    let id = asked["_meta"]["aerie/approval"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("queued: {asked}"))
+        .to_string();
+    assert_eq!(count(&sim, CONTAIN_OP), 0, "nothing sent before approval");
+    // Replica 2 lists it; a call on replica 2 waits for the decision.
+    let (ok, listed) = approvals_cli(&d.replicas[1].socket, &["list"]);
+    assert!(ok && listed.contains(&id), "{listed}");
+    let waiter = {
+        let (http, url, id) = (http.clone(), d.replicas[1].url(), id.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let out = call(
+                &http,
+                &url,
+                "aerie_run_approved",
+                json!({"approval_id": id, "wait_secs": 60}),
+            )
+            .await;
+            (out, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!waiter.is_finished(), "it waits while pending");
+    assert_eq!(count(&sim, CONTAIN_OP), 0);
+    // The operator approves through replica 3.
+    let (ok, said) = approvals_cli(&d.replicas[2].socket, &["approve", &id]);
+    assert!(ok, "{said}");
+    let (out, waited) = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("released within seconds")
+        .unwrap();
+    assert!(!is_error(&out), "{}", text(&out));
+    assert!(waited >= Duration::from_millis(1500), "{waited:?}");
+    assert_eq!(count(&sim, CONTAIN_OP), 1, "ran once");
+    // Recorded once, run once, on every replica.
+    let (ok, again) = approvals_cli(&d.replicas[0].socket, &["approve", &id]);
+    assert!(!ok && again.contains("already"), "{again}");
+    let rerun = call(
+        &http,
+        &d.replicas[2].url(),
+        "aerie_run_approved",
+        json!({"approval_id": id}),
+    )
+    .await;
+    assert!(text(&rerun).contains("already used"), "{rerun}");
+    assert_eq!(count(&sim, CONTAIN_OP), 1);
+}
+
+/// Most requests at the simulator in any window of `w` (request arrival times).
+fn busiest(times: &[Instant], w: Duration) -> usize {
+    let mut best = 0;
+    let mut j = 0;
+    for i in 0..times.len() {
+        while times[i] - times[j] > w {
+            j += 1;
+        }
+        best = best.max(i - j + 1);
+    }
+    best
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aggregate_upstream_rate_stays_within_the_cid_limit() {
+    let sim = sim().await;
+    // 600/min: 10 per second, a burst of 50. Each replica alone would also allow that, so
+    // without the shared budget three would send three times as much.
+    let toml = "[egress]\nrequests_per_minute = 600\n\n[cache]\nttl_secs = 0";
+    let d = Deployment::start(&sim, toml, &["--approvals", "off"]).await;
+    let http = reqwest::Client::new();
+    sim.clear_requests();
+    let started = Instant::now();
+    // Bounded load: 8 workers, 10 calls each, through the balancer and straight at replicas.
+    let mut tasks = Vec::new();
+    for w in 0..8usize {
+        let http = http.clone();
+        let url = if w % 2 == 0 {
+            d.lb.url()
+        } else {
+            d.replicas[w % 3].url()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for i in 0..10usize {
+                let r = call(
+                    &http,
+                    &url,
+                    "hosts_search",
+                    json!({"limit": 1 + (w * 10 + i) % 90}),
+                )
+                .await;
+                if !is_error(&r) {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(ok, 80, "every call answered");
+    let reqs = sim.requests();
+    let first = reqs
+        .iter()
+        .map(|r| r.timestamp)
+        .min()
+        .expect("requests were made");
+    let mut times: Vec<Instant> = reqs
+        .iter()
+        .filter(|r| !r.path.starts_with("/oauth2/"))
+        .map(|r| started + r.timestamp.duration_since(first).unwrap_or_default())
+        .collect();
+    times.sort();
+    let n = times.len();
+    assert!(n >= 80, "{n} requests");
+    // GCRA: at most burst + rate × window in any window (+1 for the edge).
+    for secs in [1u64, 2, 4] {
+        let most = busiest(&times, Duration::from_secs(secs));
+        let bound = 50 + 10 * secs as usize + 1;
+        assert!(most <= bound, "{most} requests in {secs} s (bound {bound})");
+    }
+    let span = times[n - 1] - times[0];
+    let steady = (n - 50) as f64 / span.as_secs_f64();
+    assert!(steady <= 10.5, "{steady:.1}/s past the burst over {span:?}");
+    eprintln!(
+        "{n} upstream requests from 3 replicas in {elapsed:?}: {steady:.2}/s past the burst (limit 10/s)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_stopped_mid_load_loses_only_its_in_flight_calls() {
+    let sim = sim().await;
+    sim.set_faults(falcon_sim::Faults {
+        latency_ms: 50,
+        ..Default::default()
+    });
+    let mut d = Deployment::start(&sim, "[cache]\nttl_secs = 0", &["--approvals", "off"]).await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let stop_at = Instant::now() + Duration::from_millis(1500);
+    let workers = 6;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (http, url) = (http.clone(), d.lb.url());
+        tasks.push(tokio::spawn(async move {
+            // (started, finished, ok) of each call; bounded: 40 calls.
+            let mut calls = Vec::new();
+            for i in 0..40usize {
+                let t0 = Instant::now();
+                let r = try_call(
+                    &http,
+                    &url,
+                    "hosts_search",
+                    json!({"limit": 1 + (w * 40 + i) % 90}),
+                )
+                .await;
+                calls.push((t0, Instant::now(), r.is_ok_and(|r| !is_error(&r))));
+            }
+            calls
+        }));
+    }
+    tokio::time::sleep_until(stop_at.into()).await;
+    let killed = Instant::now();
+    d.replicas[1].kill();
+    let mut calls = Vec::new();
+    for t in tasks {
+        calls.extend(t.await.unwrap());
+    }
+    let failed: Vec<_> = calls.iter().filter(|c| !c.2).collect();
+    // Only calls that were running on it when it died: started before, ended after.
+    for (t0, t1, _) in &failed {
+        assert!(
+            *t0 <= killed && *t1 >= killed,
+            "a call lost outside the stop"
+        );
+    }
+    assert!(
+        failed.len() <= workers,
+        "{} lost, more than were in flight",
+        failed.len()
+    );
+    let after = calls.iter().filter(|c| c.0 > killed).count();
+    assert!(
+        after > 20,
+        "the load went on after the stop ({after} calls)"
+    );
+    eprintln!(
+        "{} calls, {} lost when one of three replicas was killed, {after} after it",
+        calls.len(),
+        failed.len()
+    );
+}
