@@ -2,7 +2,8 @@
 //! that restrict who sees a case (query pages with `after` cursors, get, aggregate).
 
 use aerie_sdk::{
-    Ctx, Fql, Get, Hydrate, Output, Page, Plugin, Search, SearchArgs, ToolError, ToolSpec, fql,
+    Ctx, Fql, Get, Hydrate, Output, Page, Plugin, Search, SearchArgs, Shape, ToolError, ToolSpec,
+    fql,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -182,7 +183,8 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Count access tags",
             "Access tag counts by key, access or template.",
         )
-        .ops(&["aggregates_access_tags_post_v1"]),
+        .ops(&["aggregates_access_tags_post_v1"])
+        .output(Shape::Fields("buckets:array")),
         aggregate,
     )
 }

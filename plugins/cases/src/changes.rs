@@ -5,7 +5,7 @@
 //! caller's, else the version just read), so a change made by someone else in between is
 //! refused rather than overwritten.
 
-use aerie_sdk::{Ctx, Output, Plugin, ToolError, ToolSpec, ids, project};
+use aerie_sdk::{Ctx, Output, Plugin, Shape, ToolError, ToolSpec, ids, project};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -176,12 +176,11 @@ struct UpdateArgs {
     severity: Option<u8>,
     /// User UUID
     assignee: Option<String>,
-    /// Remove the assignee
     #[serde(default)]
     unassign: bool,
     description: Option<String>,
     name: Option<String>,
-    /// Version you read (default: current)
+    /// Version you read
     expected_version: Option<i64>,
 }
 
@@ -451,18 +450,20 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_create",
             "Create case",
-            "Open a case, optionally with existing alerts and events as evidence.",
+            "Open a case, with existing alerts and events as evidence.",
         )
-        .ops(&["entities_cases_put_v2", "PostEntitiesAlertsV2"]),
+        .ops(&["entities_cases_put_v2", "PostEntitiesAlertsV2"])
+        .output(Shape::Fields("case:object alerts:array")),
         create,
     )
     .tool(
         ToolSpec::write(
             "cases_update",
             "Update case",
-            "Change status, severity, assignee, name or description; refused if the case changed since expected_version.",
+            "Change status, severity, assignee, name or description; a stale version is refused.",
         )
-        .ops(&["entities_cases_post_v2", "entities_cases_patch_v2"]),
+        .ops(&["entities_cases_post_v2", "entities_cases_patch_v2"])
+        .output(Shape::Fields("case:object changed:object")),
         update,
     )
     .tool(
@@ -472,6 +473,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Attach existing alerts to a case as evidence.",
         )
         .ops(&["entities_alert_evidence_post_v1", "PostEntitiesAlertsV2"])
+        .output(Shape::Fields("case:object alerts:array"))
         .idempotent(),
         add_alert_evidence,
     )
@@ -482,12 +484,14 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Attach NG-SIEM events (by @id) to a case as evidence.",
         )
         .ops(&["entities_event_evidence_post_v1"])
+        .output(Shape::Fields("case:object events:array"))
         .idempotent(),
         add_event_evidence,
     )
     .tool(
         ToolSpec::write("cases_add_tags", "Add case tags", "Add tags to a case.")
             .ops(&["entities_case_tags_post_v1"])
+            .output(Shape::Fields("case:object"))
             .idempotent(),
         add_tags,
     )
@@ -498,6 +502,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Remove tags from a case; previews unless confirm.",
         )
         .ops(&["entities_cases_post_v2", "entities_case_tags_delete_v1"])
+        .output(Shape::Fields("applied:boolean case:object"))
         .destructive()
         .idempotent(),
         remove_tags,

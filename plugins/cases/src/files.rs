@@ -4,7 +4,7 @@
 
 use aerie_sdk::ids::{self, IocType};
 use aerie_sdk::multipart::Multipart;
-use aerie_sdk::{Ctx, Output, Plugin, ToolError, ToolSpec, prune};
+use aerie_sdk::{Ctx, Output, Plugin, Shape, ToolError, ToolSpec, prune};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -30,12 +30,13 @@ fn plain_name(name: &str) -> Result<String, ToolError> {
     }
 }
 
-fn first(env: &aerie_sdk::Envelope) -> Value {
+/// The one record a case-file operation answers with.
+fn first(env: &aerie_sdk::Envelope, op: &str) -> Result<Value, ToolError> {
     env.resources
         .first()
         .cloned()
         .map(prune)
-        .unwrap_or(Value::Null)
+        .ok_or_else(|| ToolError::internal(format!("{op} answered without a record")))
 }
 
 /// Arguments of `cases_upload_file`.
@@ -66,7 +67,7 @@ fn upload(ctx: &Ctx<'_>, a: UploadArgs) -> Result<Output, ToolError> {
         .subject(format!("case {id}"))
         .body_bytes(body)
         .envelope()?;
-    let file = first(&env);
+    let file = first(&env, "the upload")?;
     if file["hash_value"]
         .as_str()
         .is_some_and(|h| !h.eq_ignore_ascii_case(&sha))
@@ -113,7 +114,7 @@ fn metadata(ctx: &Ctx<'_>, a: MetadataArgs) -> Result<Output, ToolError> {
         .subject(format!("file {path} on host {aid}"))
         .body_json(&json!({"aid": aid, "file_path": path}))?
         .envelope()?;
-    let meta = first(&env);
+    let meta = first(&env, "the metadata request")?;
     Ok(Output::json(
         format!(
             "{path}: {} bytes.",
@@ -129,9 +130,9 @@ fn metadata(ctx: &Ctx<'_>, a: MetadataArgs) -> Result<Output, ToolError> {
 struct RtrFileArgs {
     case_id: String,
     session_id: String,
-    /// SHA-256 of the pulled file
+    /// Of the pulled file
     sha256: String,
-    /// AID, checked against the session
+    /// AID
     host_id: Option<String>,
     description: Option<String>,
 }
@@ -151,7 +152,7 @@ fn add_rtr_file(ctx: &Ctx<'_>, a: RtrFileArgs) -> Result<Output, ToolError> {
         .subject(format!("file {sha} of session {session} for case {id}"))
         .body_json(&body)?
         .envelope()?;
-    let file = first(&env);
+    let file = first(&env, "the RTR file request")?;
     Ok(Output::json(
         format!(
             "Attached {} from RTR session {session} to the case.",
@@ -169,7 +170,8 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Upload case file",
             "Attach a file from the files directory to a case.",
         )
-        .ops(&["entities_files_upload_post_v1"]),
+        .ops(&["entities_files_upload_post_v1"])
+        .output(Shape::Fields("file:object")),
         upload,
     )
     .tool(
@@ -179,6 +181,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
             "Name and size of a file on a host, read through RTR without fetching it.",
         )
         .ops(&["entities_get_rtr_file_metadata_post_v1"])
+        .output(Shape::Fields("metadata:object"))
         .not_cacheable(),
         metadata,
     )
@@ -186,9 +189,10 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_add_rtr_file",
             "Attach RTR file",
-            "Attach a file an RTR session already pulled (get) to a case, by its SHA-256.",
+            "Attach a file an RTR session pulled (get) to a case, by SHA-256.",
         )
-        .ops(&["entities_retrieve_rtr_recent_file_post_v1"]),
+        .ops(&["entities_retrieve_rtr_recent_file_post_v1"])
+        .output(Shape::Fields("file:object")),
         add_rtr_file,
     )
 }

@@ -118,7 +118,7 @@ struct SearchCases {
     tag: Option<String>,
     /// In evidence
     hostname: Option<String>,
-    /// Composite id in evidence
+    /// In evidence
     alert_id: Option<String>,
     /// Free text
     q: Option<String>,
@@ -193,7 +193,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cases_search",
             "Search cases",
-            "Cases by status, severity, assignee, tag, host, alert, text or FQL (falcon://fql/cases).",
+            "Cases by status, severity, assignee, host, alert, text or FQL (falcon://fql/cases).",
         )
         .ops(&["queries_cases_get_v1", "entities_cases_post_v2"])
         .guide(GUIDE),
@@ -203,7 +203,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cases_get",
             "Get cases",
-            "Full cases by id: evidence, hosts, users, files, fields, version.",
+            "Full cases by id: evidence, hosts, users, files, version.",
         )
         .ops(&["entities_cases_post_v2"]),
         &GET,
