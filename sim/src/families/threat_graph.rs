@@ -567,8 +567,11 @@ fn path_type(req: &Req) -> Result<Option<&'static str>, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("invalid vertex_type '{t}'")))
 }
 
+/// Vertices found, by id, and the ids not found.
+type Lookup = (Vec<(String, Value)>, Vec<String>);
+
 /// The vertices `ids` names that exist and are of the path's type, plus the ids that are not.
-fn lookup(cx: &Ctx<'_>, req: &Req) -> Result<(Vec<(String, Value)>, Vec<String>), ApiError> {
+fn lookup(cx: &Ctx<'_>, req: &Req) -> Result<Lookup, ApiError> {
     let wanted = path_type(req)?;
     check_scope(req)?;
     req.q_bool("nano", false)?;
@@ -602,11 +605,13 @@ fn summary(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             let mut by_type = serde_json::Map::new();
             for e in g.edges(&id) {
                 let entry = json!({"id": e.other, "direction": e.dir.as_str(), "timestamp": rfc3339_s(e.ts), "properties": e.properties});
-                by_type
+                if let Some(list) = by_type
                     .entry(e.edge_type)
                     .or_insert_with(|| json!([]))
                     .as_array_mut()
-                    .map(|a| a.push(entry));
+                {
+                    list.push(entry);
+                }
             }
             v["edges"] = Value::Object(by_type);
             v
