@@ -43,10 +43,60 @@ impl Builtin {
         } else {
             rmcp::model::ToolAnnotations::new().read_only(false)
         };
-        rmcp::model::Tool::new(self.name, self.description, schema)
+        let tool = rmcp::model::Tool::new(self.name, self.description, schema)
             .with_title(self.title)
-            .with_annotations(annotations)
+            .with_annotations(annotations);
+        match output_schema(self.name) {
+            Some(s) => tool.with_raw_output_schema(s),
+            None => tool,
+        }
     }
+}
+
+/// The output schemas of the built-ins whose results have a fixed shape, by name.
+/// `aerie_call_tool` and `aerie_run_approved` return the called tool's own result, so they
+/// declare none (its schema is the called tool's).
+const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "aerie_budget",
+        r#"{"type":"object","properties":{"profile":{"type":"string"},"total":{"type":["object","null"]},"per_tool":{"type":"array"}},"required":["profile","total","per_tool"]}"#,
+    ),
+    (
+        "aerie_result_page",
+        r#"{"type":"object","properties":{"handle":{"type":"string"},"offset":{"type":"integer"},"total":{"type":"integer"},"next":{"type":["integer","null"]},"items":{"type":"array"}},"required":["handle","offset","total","next","items"]}"#,
+    ),
+    (
+        "aerie_results",
+        r#"{"type":"object","properties":{"results":{"type":"array"}},"required":["results"]}"#,
+    ),
+    (
+        "aerie_search_tools",
+        r#"{"type":"object","properties":{"total":{"type":"integer"},"results":{"type":"array"}},"required":["total","results"]}"#,
+    ),
+    (
+        "aerie_describe_tools",
+        r#"{"type":"object","properties":{"tools":{"type":"array"}},"required":["tools"]}"#,
+    ),
+];
+
+/// The output schema of built-in `name`, parsed once.
+fn output_schema(name: &str) -> Option<std::sync::Arc<serde_json::Map<String, Value>>> {
+    static PARSED: std::sync::OnceLock<
+        Vec<(&str, std::sync::Arc<serde_json::Map<String, Value>>)>,
+    > = std::sync::OnceLock::new();
+    let parsed = PARSED.get_or_init(|| {
+        OUTPUT_SCHEMAS
+            .iter()
+            .filter_map(|(n, s)| match serde_json::from_str(s) {
+                Ok(Value::Object(m)) => Some((*n, std::sync::Arc::new(m))),
+                _ => None,
+            })
+            .collect()
+    });
+    parsed
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| s.clone())
 }
 
 /// Every built-in tool `caller` sees.
@@ -83,4 +133,18 @@ pub async fn call(
         return Some(out);
     }
     super::dynamic::call_builtin(app, caller, name, args, progress, cancel).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_output_schema_parses_as_an_object_schema() {
+        for (name, _) in OUTPUT_SCHEMAS {
+            let s = output_schema(name).unwrap_or_else(|| panic!("{name} parses"));
+            assert_eq!(s["type"], "object", "{name}");
+            jsonschema::validator_for(&Value::Object((*s).clone())).unwrap();
+        }
+    }
 }

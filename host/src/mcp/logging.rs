@@ -44,7 +44,9 @@ use tracing_subscriber::layer::Context;
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Messages forwarded per call; the rest are counted and reported once.
 pub const MAX_PER_CALL: u64 = 200;
-/// Messages waiting for a client, per call and for the server-wide queue.
+/// Messages waiting for a client in the server-wide queue. A call's queue holds its whole
+/// allowance ([`MAX_PER_CALL`], at most about 1 MiB): a plugin logging in a tight loop does not
+/// yield, so a smaller queue would drop lines the allowance admits.
 const QUEUED: usize = 64;
 /// Sessions remembered with a level; the oldest is forgotten beyond this.
 const MAX_SESSIONS: usize = 10_000;
@@ -188,7 +190,7 @@ pub async fn scoped<F: Future>(
     let Some(level) = level_for(ctx, session) else {
         return fut.await;
     };
-    let (tx, mut rx) = mpsc::channel::<LoggingMessageNotificationParam>(QUEUED);
+    let (tx, mut rx) = mpsc::channel::<LoggingMessageNotificationParam>(MAX_PER_CALL as usize);
     let dropped = Arc::new(AtomicU64::new(0));
     let peer = ctx.peer.clone();
     let count = dropped.clone();
