@@ -169,11 +169,10 @@ fn offset_page<'a>(
 struct ActorArgs {
     /// Free text
     q: Option<String>,
-    /// e.g. FANCY BEAR
     name: Option<String>,
-    /// BEAR, PANDA, SPIDER, KITTEN…
+    /// BEAR, SPIDER…
     animal: Option<String>,
-    /// e.g. Financial Services
+    /// e.g. Government
     industry: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
@@ -219,15 +218,12 @@ enum Confidence {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IndicatorArgs {
-    /// Exact value: hash, IP, domain, URL
+    /// Exact value
     indicator: Option<String>,
-    /// Actor name
     actor: Option<String>,
-    /// Malware family
     malware: Option<String>,
-    /// Report serial, e.g. CSIT-25042
+    /// e.g. CSIT-25042
     report: Option<String>,
-    /// CVE the indicator is tied to
     cve: Option<String>,
     confidence: Option<Confidence>,
     /// Free text
@@ -290,7 +286,6 @@ impl SearchArgs for IndicatorArgs {
 struct ReportArgs {
     /// Free text
     q: Option<String>,
-    /// Actor name
     actor: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
@@ -417,7 +412,7 @@ fn techniques(ctx: &Ctx<'_>, a: ActorRef) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DownloadArgs {
-    /// Report id or serial (CSIT-25042)
+    /// Id or serial (CSIT-25042)
     report: String,
     /// Default <slug>.pdf
     save_as: Option<String>,
@@ -507,7 +502,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_search_indicators",
             "Search indicators",
-            "Intel indicators (hashes, IPs, domains, URLs) with actors, malware and reports.",
+            "Indicators (hash, IP, domain, URL) with actors, malware, reports.",
         )
         .ops(&["QueryIntelIndicatorEntities"])
         .guide(INDICATOR_GUIDE),
