@@ -1,6 +1,6 @@
 //! `correlation` end to end (see main.rs): every tool of the group through the real binary and
 //! the simulator — the tenant's rules, whose CQL names its well-known domain, IP, hash, host and
-//! user; filters, free text, paging and sorts; full rules and templates by id; the structured
+//! user; filters (typed and FQL), free text, paging and sorts; full rules and templates by id; the structured
 //! export; enabling and disabling with an audit comment (preview, apply, already so); the IaC
 //! export into the files directory; and each tool's error paths (bad argument, not found,
 //! missing scope, writes disabled, preview without confirm, files not granted).
@@ -94,7 +94,7 @@ async fn read_tools_and_their_errors() {
         &call(
             &client,
             "correlation_search_rules",
-            json!({"name": "powershell"}),
+            json!({"filter": "name:~'powershell'"}),
         )
         .await,
     );

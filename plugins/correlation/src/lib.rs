@@ -117,19 +117,17 @@ impl Status {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleArgs {
-    /// Text in the name
-    name: Option<String>,
     status: Option<Status>,
     /// 10,30,50,70,90
     #[schemars(range(min = 10, max = 90))]
     min_severity: Option<u8>,
     /// T1059 or T1059.001
     technique: Option<String>,
-    /// Free text (name, description)
+    /// In name or description
     text: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
-    /// last_updated_on.desc
+    /// field.desc
     sort: Option<String>,
     #[schemars(range(min = 1, max = 500))]
     #[serde(default = "d20")]
@@ -142,7 +140,6 @@ impl SearchArgs for RuleArgs {
     fn fql(&self) -> Result<Fql, ToolError> {
         let t = self.technique.as_deref().map(technique).transpose()?;
         Ok(Fql::new()
-            .opt(self.name.as_deref(), |f, n| f.matches("name", n))
             .opt(self.status, |f, s| f.eq("status", s.as_str()))
             .opt(self.min_severity, |f, s| f.gte("severity", s))
             .opt(t, |f, t| f.eq("mitre_attack.technique_id", t)))
@@ -210,7 +207,7 @@ fn fetch_rule(ctx: &Ctx<'_>, id: &str) -> Result<Value, ToolError> {
 struct StatusArgs {
     /// Rule id
     id: String,
-    /// true enables, false disables
+    /// false disables
     enabled: bool,
     /// Audit comment: why
     #[schemars(length(min = 1, max = 1000))]
@@ -339,7 +336,7 @@ struct IacArgs {
     ids: Option<Vec<String>>,
     /// Or FQL selecting rules
     filter: Option<String>,
-    /// Directory name (default from CQL #Vendor)
+    /// Repo directory (default: CQL #Vendor)
     vendor: Option<String>,
     /// Most rules (with filter)
     #[schemars(range(min = 1, max = 100))]
@@ -425,7 +422,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_search_rules",
             "Search correlation rules",
-            "Rules by name, status, severity, technique, text or FQL (falcon://fql/correlation-rules).",
+            "Rules by status, severity, technique, text or FQL (falcon://fql/correlation-rules).",
         )
         .ops(&["queries_rules_get_v1", "entities_rules_get_v1"])
         .guide(GUIDE),
@@ -447,7 +444,9 @@ pub fn plugin() -> Plugin {
             "Switch a rule on or off with an audit comment. Previews unless confirm=true.",
         )
         .ops(&["entities_rules_get_v1", "entities_rules_patch_v1"])
-        .output(Shape::Fields("applied:boolean preview?:boolean rule:object"))
+        .output(Shape::Fields(
+            "applied:boolean preview?:boolean rule:object",
+        ))
         .destructive()
         .idempotent(),
         set_status,
@@ -480,7 +479,10 @@ pub fn plugin() -> Plugin {
             "Search rule templates",
             "CrowdStrike rule templates by name, vendor, technique or FQL.",
         )
-        .ops(&["queries_templates_get_v1Mixin0", "entities_templates_get_v1Mixin0"])
+        .ops(&[
+            "queries_templates_get_v1Mixin0",
+            "entities_templates_get_v1Mixin0",
+        ])
         .guide(GUIDE),
         &SEARCH_TEMPLATES,
     )

@@ -49,7 +49,7 @@ fn search_builds_fql_free_text_and_sort_then_hydrates() {
     let out = call(
         &env,
         "correlation_search_rules",
-        json!({"name": "power", "status": "active", "min_severity": 70, "technique": "t1059.001",
+        json!({"status": "active", "min_severity": 70, "technique": "t1059.001",
                "text": "office", "limit": 5, "sort": "created_on.asc"}),
     )
     .unwrap();
@@ -57,7 +57,7 @@ fn search_builds_fql_free_text_and_sort_then_hydrates() {
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(
         get("filter"),
-        Some("name:~'power'+status:'active'+severity:>=70+mitre_attack.technique_id:'T1059.001'")
+        Some("status:'active'+severity:>=70+mitre_attack.technique_id:'T1059.001'")
     );
     assert_eq!(get("q"), Some("office"));
     assert_eq!(get("sort"), Some("created_on|asc"));

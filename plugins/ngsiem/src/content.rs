@@ -122,7 +122,7 @@ fn d20() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListArgs {
-    /// Text in the name
+    /// Name contains
     name: Option<String>,
     /// all (default), falcon, third-party…
     search_domain: Option<String>,
@@ -137,11 +137,11 @@ struct ListArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ParserListArgs {
-    /// Text in the name
+    /// Name contains
     name: Option<String>,
     /// ootb, custom, extension
     parser_type: Option<String>,
-    /// Only those with a newer version
+    /// Newer version exists
     update_available: Option<bool>,
     #[schemars(range(min = 1, max = 1000))]
     #[serde(default = "d20")]
@@ -247,7 +247,7 @@ struct GetArgs {
     /// Ids from the list
     #[schemars(length(min = 1, max = 20))]
     ids: Vec<String>,
-    /// As listed (default all)
+    /// Default all
     search_domain: Option<String>,
 }
 
@@ -277,9 +277,9 @@ fn get(ctx: &Ctx<'_>, kind: &Kind, a: GetArgs) -> Result<Output, ToolError> {
 struct LookupArgs {
     /// File name from the list
     filename: String,
-    /// As listed (default all)
+    /// Default all
     search_domain: Option<String>,
-    /// Name in the files directory (default filename)
+    /// Default: filename
     save_as: Option<String>,
 }
 
@@ -356,7 +356,7 @@ fn get_lookup(ctx: &Ctx<'_>, a: LookupArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct DataListArgs {
-    /// Text in the name
+    /// Name contains
     name: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
@@ -595,11 +595,11 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_lookup_file",
             "Get lookup file",
-            "A lookup file's size and first lines; the content goes to the files directory.",
+            "A lookup file's first lines; its content goes to the files directory.",
         )
         .ops(&["GetLookupFile"])
         .output(Shape::Fields(
-            "filename:string bytes:integer lines:integer preview:array saved_as:string|null",
+            "filename:string bytes:integer saved_as:string|null",
         ))
         .not_cacheable(),
         get_lookup,
