@@ -46,6 +46,31 @@ struct Run {
     output: String,
 }
 
+/// The server scenarios `revision` runs without scoring them: the `not_scored` entries of the
+/// suite's `requirements/<revision>.yaml` whose `leg` is `server`.
+fn unscored(revision: &str) -> Vec<String> {
+    let (_, entry) = suite();
+    let file = entry
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("requirements/{revision}.yaml"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let section = text.split_once("not_scored:").map_or("", |(_, s)| s);
+    let mut out = Vec::new();
+    let mut scenario = None;
+    for line in section.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("- scenario:") {
+            scenario = Some(name.trim().to_string());
+        } else if line == "leg: server"
+            && let Some(name) = scenario.take()
+        {
+            out.push(name);
+        }
+    }
+    out
+}
+
 /// Run the scenarios revision `revision` requires against `url`.
 fn run_suite(url: &str, revision: &str, out: &Path) -> Run {
     let (node, entry) = suite();
@@ -68,18 +93,14 @@ fn run_suite(url: &str, revision: &str, out: &Path) -> Run {
         "conformance {revision} failed:\n{output}"
     );
     // Every scenario run has a line `✓ name: 3 passed, 0 failed`; those the revision does not
-    // score (extensions, pending) are named again after "Not scored", as `  ✗ name (reason)`.
-    let (all, unscored) = output.split_once("Not scored").unwrap_or((&output, ""));
-    let unscored: Vec<&str> = unscored
-        .lines()
-        .filter_map(|l| l.trim().split_once(' ')?.1.split(" (").next())
-        .collect();
-    let scenarios = all
+    // score (extensions, pending) are listed in its requirements file.
+    let unscored = unscored(revision);
+    let scenarios = output
         .lines()
         .filter_map(|l| {
             let (mark, rest) = l.split_once(' ')?;
             let name = rest.split_once(':')?.0;
-            (matches!(mark, "✓" | "✗") && !unscored.contains(&name))
+            (matches!(mark, "✓" | "✗") && !unscored.iter().any(|u| u == name))
                 .then(|| (name.to_string(), mark == "✓"))
         })
         .collect();
