@@ -131,8 +131,22 @@ fn indicator_id(s: &str) -> Result<String, ToolError> {
 
 /// Intel's slug spelling of a name (`GILDED SPIDER` → `gilded-spider`).
 fn slug(name: &str) -> String {
-    name.trim().to_lowercase().replace([' ', '.', '/'], "-")
+    let s = name.trim().to_lowercase().replace([' ', '.', '/'], "-");
+    // Indicators name actors without the space ("GILDEDSPIDER"); CrowdStrike's names end in the
+    // animal of their nexus, so the slug is recovered by splitting it off.
+    if !s.contains('-')
+        && let Some(animal) = ANIMALS.iter().find(|a| s.len() > a.len() && s.ends_with(*a))
+    {
+        return format!("{}-{animal}", &s[..s.len() - animal.len()]);
+    }
+    s
 }
+
+/// The animals of CrowdStrike's adversary naming (one per nexus or motivation).
+const ANIMALS: &[&str] = &[
+    "bear", "buffalo", "chollima", "crane", "hawk", "jackal", "kitten", "leopard", "lynx",
+    "ocelot", "panda", "sphinx", "spider", "tiger", "wolf",
+];
 
 /// `[{id, slug, value}]` taxonomy lists (and `[{name, …}]` actor lists) as plain strings, so a
 /// summary reads `"target_industries": ["Government"]`.

@@ -210,3 +210,14 @@ fn download_resolves_a_serial_and_writes_the_pdf() {
     assert!(e.to_string().contains("not return a PDF"), "{e}");
     assert!(env.file_contents("csa-5.pdf").is_none());
 }
+
+#[test]
+fn actor_slugs_from_names_and_indicator_forms() {
+    assert_eq!(super::slug("GILDED SPIDER"), "gilded-spider");
+    assert_eq!(super::slug("GILDEDSPIDER"), "gilded-spider");
+    assert_eq!(super::slug("fancybear"), "fancy-bear");
+    assert_eq!(super::slug("gilded-spider"), "gilded-spider");
+    // Not an actor-shaped name: left alone.
+    assert_eq!(super::slug("Spider"), "spider");
+    assert_eq!(super::slug("unknownthing"), "unknownthing");
+}
