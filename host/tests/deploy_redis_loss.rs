@@ -94,6 +94,14 @@ async fn redis_stopped_and_restarted() {
     .await;
     assert!(text(&run).contains("cannot be reached"), "{}", text(&run));
     assert_eq!(sim.requests().len(), reads, "no write left");
+    let m = reqwest::get(format!("http://127.0.0.1:{}/metrics", d.replicas[0].port))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("aerie_state_backend_up 0"), "{m}");
+    assert!(m.contains(r#"outcome="refused_state""#), "{m}");
     // An operator's decision is refused, not recorded where the others cannot see it.
     let (ok, said) = approvals_cli(&d.replicas[1].socket, &["approve", &id]);
     assert!(!ok && said.contains("cannot be reached"), "{said}");

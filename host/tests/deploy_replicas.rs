@@ -62,6 +62,64 @@ async fn a_cache_miss_on_one_replica_is_a_hit_on_another_and_a_write_invalidates
         after["_meta"]["aerie/cache"].is_null(),
         "invalidated on every replica: {after}"
     );
+    // A replica that answered from the cache counts its hits; the one that called Falcon
+    // counts its requests by operation and status.
+    let m = metrics(&d.replicas[2], None).await;
+    let hits = m
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"aerie_cache_lookups_total{result="hit"} "#))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(hits >= Some(1), "{m}");
+    assert!(m.contains("aerie_state_backend_up 1"), "{m}");
+    let m = metrics(&d.replicas[0], None).await;
+    assert!(
+        m.contains(r#"aerie_egress_requests_total{operation="QueryDevicesByFilter",status="200"}"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"aerie_tool_calls_total{outcome="ok",tool="hosts_search"} 1"#),
+        "{m}"
+    );
+}
+
+/// `/metrics` of `r`, with `key` as a bearer token if given.
+async fn metrics(r: &Replica, key: Option<&str>) -> String {
+    let mut req = reqwest::Client::new().get(format!("http://127.0.0.1:{}/metrics", r.port));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_take_the_api_key_when_keys_are_set() {
+    let dir = support::plugins_dir(&["hello"]);
+    let work = tempfile::tempdir().unwrap();
+    let server = support::start_http_server(
+        dir.path(),
+        &["--api-key", "metrics-test-key-0123456789"],
+        &work.path().join("server.log"),
+    )
+    .await;
+    let url = format!("http://127.0.0.1:{}/metrics", server.port);
+    let bare = reqwest::get(&url).await.unwrap();
+    assert_eq!(bare.status(), 401, "no key, no metrics");
+    let keyed = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("metrics-test-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed.status(), 200);
+    let text = keyed.text().await.unwrap();
+    assert!(text.contains("aerie_state_backend_up 1"), "{text}");
+    // /healthz stays open for the load balancer.
+    let health = reqwest::get(format!("http://127.0.0.1:{}/healthz", server.port))
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok");
 }
 
 #[tokio::test(flavor = "multi_thread")]
