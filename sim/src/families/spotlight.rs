@@ -37,6 +37,11 @@ const KNOWN_FINDINGS: &[(&str, &str)] = &[
 ];
 
 const COMBINED: Paging = Paging::after(100, 5000).filter_required();
+const QUERY: Paging = Paging::after(100, 400).filter_required();
+
+/// Filter names that differ from the objects' fields: `host_info.groups` takes group ids, the
+/// objects list `{id, name}`.
+const ALIASES: &[(&str, &str)] = &[("host_info.groups", "host_info.groups.id")];
 const SUPPORTED: Paging = Paging::after(100, 400).filter_required();
 
 /// The Spotlight collections and their endpoints.
@@ -63,7 +68,7 @@ pub(crate) static FAMILIES: &[Family] = &[
                 method: "GET",
                 path: "/spotlight/queries/vulnerabilities/v1",
                 scope: SCOPE,
-                kind: Kind::Query(Paging::after(100, 400).filter_required()),
+                kind: Kind::Custom(query_vulnerabilities),
             },
             Endpoint {
                 op: "getVulnerabilities",
@@ -383,7 +388,8 @@ fn combined_vulnerabilities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         )));
     }
     let has = |f: &str| facets.iter().any(|x| x == f);
-    let (items, pagination) = engine::page_where(&FAMILIES[0], &COMBINED, cx, req, None)?;
+    let req = engine::alias_filter(req, ALIASES);
+    let (items, pagination) = engine::page_where(&FAMILIES[0], &COMBINED, cx, &req, None)?;
     let items = items
         .into_iter()
         .map(|mut v| {
@@ -410,6 +416,17 @@ fn combined_vulnerabilities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .collect();
     Ok(Envelope::new(200, PB)
         .resources(items)
+        .pagination(pagination)
+        .into_resp())
+}
+
+/// `queryVulnerabilities`: the ids of what the combined query would return.
+fn query_vulnerabilities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let req = engine::alias_filter(req, ALIASES);
+    let (items, pagination) = engine::page_where(&FAMILIES[0], &QUERY, cx, &req, None)?;
+    let ids = items.iter().map(|v| v["id"].clone()).collect();
+    Ok(Envelope::new(200, PB)
+        .resources(ids)
         .pagination(pagination)
         .into_resp())
 }
@@ -563,6 +580,36 @@ mod tests {
         assert_eq!(s, 200);
         assert_eq!(e["resources"][0]["cve"]["id"], SHARED_CVE);
         assert!(e["resources"][0]["remediation"]["entities"][0]["action"].is_string());
+    }
+
+    #[test]
+    fn host_groups_filter_by_id() {
+        use crate::families::testkit::{call, req, world};
+        let mut w = world();
+        let v = vulns(&w)
+            .iter()
+            .find(|v| !v["host_info"]["groups"].as_array().unwrap().is_empty())
+            .expect("a finding on a grouped host")
+            .clone();
+        let gid = v["host_info"]["groups"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let f = format!("host_info.groups:['{gid}']");
+        for op in ["queryVulnerabilities", "combinedQueryVulnerabilities"] {
+            let (s, r) = call(
+                &mut w,
+                op,
+                req(
+                    "GET",
+                    &[("filter", f.as_str()), ("limit", "400")],
+                    Value::Null,
+                ),
+            );
+            assert_eq!(s, 200, "{r}");
+            let n = r["resources"].as_array().unwrap().len();
+            assert!(n >= 1, "{op}: {r}");
+        }
     }
 
     #[test]
