@@ -11,24 +11,22 @@ use serde_json::{Value, json};
 
 const EDGE_TYPES: &str = "falcon://threat-graph/edge-types";
 
-/// Fields of a process vertex worth showing in a list.
+/// Fields of a process vertex worth showing in a list (its hash is the one asked about, or on
+/// the vertex with threat_graph_get_vertices).
 const VERTEX_SUMMARY: &[&str] = &[
     "id",
-    "vertex_type",
     "device_id",
     "timestamp",
     "properties.FileName",
-    "properties.ImageFileName",
     "properties.CommandLine",
-    "properties.SHA256HashData",
     "properties.UserName",
 ];
 
 fn d5() -> u32 {
     5
 }
-fn d50() -> u32 {
-    50
+fn d20() -> u32 {
+    20
 }
 
 // Indicator kinds ran-on takes (no doc comment: see VertexType).
@@ -133,7 +131,7 @@ struct RanOnArgs {
     #[serde(rename = "type")]
     kind: Option<Indicator>,
     #[schemars(range(min = 1, max = 100))]
-    #[serde(default = "d50")]
+    #[serde(default = "d20")]
     limit: u32,
     cursor: Option<String>,
 }
@@ -178,7 +176,7 @@ fn ran_on(ctx: &Ctx<'_>, a: RanOnArgs) -> Result<Output, ToolError> {
     };
     Ok(Output::json(
         format!(
-            "{} {value} ran in {} process(es) on {} host(s){more}.",
+            "{} {value}: {} process(es) on {} host(s) in this page{more}.",
             kind.as_str(),
             processes.len(),
             devices.len()
@@ -390,7 +388,7 @@ struct EdgesArgs {
     /// primary: outgoing; secondary: incoming; omit for both
     direction: Option<Direction>,
     #[schemars(range(min = 1, max = 100))]
-    #[serde(default = "d50")]
+    #[serde(default = "d20")]
     limit: u32,
     cursor: Option<String>,
 }
