@@ -365,3 +365,49 @@ async fn a_replica_stopped_mid_load_loses_only_its_in_flight_calls() {
         failed.len()
     );
 }
+
+/// The scaling figure of BENCHMARKS.md (run by hand: `cargo test -p aerie --test
+/// deploy_replicas scaling -- --ignored --nocapture`): calls per second with 1, 2 and 3
+/// replicas against a 20 ms upstream, 12 clients, the same per-CID limit.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check"]
+async fn scaling() {
+    for per_minute in [6000u32, 1200] {
+        let sim = sim().await;
+        sim.set_faults(falcon_sim::Faults {
+            latency_ms: 20,
+            ..Default::default()
+        });
+        let toml = format!("[egress]\nrequests_per_minute = {per_minute}\n\n[cache]\nttl_secs = 0");
+        let d = Deployment::start(&sim, &toml, &["--approvals", "off"]).await;
+        let http = reqwest::Client::new();
+        for n in 1..=3usize {
+            sim.clear_requests();
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for w in 0..12usize {
+                let (http, url) = (http.clone(), d.replicas[w % n].url());
+                tasks.push(tokio::spawn(async move {
+                    for i in 0..20usize {
+                        let args = json!({"limit": 1 + (w * 20 + i) % 400, "offset": n});
+                        assert!(!is_error(&call(&http, &url, "hosts_search", args).await));
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            let secs = started.elapsed().as_secs_f64();
+            let upstream = sim
+                .requests()
+                .iter()
+                .filter(|r| !r.path.starts_with("/oauth2/"))
+                .count();
+            eprintln!(
+                "limit {per_minute}/min, {n} replica(s): {:.1} calls/s, {:.1} upstream requests/s ({upstream} in {secs:.1} s)",
+                240.0 / secs,
+                upstream as f64 / secs
+            );
+        }
+    }
+}
