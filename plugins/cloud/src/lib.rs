@@ -575,6 +575,9 @@ const GET_ASSETS: Get = Get::new(ASSETS, "cloud asset id", "assets", asset_id).i
 /// Compliance rows fetched per call (one row per account, region, resource type and control).
 const COMPLIANCE_ROWS: u32 = 1000;
 
+/// Failing controls listed per account and region (the worst; all are counted).
+const FAILING_SHOWN: usize = 3;
+
 /// Arguments of `cloud_compliance_by_account`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -630,11 +633,13 @@ fn compliance(ctx: &Ctx<'_>, a: ComplianceArgs) -> Result<Output, ToolError> {
         if bad > 0
             && let Some(f) = g["failing"].as_array_mut()
         {
-            f.push(
-                json!({"control": r["control"]["name"], "framework": r["control"]["framework"],
-                          "rule": r["rules"][0]["name"], "resource_type": r["resource_type_name"],
-                          "non_compliant": bad, "severity": r["severities"][0]}),
+            let control = format!(
+                "{} {}",
+                r["control"]["framework"].as_str().unwrap_or_default(),
+                r["control"]["name"].as_str().unwrap_or_default()
             );
+            f.push(json!({"control": control, "rule": r["rules"][0]["name"],
+                          "non_compliant": bad, "severity": r["severities"][0]}));
         }
     }
     for g in &mut groups {
@@ -648,9 +653,11 @@ fn compliance(ctx: &Ctx<'_>, a: ComplianceArgs) -> Result<Output, ToolError> {
             (ok as f64 * 1000.0 / (ok + bad) as f64).round() / 10.0
         };
         g["pass_rate"] = json!(rate);
-        if let Some(f) = g["failing"].as_array_mut() {
-            f.sort_by_key(|x| std::cmp::Reverse(x["non_compliant"].as_u64().unwrap_or(0)));
-        }
+        let mut failing = g["failing"].as_array().cloned().unwrap_or_default();
+        failing.sort_by_key(|x| std::cmp::Reverse(x["non_compliant"].as_u64().unwrap_or(0)));
+        g["failing_controls"] = json!(failing.len());
+        failing.truncate(FAILING_SHOWN);
+        g["failing"] = Value::Array(failing);
     }
     groups.sort_by(|x, y| {
         x["pass_rate"]

@@ -187,9 +187,10 @@ fn compliance_rolls_up_per_account_and_region() {
         (json!("1"), json!(4), json!(4), json!(50.0))
     );
     assert_eq!(
-        first["failing"][0]["control"], "2.1.5",
+        first["failing"][0]["control"], "CIS 2.1.5",
         "worst control first"
     );
+    assert_eq!(first["failing_controls"], 2);
     assert_eq!(s["accounts"][1]["pass_rate"], 100.0);
     assert_eq!(s["accounts"][1]["failing"], json!([]));
 }
