@@ -80,6 +80,7 @@ mod features;
 pub mod fql;
 pub mod ids;
 pub mod multipart;
+pub mod ngsiem;
 mod plugin;
 mod result;
 pub mod schema;

@@ -27,7 +27,7 @@
 //! | Hosts | `QueryDevicesByFilter`, `QueryDevicesByFilterScroll`, `QueryHiddenDevices`, `CombinedDevicesByFilter`, `PostDeviceDetailsV2`, `GetDeviceDetailsV2`, `PerformActionV2`, `UpdateDeviceTags`, `GetOnlineState_V1`, `QueryDeviceLoginHistory`, `QueryGetNetworkAddressHistoryV1` |
 //! | Host groups | `queryHostGroups`, `queryCombinedHostGroups`, `getHostGroups`, `createHostGroups`, `updateHostGroups`, `deleteHostGroups`, `performGroupAction`, `queryGroupMembers`, `queryCombinedGroupMembers` |
 //! | IOCs | `indicator_search_v1`, `indicator_combined_v1`, `indicator_get_v1`, `indicator_create_v1`, `indicator_update_v1`, `indicator_delete_v1`, `indicator_get_device_count_v1`, `indicator_get_devices_ran_on_v1`, `indicator_get_processes_ran_on_v1`, legacy `DevicesCount`/`DevicesRanOn`/`ProcessesRanOn`, lookup lists |
-//! | RTR | sessions (init, pulse, delete, list), read-only / active-responder / admin commands and their status, files (`get`, list, delete, extracted contents), put-files, scripts |
+//! | RTR | sessions (init, pulse, delete, list), read-only / active-responder / admin commands and their status, files (`get`, list, delete, extracted contents), put-files, scripts (`runscript -CloudFile`), batches (init, refresh, commands at the three tiers, batch `get` and its status) |
 //! | Prevention | query, combined, get, create, update, delete, actions, precedence, members |
 //! | Spotlight | `combinedQueryVulnerabilities` (facets), `queryVulnerabilities`, `getVulnerabilities`, `getRemediationsV2`, `combinedSupportedEvaluationExt` (scope `spotlight-vulnerabilities:read`) |
 //! | Intel | actors, reports, indicators (combined, id queries, entities), `GetMitreReport` (JSON or CSV), `GetIntelReportPDF` (scopes `falconx-actors:read`, `falconx-reports:read`, `falconx-indicators:read`) |
@@ -43,8 +43,11 @@
 //!
 //! The tenant (seed 42 by default): 520 hosts (Windows, Mac, Linux; servers, workstations, domain
 //! controllers; online and offline; tags, groups, policies, login and address history), 1,200
-//! alerts over 30 days with MITRE tactics and process trees, incidents and behaviors built from
-//! them, CrowdScores, 40 IOCs, 8 host groups, 8 prevention policies (a `platform_default` per
+//! endpoint alerts over 30 days with MITRE tactics and process trees (children in the
+//! telemetry), 24 alerts from NG-SIEM correlation rules (with their indicator and matched
+//! events), Falcon Cloud Security, Identity Protection and third-party connectors (with their
+//! payload), incidents and behaviors built from the endpoint alerts, CrowdScores, 40 IOCs, 8 host
+//! groups, 8 prevention policies (a `platform_default` per
 //! platform), Spotlight findings, about 11,500 NG-SIEM events over 7 days (`ProcessRollup2`, `DnsRequest`,
 //! `NetworkConnectIP4`, `UserLogon`) whose hashes and IPs overlap the alerts, RTR scripts, and a
 //! small virtual file system per host for RTR. Timestamps are relative to
@@ -111,6 +114,7 @@
 
 mod admin;
 mod aggregate;
+mod alert_kinds;
 mod alerts;
 mod catalog;
 mod config;
@@ -130,6 +134,7 @@ mod prevention;
 mod ratelimit;
 mod routes;
 mod rtr;
+mod rtr_batch;
 mod rtr_output;
 mod server;
 mod tenant;

@@ -3,7 +3,7 @@
 use crate::engine::{Endpoint, Family};
 use crate::envelope::{ApiResult, Req};
 use crate::world::Ctx;
-use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr};
+use crate::{alerts, host_groups, hosts, incidents, iocs, ngsiem, prevention, rtr, rtr_batch};
 
 /// A handler: runs with the world locked.
 pub(crate) type Handler = fn(&mut Ctx<'_>, &Req) -> ApiResult;
@@ -641,6 +641,62 @@ pub(crate) static ROUTES: &[Route] = &[
         "real-time-response-admin:write",
         RTR,
         rtr::get_scripts
+    ),
+    r!(
+        "BatchInitSessions",
+        "POST",
+        "/real-time-response/combined/batch-init-session/v1",
+        "real-time-response:read",
+        RTR,
+        rtr_batch::init
+    ),
+    r!(
+        "BatchRefreshSessions",
+        "POST",
+        "/real-time-response/combined/batch-refresh-session/v1",
+        "real-time-response:read",
+        RTR,
+        rtr_batch::refresh
+    ),
+    r!(
+        "BatchCmd",
+        "POST",
+        "/real-time-response/combined/batch-command/v1",
+        "real-time-response:read",
+        RTR,
+        rtr_batch::command_read_only
+    ),
+    r!(
+        "BatchActiveResponderCmd",
+        "POST",
+        "/real-time-response/combined/batch-active-responder-command/v1",
+        "real-time-response:write",
+        RTR,
+        rtr_batch::command_active_responder
+    ),
+    r!(
+        "BatchAdminCmd",
+        "POST",
+        "/real-time-response/combined/batch-admin-command/v1",
+        "real-time-response-admin:write",
+        RTR,
+        rtr_batch::command_admin
+    ),
+    r!(
+        "BatchGetCmd",
+        "POST",
+        "/real-time-response/combined/batch-get-command/v1",
+        "real-time-response:write",
+        RTR,
+        rtr_batch::get
+    ),
+    r!(
+        "BatchGetCmdStatus",
+        "GET",
+        "/real-time-response/combined/batch-get-command/v1",
+        "real-time-response:write",
+        RTR,
+        rtr_batch::get_status
     ),
     // Prevention policies
     r!(

@@ -76,16 +76,14 @@ fn session_resource(cx: &Ctx<'_>, s: &RtrSession) -> Value {
            "offline_queued": s.offline_queued, "platform": platform, "pwd": s.pwd, "previous_commands": [], "scripts": help_scripts()})
 }
 
-/// `RTR_InitSession` → 201; reuses the caller's live session on the same host.
-pub(crate) fn init_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let body = req.json_value()?;
-    let aid = body["device_id"].as_str().unwrap_or("").to_string();
-    if aid.is_empty() {
-        return Err(ApiError::bad_request("device_id is required"));
-    }
-    let queue = body["queue_offline"].as_bool().unwrap_or(false);
-    let origin = body["origin"].as_str().unwrap_or("").to_string();
-    let Some(host) = cx.w.hosts.get(&aid).cloned() else {
+/// Opens (or reuses) the caller's session on host `aid`; the session id, or why not.
+pub(crate) fn open_session(
+    cx: &mut Ctx<'_>,
+    aid: &str,
+    queue: bool,
+    origin: &str,
+) -> Result<String, ApiError> {
+    let Some(host) = cx.w.hosts.get(aid).cloned() else {
         return Err(ApiError::not_found(format!("Could not find device {aid}")));
     };
     let online = crate::timeutil::parse_timestamp(host["last_seen"].as_str().unwrap_or(""))
@@ -99,31 +97,39 @@ pub(crate) fn init_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             .values()
             .find(|s| s.device_id == aid && s.user == cx.client_id && is_live(s, cx.now, idle))
             .map(|s| s.id.clone());
-    let id = match existing {
-        Some(id) => {
-            if let Some(s) = cx.w.sessions.get_mut(&id) {
-                s.updated = cx.now;
-            }
-            id
+    if let Some(id) = existing {
+        if let Some(s) = cx.w.sessions.get_mut(&id) {
+            s.updated = cx.now;
         }
-        None => {
-            let id = cx.w.new_uuid();
-            let s = RtrSession {
-                id: id.clone(),
-                device_id: aid,
-                user: cx.client_id.clone(),
-                origin,
-                pwd: rtr_output::default_pwd(&host),
-                created: cx.now,
-                updated: cx.now,
-                deleted: None,
-                offline_queued: !online,
-                commands: Vec::new(),
-            };
-            cx.w.sessions.insert(id.clone(), s);
-            id
-        }
+        return Ok(id);
+    }
+    let id = cx.w.new_uuid();
+    let s = RtrSession {
+        id: id.clone(),
+        device_id: aid.to_string(),
+        user: cx.client_id.clone(),
+        origin: origin.to_string(),
+        pwd: rtr_output::default_pwd(&host),
+        created: cx.now,
+        updated: cx.now,
+        deleted: None,
+        offline_queued: !online,
+        commands: Vec::new(),
     };
+    cx.w.sessions.insert(id.clone(), s);
+    Ok(id)
+}
+
+/// `RTR_InitSession` → 201; reuses the caller's live session on the same host.
+pub(crate) fn init_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+    let body = req.json_value()?;
+    let aid = body["device_id"].as_str().unwrap_or("").to_string();
+    if aid.is_empty() {
+        return Err(ApiError::bad_request("device_id is required"));
+    }
+    let queue = body["queue_offline"].as_bool().unwrap_or(false);
+    let origin = body["origin"].as_str().unwrap_or("").to_string();
+    let id = open_session(cx, &aid, queue, &origin)?;
     let s =
         cx.w.sessions
             .get(&id)
@@ -160,7 +166,10 @@ pub(crate) fn pulse_session(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-fn live_session<'a>(cx: &'a mut Ctx<'_>, id: &str) -> Result<&'a mut RtrSession, ApiError> {
+pub(crate) fn live_session<'a>(
+    cx: &'a mut Ctx<'_>,
+    id: &str,
+) -> Result<&'a mut RtrSession, ApiError> {
     let idle = idle_ms(cx);
     let now = cx.now;
     let user = cx.client_id.clone();
@@ -273,55 +282,79 @@ pub(crate) fn list_sessions(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     Ok(entities_response(found, missing, PB, "Session"))
 }
 
-fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
-    let body = req.json_value()?;
-    let base = body["base_command"]
-        .as_str()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let line = body["command_string"]
-        .as_str()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let sid = body["session_id"].as_str().unwrap_or("").to_string();
-    if base.is_empty() || line.is_empty() || sid.is_empty() {
-        return Err(ApiError::bad_request(
-            "base_command, command_string and session_id are required",
-        ));
-    }
-    if !allowed.iter().any(|set| set.contains(&base.as_str())) {
+/// The command sets an execute endpoint accepts, lowest tier first.
+pub(crate) const READ_ONLY_SETS: &[&[&str]] = &[READ_ONLY];
+pub(crate) const ACTIVE_RESPONDER_SETS: &[&[&str]] = &[READ_ONLY, ACTIVE_RESPONDER];
+pub(crate) const ADMIN_SETS: &[&[&str]] = &[READ_ONLY, ACTIVE_RESPONDER, ADMIN];
+
+/// Checks a command against an endpoint's command sets; returns the trimmed base and line.
+pub(crate) fn check_command(
+    base: &str,
+    line: &str,
+    allowed: &[&[&str]],
+) -> Result<(String, String), ApiError> {
+    let (base, line) = (base.trim(), line.trim());
+    if !allowed.iter().any(|set| set.contains(&base)) {
         return Err(ApiError::bad_request(format!(
             "'{base}' is not a valid command for this endpoint"
         )));
     }
-    if line.split_whitespace().next() != Some(base.as_str()) {
+    if line.split_whitespace().next() != Some(base) {
         return Err(ApiError::bad_request(format!(
             "command_string must start with the base_command '{base}'"
         )));
     }
+    Ok((base.to_string(), line.to_string()))
+}
+
+/// What one command did in a session.
+pub(crate) struct Ran {
+    /// Its cloud request id.
+    pub cloud_id: String,
+    /// Output (empty until an offline-queued session's host returns, which never happens here).
+    pub stdout: String,
+    /// Error output.
+    pub stderr: String,
+    /// Queued for an offline host.
+    pub queued: bool,
+    /// Id of the file a `get` produced.
+    pub file: Option<String>,
+}
+
+/// Runs a checked command in the caller's live session `sid`: output, the working directory,
+/// files pulled with `get`, the session log. Status polls answer `complete: false` `polls` times.
+pub(crate) fn run_in_session(
+    cx: &mut Ctx<'_>,
+    sid: &str,
+    base: &str,
+    line: &str,
+    polls: u32,
+) -> Result<Ran, ApiError> {
     let now = cx.now;
-    let polls = cx.cfg.rtr_command_polls;
-    let s = live_session(cx, &sid)?;
+    let s = live_session(cx, sid)?;
     s.updated = now;
     let (aid, cwd, queued) = (s.device_id.clone(), s.pwd.clone(), s.offline_queued);
     let host = cx.w.hosts.get(&aid).cloned().unwrap_or(Value::Null);
-    let out = rtr_output::run(&host, &cwd, &base, &line);
+    let out = if base == "runscript" {
+        runscript(cx, &host, line)
+    } else {
+        rtr_output::run(&host, &cwd, base, line)
+    };
     let cloud_id = cx.w.new_uuid();
     if let Some(new) = &out.cwd
-        && let Some(s) = cx.w.sessions.get_mut(&sid)
+        && let Some(s) = cx.w.sessions.get_mut(sid)
     {
         s.pwd = new.clone();
     }
+    let mut file = None;
     if let Some((path, content)) = out.file {
         let id = cx.w.new_uuid();
         let sha256 = hex::encode(Sha256::digest(&content));
         cx.w.files.insert(
             id.clone(),
             RtrFile {
-                id,
-                session_id: sid.clone(),
+                id: id.clone(),
+                session_id: sid.to_string(),
                 cloud_request_id: cloud_id.clone(),
                 name: path,
                 content,
@@ -329,8 +362,9 @@ fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
                 created: now,
             },
         );
+        file = Some(id);
     }
-    if let Some(s) = cx.w.sessions.get_mut(&sid) {
+    if let Some(s) = cx.w.sessions.get_mut(sid) {
         s.commands.push(cloud_id.clone());
     }
     // An offline-queued session's commands run when the host comes back, which never happens here.
@@ -338,32 +372,114 @@ fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
     cx.w.commands.insert(
         cloud_id.clone(),
         RtrCommand {
-            session_id: sid.clone(),
-            base_command: base,
-            command_string: line,
+            session_id: sid.to_string(),
+            base_command: base.to_string(),
+            command_string: line.to_string(),
             polls_left,
-            stdout: out.stdout,
-            stderr: out.stderr,
+            stdout: out.stdout.clone(),
+            stderr: out.stderr.clone(),
             created: now,
             cwd,
         },
     );
-    Ok(Envelope::new(201, PB).resources(vec![json!({"session_id": sid, "cloud_request_id": cloud_id, "queued_command_offline": queued})]).into_resp())
+    Ok(Ran {
+        cloud_id,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        queued,
+        file,
+    })
+}
+
+/// The value of a `-Name=value` runscript flag, quotes removed.
+fn flag<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let lower = line.to_ascii_lowercase();
+    let at = lower.find(&format!("-{}=", name.to_ascii_lowercase()))?;
+    let rest = &line[at + name.len() + 2..];
+    Some(match rest.chars().next() {
+        Some(q @ ('\'' | '"')) => rest[1..].split(q).next().unwrap_or(""),
+        _ => rest.split_whitespace().next().unwrap_or(""),
+    })
+}
+
+/// `runscript -CloudFile='<name>' [-CommandLine='<args>']`: runs a script of the library (its
+/// run counters move); `-Raw` inline scripts just complete.
+fn runscript(cx: &mut Ctx<'_>, host: &Value, line: &str) -> rtr_output::Output {
+    let mut o = rtr_output::Output::default();
+    let Some(name) = flag(line, "CloudFile") else {
+        if flag(line, "Raw").is_some() {
+            o.stdout = "runscript: completed\n".into();
+        } else {
+            o.stderr = "runscript needs -CloudFile='<script name>' or -Raw=```<script>```".into();
+        }
+        return o;
+    };
+    let hostname = host["hostname"].as_str().unwrap_or("").to_string();
+    let platform = host["platform_name"].as_str().unwrap_or("").to_lowercase();
+    let Some(script) = cx.w.scripts.items.iter_mut().find(|s| s["name"] == name) else {
+        o.stderr = format!("Cloud file '{name}' was not found in the script library");
+        return o;
+    };
+    let bump = |s: &mut Value, k: &str| s[k] = json!(s[k].as_u64().unwrap_or(0) + 1);
+    bump(script, "run_attempt_count");
+    let platforms = script["platform"].as_array().cloned().unwrap_or_default();
+    if !platforms.iter().any(|p| p == platform.as_str()) {
+        o.stderr = format!(
+            "Script '{name}' supports {} and cannot run on {hostname} ({platform})",
+            platforms
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return o;
+    }
+    bump(script, "run_success_count");
+    let args = flag(line, "CommandLine").unwrap_or("");
+    o.stdout = format!(
+        "Executing {name} on {hostname}{}\n{}: completed\n",
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!(" with arguments {args}")
+        },
+        script["description"].as_str().unwrap_or(name)
+    );
+    o
+}
+
+fn execute(cx: &mut Ctx<'_>, req: &Req, allowed: &[&[&str]]) -> ApiResult {
+    let body = req.json_value()?;
+    let field = |k: &str| body[k].as_str().unwrap_or("").trim().to_string();
+    let (base, line, sid) = (
+        field("base_command"),
+        field("command_string"),
+        field("session_id"),
+    );
+    if base.is_empty() || line.is_empty() || sid.is_empty() {
+        return Err(ApiError::bad_request(
+            "base_command, command_string and session_id are required",
+        ));
+    }
+    let (base, line) = check_command(&base, &line, allowed)?;
+    let polls = cx.cfg.rtr_command_polls;
+    let ran = run_in_session(cx, &sid, &base, &line, polls)?;
+    Ok(Envelope::new(201, PB).resources(vec![json!({"session_id": sid, "cloud_request_id": ran.cloud_id, "queued_command_offline": ran.queued})]).into_resp())
 }
 
 /// `RTR_ExecuteCommand` (read-only commands).
 pub(crate) fn execute_read_only(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    execute(cx, req, &[READ_ONLY])
+    execute(cx, req, READ_ONLY_SETS)
 }
 
 /// `RTR_ExecuteActiveResponderCommand`.
 pub(crate) fn execute_active_responder(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    execute(cx, req, &[READ_ONLY, ACTIVE_RESPONDER])
+    execute(cx, req, ACTIVE_RESPONDER_SETS)
 }
 
 /// `RTR_ExecuteAdminCommand`.
 pub(crate) fn execute_admin(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    execute(cx, req, &[READ_ONLY, ACTIVE_RESPONDER, ADMIN])
+    execute(cx, req, ADMIN_SETS)
 }
 
 fn chunk(s: &str, size: usize, n: usize) -> (String, usize) {

@@ -47,7 +47,7 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 86_400_000;
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
@@ -186,6 +186,8 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
         ),
         put_contents: HashMap::new(),
         scripts: Collection::new("id", scripts, &[]),
+        batches: HashMap::new(),
+        batch_gets: HashMap::new(),
         jobs: HashMap::new(),
         cursors: HashMap::new(),
         rng: StdRng::seed_from_u64(seed ^ 0x005E_ED0F_F00D),
@@ -193,6 +195,7 @@ pub(crate) fn generate(seed: u64, now: i64, n_hosts: usize, n_alerts: usize) -> 
         families: BTreeMap::new(),
     };
     crate::families::seed_all(&mut world, seed, now);
+    crate::alert_kinds::add(&mut world, seed, now);
     world
 }
 
@@ -953,7 +956,7 @@ fn gen_addresses(rng: &mut StdRng, h: &HostInfo, now: i64) -> Vec<Value> {
     out
 }
 
-fn severity_name(s: u32) -> &'static str {
+pub(crate) fn severity_name(s: u32) -> &'static str {
     match s {
         0..=19 => "Informational",
         20..=39 => "Low",

@@ -321,6 +321,26 @@ pub(crate) struct RtrFile {
     pub created: i64,
 }
 
+/// An RTR batch: the caller's sessions on many hosts, opened by one `BatchInitSessions`.
+#[derive(Debug, Clone)]
+pub(crate) struct RtrBatch {
+    /// API client that opened it.
+    pub user: String,
+    /// Session id per host AID.
+    pub sessions: BTreeMap<String, String>,
+}
+
+/// A batch `get` (`BatchGetCmd`): per host AID, the file its `get` produced, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct RtrBatchGet {
+    /// API client that ran it.
+    pub user: String,
+    /// File id (in [`World::files`]) per host AID; `None` where the `get` failed.
+    pub files: BTreeMap<String, Option<String>>,
+    /// Status polls left that answer with no files yet (uploads still processing).
+    pub polls_left: u32,
+}
+
 /// An NG-SIEM query job.
 #[derive(Debug, Clone)]
 pub(crate) struct SearchJob {
@@ -385,6 +405,10 @@ pub(crate) struct World {
     pub put_contents: HashMap<String, Vec<u8>>,
     /// Custom scripts keyed by `id`.
     pub scripts: Collection,
+    /// RTR batches by batch id.
+    pub batches: HashMap<String, RtrBatch>,
+    /// RTR batch `get` requests by `batch_get_cmd_req_id`.
+    pub batch_gets: HashMap<String, RtrBatchGet>,
     /// NG-SIEM jobs by id.
     pub jobs: HashMap<String, SearchJob>,
     /// Device scroll / combined cursors by token.

@@ -12,6 +12,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+mod analysis;
+mod process_tree;
+
 const GUIDE: &str = "falcon://fql/alerts";
 
 /// Alerts by composite id. The API documents no batch maximum for reads (reference §5, U);
@@ -495,190 +498,6 @@ fn get_incident(ctx: &Ctx<'_>, a: IncidentArgs) -> Result<Output, ToolError> {
     ))
 }
 
-/// Arguments of `detections_analyze_alert`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct AnalyzeArgs {
-    /// Composite id
-    id: String,
-    /// Related alerts
-    #[schemars(range(max = 50))]
-    #[serde(default = "d10")]
-    related: u32,
-}
-
-fn d10() -> u32 {
-    10
-}
-
-const ANALYSIS_FIELDS: &[&str] = &[
-    "composite_id",
-    "display_name",
-    "description",
-    "status",
-    "severity",
-    "severity_name",
-    "confidence",
-    "product",
-    "type",
-    "created_timestamp",
-    "timestamp",
-    "tactic",
-    "tactic_id",
-    "technique",
-    "technique_id",
-    "objective",
-    "scenario",
-    "mitre_attack",
-    "filename",
-    "filepath",
-    "cmdline",
-    "sha256",
-    "md5",
-    "user_name",
-    "logon_domain",
-    "parent_details.filename",
-    "parent_details.cmdline",
-    "grandparent_details.filename",
-    "grandparent_details.cmdline",
-    "pattern_disposition_description",
-    "quarantined_files",
-    "global_prevalence",
-    "local_prevalence",
-    "incident",
-    "tags",
-    "falcon_host_link",
-];
-
-const HOST_FIELDS: &[&str] = &[
-    "device_id",
-    "hostname",
-    "platform_name",
-    "os_version",
-    "product_type_desc",
-    "status",
-    "last_seen",
-    "local_ip",
-    "external_ip",
-    "machine_domain",
-    "agent_version",
-    "groups",
-    "tags",
-    "device_policies.prevention.policy_id",
-];
-
-/// Blocking actions Falcon took, from `pattern_disposition_details` (only the true flags).
-fn actions_taken(alert: &Value) -> Vec<String> {
-    alert
-        .get("pattern_disposition_details")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter(|(_, v)| v.as_bool() == Some(true))
-                .map(|(k, _)| k.clone())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The related-alerts filter: same host or same SHA-256, excluding the alert itself.
-fn related_filter(alert: &Value, id: &str) -> Option<String> {
-    let aid = alert
-        .get("agent_id")
-        .or_else(|| alert.pointer("/device/device_id"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    let sha = alert
-        .get("sha256")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
-    if aid.is_none() && sha.is_none() {
-        return None;
-    }
-    Fql::new()
-        .or([
-            Fql::new().opt(aid, |f, a| f.eq("agent_id", a)),
-            Fql::new().opt(sha, |f, s| f.eq("sha256", s)),
-        ])
-        .ne("composite_id", id)
-        .build()
-}
-
-fn analyze(ctx: &Ctx<'_>, a: AnalyzeArgs) -> Result<Output, ToolError> {
-    let id = ids::composite_alert_id(&a.id)?;
-    let alert = ctx
-        .hydrate_all(&ALERTS, std::slice::from_ref(&id), "alert")?
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null);
-    let aid = alert
-        .get("agent_id")
-        .or_else(|| alert.pointer("/device/device_id"))
-        .and_then(Value::as_str)
-        .and_then(|s| ids::aid(s).ok());
-    let host = match &aid {
-        Some(aid) => ctx
-            .hydrate(&DEVICES, std::slice::from_ref(aid))?
-            .first()
-            .map(|h| project(h, HOST_FIELDS))
-            .unwrap_or(Value::Null),
-        None => Value::Null,
-    };
-    let (related, related_total) = match related_filter(&alert, &id) {
-        Some(filter) if a.related > 0 => {
-            let query = ctx
-                .op("GetQueriesAlertsV2")
-                .query("filter", filter)
-                .query("sort", "created_timestamp.desc")
-                .query("limit", a.related);
-            let r = ctx.search(query, 0, &ALERTS)?;
-            let brief = &[
-                "composite_id",
-                "display_name",
-                "severity_name",
-                "status",
-                "created_timestamp",
-                "device.hostname",
-                "technique_id",
-                "sha256",
-            ];
-            (
-                r.results.iter().map(|v| project(v, brief)).collect(),
-                r.total,
-            )
-        }
-        _ => (Vec::new(), 0),
-    };
-    let summary = format!(
-        "{} ({}, {}) on {}; {} related alert(s) on the same host or hash.",
-        alert
-            .get("display_name")
-            .and_then(Value::as_str)
-            .unwrap_or("alert"),
-        alert
-            .get("severity_name")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-        alert
-            .get("technique_id")
-            .and_then(Value::as_str)
-            .unwrap_or("no technique"),
-        host.get("hostname")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown host"),
-        related_total
-    );
-    Ok(Output::json(
-        summary,
-        &json!({
-            "alert": project(&alert, ANALYSIS_FIELDS),
-            "actions_taken": actions_taken(&alert),
-            "host": host,
-            "related": {"total": related_total, "results": related},
-        }),
-    ))
-}
-
 /// The `detections` plugin.
 pub fn plugin() -> Plugin {
     let p = Plugin::new(
@@ -744,18 +563,24 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_analyze_alert",
             "Analyze alert",
-            "An alert with MITRE context, its host and related alerts (same host or SHA-256).",
+            "An alert with MITRE context, host, related alerts and by type: NG-SIEM events, endpoint behaviors and process tree, or cloud/identity/third-party payload.",
         )
         .ops(&[
             "PostEntitiesAlertsV2",
             "PostDeviceDetailsV2",
             "GetQueriesAlertsV2",
+            "QueryBehaviors",
+            "GetBehaviors",
+            "StartSearchV1",
+            "GetSearchStatusV1",
+            "StopSearchV1",
         ])
+        .not_cacheable()
         .output(Shape::Fields(
-            "alert:object actions_taken:array host:object|null related:object",
+            "alert:object actions_taken:array host:object|null related:object enrichment:object",
         ))
         .guide(GUIDE),
-        analyze,
+        analysis::analyze,
     )
     .resource(Resource::markdown(
         GUIDE,

@@ -7,11 +7,17 @@
 //! guard and the API see a consistent request, and refuses early with a clear message when a
 //! command is sent to the wrong tool.
 
-use aerie_sdk::{Ctx, Output, Plugin, PollSpec, Polled, ToolError, ToolSpec, ids, project};
+use aerie_sdk::{Ctx, Output, Plugin, PollSpec, Polled, Shape, ToolError, ToolSpec, ids, project};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+mod batch;
+mod scripts;
+
+/// The output of a command (`rtr_run_command`, `rtr_get_command_result`).
+const RESULT: &str = "cloud_request_id:string complete:boolean stdout:string stderr:string";
 
 /// Default bound on waiting for a command; operator config `max_wait_s` overrides it.
 const DEFAULT_MAX_WAIT_MS: u64 = 60_000;
@@ -319,21 +325,8 @@ fn run_response(ctx: &Ctx<'_>, a: RespondArgs) -> Result<Output, ToolError> {
         )));
     }
     if !a.confirm {
-        let s = ctx
-            .op("RTR_ListSessions")
-            .body_json(&json!({"ids": [session]}))?
-            .envelope()?
-            .resources
-            .into_iter()
-            .next()
-            .ok_or_else(|| {
-                ToolError::not_found(format!("RTR session {session} (expired? open a new one)"))
-            })?;
-        let host = s
-            .get("hostname")
-            .or_else(|| s.get("device_id"))
-            .and_then(Value::as_str)
-            .unwrap_or("?");
+        let s = session_record(ctx, &session)?;
+        let host = host_label(&s);
         return Ok(Output::preview(
             format!(
                 "Would run `{}` on {host} as an {} command.",
@@ -344,6 +337,100 @@ fn run_response(ctx: &Ctx<'_>, a: RespondArgs) -> Result<Output, ToolError> {
         ));
     }
     Ok(render_result(run(ctx, &session, &cmd)?))
+}
+
+/// The caller's session `session` as `RTR_ListSessions` describes it (host, platform, state).
+fn session_record(ctx: &Ctx<'_>, session: &str) -> Result<Value, ToolError> {
+    ctx.op("RTR_ListSessions")
+        .body_json(&json!({ "ids": [session] }))?
+        .envelope()?
+        .resources
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            ToolError::not_found(format!("RTR session {session} (expired? open a new one)"))
+        })
+}
+
+/// How a session record names its host: hostname, else device id.
+fn host_label(s: &Value) -> &str {
+    s.get("hostname")
+        .filter(|h| h.as_str().is_some_and(|h| !h.is_empty()))
+        .or_else(|| s.get("device_id"))
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+}
+
+/// Arguments naming one session.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SessionArgs {
+    session_id: String,
+}
+
+fn pulse(ctx: &Ctx<'_>, a: SessionArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    // Falcon refreshes the caller's session on a device, so the session is looked up first.
+    let s = session_record(ctx, &session)?;
+    if s.get("deleted_at").is_some_and(|d| !d.is_null()) {
+        return Err(ToolError::invalid(format!(
+            "RTR session {session} was closed; open a new one with rtr_init_session"
+        )));
+    }
+    let device = s
+        .get("device_id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| ToolError::internal("the RTR session record names no device"))?;
+    let refreshed = ctx
+        .op("RTR_PulseSession")
+        .body_json(&json!({"device_id": device, "origin": "aerie", "queue_offline": false}))?
+        .subject(format!("RTR session {session}"))
+        .envelope()?
+        .resources
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null);
+    let id = refreshed
+        .get("session_id")
+        .and_then(Value::as_str)
+        .unwrap_or(&session);
+    Ok(Output::json(
+        format!(
+            "Session {id} on {} refreshed; it expires after 10 idle minutes.",
+            host_label(&s)
+        ),
+        &json!({"session_id": id, "device_id": device, "hostname": s.get("hostname"), "pwd": refreshed.get("pwd")}),
+    ))
+}
+
+const FILE_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "sha256",
+    "size",
+    "cloud_request_id",
+    "created_at",
+    "status",
+];
+
+fn list_files(ctx: &Ctx<'_>, a: SessionArgs) -> Result<Output, ToolError> {
+    let session = ids::uuid(&a.session_id, "session id")?;
+    let files: Vec<Value> = ctx
+        .op("RTR_ListFilesV2")
+        .query("session_id", &session)
+        .subject(format!("RTR session {session}"))
+        .envelope()?
+        .resources
+        .iter()
+        .map(|f| project(f, FILE_FIELDS))
+        .collect();
+    Ok(Output::json(
+        format!(
+            "{} file(s) extracted in session {session} (get, rtr_download_file, rtr_batch_get_file).",
+            files.len()
+        ),
+        &json!({ "session_id": session, "files": files }),
+    ))
 }
 
 /// Arguments of `rtr_get_session`.
@@ -438,14 +525,7 @@ fn command_result(ctx: &Ctx<'_>, a: ResultArgs) -> Result<Output, ToolError> {
     )?))
 }
 
-/// Arguments of `rtr_close_session`.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct CloseArgs {
-    session_id: String,
-}
-
-fn close(ctx: &Ctx<'_>, a: CloseArgs) -> Result<Output, ToolError> {
+fn close(ctx: &Ctx<'_>, a: SessionArgs) -> Result<Output, ToolError> {
     let session = ids::uuid(&a.session_id, "session id")?;
     ctx.op("RTR_DeleteSession")
         .query("session_id", &session)
@@ -581,6 +661,43 @@ fn upload(ctx: &Ctx<'_>, a: UploadArgs) -> Result<Output, ToolError> {
     ))
 }
 
+/// A host path as `get` takes it: one line, no double quotes (it is quoted on the command line).
+fn host_path(path: &str) -> Result<&str, ToolError> {
+    let path = path.trim();
+    if path.is_empty() || path.contains('"') || path.chars().any(char::is_control) {
+        return Err(ToolError::invalid(
+            "path must be one line without double quotes",
+        ));
+    }
+    Ok(path)
+}
+
+/// The last component of a Windows or Unix path.
+fn base_name(path: &str) -> &str {
+    path.rsplit(['\\', '/']).next().unwrap_or(path)
+}
+
+/// Fetch an extracted file (by session and SHA-256) as Falcon's 7z archive into the files
+/// directory as `save_as`; the archive's size and SHA-256. The bytes never reach the model.
+fn save_archive(
+    ctx: &Ctx<'_>,
+    session: &str,
+    sha256: &str,
+    file_name: &str,
+    save_as: &str,
+) -> Result<(usize, String), ToolError> {
+    let archive = ctx
+        .op("RTR_GetExtractedFileContents")
+        .query("session_id", session)
+        .query("sha256", sha256)
+        .query("filename", file_name)
+        .subject(format!("file {sha256} in RTR session {session}"))
+        .send()?
+        .body;
+    let sha = ctx.write_file(save_as, &archive)?;
+    Ok((archive.len(), sha))
+}
+
 /// Arguments of `rtr_download_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -594,13 +711,8 @@ struct DownloadArgs {
 
 fn download(ctx: &Ctx<'_>, a: DownloadArgs) -> Result<Output, ToolError> {
     let session = ids::uuid(&a.session_id, "session id")?;
-    let path = a.path.trim();
-    if path.is_empty() || path.contains('"') || path.chars().any(char::is_control) {
-        return Err(ToolError::invalid(
-            "path must be one line without double quotes",
-        ));
-    }
-    let base_name = path.rsplit(['\\', '/']).next().unwrap_or(path);
+    let path = host_path(&a.path)?;
+    let base_name = base_name(path);
     let save_as = match a.save_as.as_deref() {
         Some(s) => plain_name(s, "save_as")?,
         None => plain_name(&format!("{base_name}.7z"), "derived name")?,
@@ -667,22 +779,12 @@ fn download(ctx: &Ctx<'_>, a: DownloadArgs) -> Result<Output, ToolError> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let archive = ctx
-        .op("RTR_GetExtractedFileContents")
-        .query("session_id", &session)
-        .query("sha256", &sha)
-        .query("filename", base_name)
-        .send()?
-        .body;
-    let archive_sha = ctx.write_file(&save_as, &archive)?;
+    let (archive_size, archive_sha) = save_archive(ctx, &session, &sha, base_name, &save_as)?;
     Ok(Output::json(
-        format!(
-            "Saved {path} as {save_as} ({} bytes, 7-Zip, password `infected`).",
-            archive.len()
-        ),
+        format!("Saved {path} as {save_as} ({archive_size} bytes, 7-Zip, password `infected`)."),
         &json!({
             "saved_as": save_as,
-            "archive_size": archive.len(),
+            "archive_size": archive_size,
             "archive_sha256": archive_sha,
             "file_sha256": sha,
             "file_size": file.get("size"),
@@ -706,6 +808,7 @@ pub fn plugin() -> Plugin {
             "Open (or reuse) an RTR session on a host.",
         )
         .ops(&["RTR_InitSession"])
+        .output(Shape::Fields("session_id:string device_id:string"))
         .not_cacheable(),
         init,
     )
@@ -716,6 +819,7 @@ pub fn plugin() -> Plugin {
             "Run a read-only command (ls, ps, netstat, reg query…); waits for output.",
         )
         .ops(&["RTR_ExecuteCommand", "RTR_CheckCommandStatus"])
+        .output(Shape::Fields(RESULT))
         .not_cacheable(),
         run_read_only,
     )
@@ -732,6 +836,9 @@ pub fn plugin() -> Plugin {
             "RTR_ExecuteAdminCommand",
             "RTR_CheckAdminCommandStatus",
         ])
+        .output(Shape::Fields(
+            "preview?:boolean command?:string cloud_request_id?:string complete?:boolean stdout?:string",
+        ))
         .destructive(),
         run_response,
     )
@@ -742,6 +849,7 @@ pub fn plugin() -> Plugin {
             "RTR sessions: host, state, recent commands.",
         )
         .ops(&["RTR_ListSessions"])
+        .output(Shape::List("sessions"))
         .not_cacheable(),
         get_session,
     )
@@ -756,8 +864,99 @@ pub fn plugin() -> Plugin {
             "RTR_CheckActiveResponderCommandStatus",
             "RTR_CheckAdminCommandStatus",
         ])
+        .output(Shape::Fields(RESULT))
         .not_cacheable(),
         command_result,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_pulse_session",
+            "Keep session alive",
+            "Refresh an RTR session so it does not expire (10 idle minutes).",
+        )
+        .ops(&["RTR_ListSessions", "RTR_PulseSession"])
+        .output(Shape::Fields("session_id:string device_id:string"))
+        .not_cacheable(),
+        pulse,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_list_files",
+            "List extracted files",
+            "Files pulled with get in a session: name, SHA-256, size.",
+        )
+        .ops(&["RTR_ListFilesV2"])
+        .output(Shape::Fields("session_id:string files:array"))
+        .not_cacheable(),
+        list_files,
+    )
+    .search::<scripts::ListArgs>(
+        ToolSpec::read(
+            "rtr_list_scripts",
+            "List RTR scripts",
+            "Scripts in the RTR script library by name or platform.",
+        )
+        .ops(&["RTR_ListScripts", "RTR_GetScriptsV2"])
+        .output(Shape::Search)
+        .not_cacheable(),
+        &scripts::SEARCH,
+    )
+    .tool(
+        ToolSpec::write(
+            "rtr_run_script",
+            "Run library script",
+            "Run a script-library script on a session's host (admin runscript). Previews unless confirm=true.",
+        )
+        .ops(&[
+            "RTR_ListScripts",
+            "RTR_GetScriptsV2",
+            "RTR_ListSessions",
+            "RTR_ExecuteAdminCommand",
+            "RTR_CheckAdminCommandStatus",
+        ])
+        .output(Shape::Fields(
+            "preview?:boolean script:object cloud_request_id?:string complete?:boolean stdout?:string",
+        ))
+        .destructive(),
+        scripts::run_script,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_batch_init",
+            "Open batch sessions",
+            "Open RTR sessions on several hosts at once; returns a batch_id.",
+        )
+        .ops(&["BatchInitSessions"])
+        .output(Shape::Fields("batch_id:string hosts:array failed:array"))
+        .not_cacheable(),
+        batch::init,
+    )
+    .tool(
+        ToolSpec::read(
+            "rtr_batch_run_command",
+            "Run batch command",
+            "Run a read-only command on every host of a batch; output per host.",
+        )
+        .ops(&["BatchCmd"])
+        .output(Shape::Fields("batch_id:string command:string results:array"))
+        .not_cacheable(),
+        batch::run_command,
+    )
+    .tool(
+        ToolSpec::write(
+            "rtr_batch_get_file",
+            "Batch download file",
+            "Fetch one path from every host of a batch into the files dir (7z, password infected).",
+        )
+        .ops(&[
+            "BatchGetCmd",
+            "BatchGetCmdStatus",
+            "RTR_GetExtractedFileContents",
+        ])
+        .output(Shape::Fields(
+            "batch_get_cmd_req_id:string files:array failed:array pending:array",
+        )),
+        batch::get_file,
     )
     .tool(
         ToolSpec::read(
@@ -766,6 +965,7 @@ pub fn plugin() -> Plugin {
             "Close an RTR session.",
         )
         .ops(&["RTR_DeleteSession"])
+        .output(Shape::Fields("closed:string"))
         .not_cacheable(),
         close,
     )
@@ -781,7 +981,8 @@ pub fn plugin() -> Plugin {
             "RTR_CreatePut_FilesV2",
             "RTR_ExecuteAdminCommand",
             "RTR_CheckAdminCommandStatus",
-        ]),
+        ])
+        .output(Shape::Fields("file:string size:integer sha256:string result:object")),
         upload,
     )
     .tool(
@@ -795,7 +996,10 @@ pub fn plugin() -> Plugin {
             "RTR_CheckActiveResponderCommandStatus",
             "RTR_ListFilesV2",
             "RTR_GetExtractedFileContents",
-        ]),
+        ])
+        .output(Shape::Fields(
+            "saved_as?:string archive_size?:integer archive_sha256?:string complete?:boolean",
+        )),
         download,
     )
 }
@@ -1071,5 +1275,189 @@ mod tests {
         assert_eq!(seqs, ["0", "0", "1", "2"]);
         // Only the "still running" answer slept; the chunks were read back to back.
         assert_eq!(env.elapsed_ms(), u64::from(POLL_MS));
+    }
+
+    const BATCH: &str = "0c4b1e4e-8a6f-4c7d-9b1a-3e2f1d0c9b8a";
+    const AID2: &str = "0123456789abcdef0123456789abcdef";
+
+    fn session(platform: &str) -> Value {
+        json!({"resources": [{"id": SID, "device_id": AID, "hostname": "WS1", "platform_name": platform, "deleted_at": null}]})
+    }
+
+    #[test]
+    fn pulse_refreshes_the_sessions_device() {
+        let env = MockEnv::new()
+            .reply("RTR_ListSessions", 200, session("Windows"))
+            .reply(
+                "RTR_PulseSession",
+                201,
+                json!({"resources": [{"session_id": SID, "pwd": "C:\\"}]}),
+            );
+        let out = call(&env, "rtr_pulse_session", json!({"session_id": SID})).unwrap();
+        assert!(out.text.contains("refreshed"), "{}", out.text);
+        let body = env.calls_to("RTR_PulseSession")[0].body_json().unwrap();
+        assert_eq!(body["device_id"], AID);
+        // A closed session is not refreshed.
+        let env = MockEnv::new().reply(
+            "RTR_ListSessions",
+            200,
+            json!({"resources": [{"id": SID, "device_id": AID, "deleted_at": "2025-06-13T02:00:00Z"}]}),
+        );
+        let e = call(&env, "rtr_pulse_session", json!({"session_id": SID})).unwrap_err();
+        assert!(matches!(e, ToolError::InvalidArguments(ref m) if m.contains("rtr_init_session")));
+        assert!(env.calls_to("RTR_PulseSession").is_empty());
+    }
+
+    #[test]
+    fn run_script_previews_checks_platform_then_runs_as_admin() {
+        let script = json!({"resources": [{"id": "s1", "name": "collect-logs.sh", "platform": ["linux"], "description": "logs", "content": "tar"}]});
+        let env = MockEnv::new()
+            .reply("RTR_ListScripts", 200, json!({"resources": ["s1"]}))
+            .reply("RTR_GetScriptsV2", 200, script.clone())
+            .reply("RTR_ListSessions", 200, session("Windows"));
+        let e = call(
+            &env,
+            "rtr_run_script",
+            json!({"session_id": SID, "script": "collect-logs.sh"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, ToolError::InvalidArguments(ref m) if m.contains("is for linux")),
+            "{e:?}"
+        );
+        let env = MockEnv::new()
+            .reply("RTR_ListScripts", 200, json!({"resources": ["s1"]}))
+            .reply("RTR_GetScriptsV2", 200, script.clone())
+            .reply("RTR_ListSessions", 200, session("Linux"));
+        let out = call(
+            &env,
+            "rtr_run_script",
+            json!({"session_id": SID, "script": "collect-logs.sh", "args": "-v"}),
+        )
+        .unwrap();
+        assert!(out.text.starts_with("PREVIEW"), "{}", out.text);
+        assert!(
+            out.text
+                .contains("runscript -CloudFile='collect-logs.sh' -CommandLine='-v'")
+        );
+        assert!(env.calls_to("RTR_ExecuteAdminCommand").is_empty());
+        assert_eq!(
+            env.calls_to("RTR_ListScripts")[0].query_value("filter"),
+            Some("name:'collect-logs.sh'")
+        );
+        let env = MockEnv::new()
+            .reply("RTR_ListScripts", 200, json!({"resources": ["s1"]}))
+            .reply("RTR_GetScriptsV2", 200, script)
+            .reply("RTR_ListSessions", 200, session("Linux"))
+            .reply("RTR_ExecuteAdminCommand", 201, submitted())
+            .reply(
+                "RTR_CheckAdminCommandStatus",
+                200,
+                json!({"resources": [{"complete": true, "stdout": "done", "stderr": ""}]}),
+            );
+        let out = call(
+            &env,
+            "rtr_run_script",
+            json!({"session_id": SID, "script": "collect-logs.sh", "confirm": true}),
+        )
+        .unwrap();
+        assert_eq!(out.structured.unwrap()["script"]["name"], "collect-logs.sh");
+        let body = env.calls_to("RTR_ExecuteAdminCommand")[0]
+            .body_json()
+            .unwrap();
+        assert_eq!(body["base_command"], "runscript");
+        assert_eq!(
+            body["command_string"],
+            "runscript -CloudFile='collect-logs.sh'"
+        );
+        // Quotes and separators never reach a command line.
+        for args in [
+            json!({"script": "a'b"}),
+            json!({"script": "x", "args": "a; rm b"}),
+        ] {
+            let mut a = args;
+            a["session_id"] = json!(SID);
+            let env = MockEnv::new();
+            assert!(matches!(
+                call(&env, "rtr_run_script", a),
+                Err(ToolError::InvalidArguments(_))
+            ));
+            assert!(env.calls().is_empty());
+        }
+    }
+
+    #[test]
+    fn batch_command_reports_each_host() {
+        let env = MockEnv::new().reply(
+            "BatchCmd",
+            201,
+            json!({"combined": {"resources": {
+                AID: {"aid": AID, "complete": true, "stdout": "a", "stderr": "", "errors": []},
+                AID2: {"aid": AID2, "complete": false, "task_id": RID, "stdout": "", "errors": []}
+            }}}),
+        );
+        let out = call(
+            &env,
+            "rtr_batch_run_command",
+            json!({"batch_id": BATCH, "command": "ps", "host_ids": [AID, AID2]}),
+        )
+        .unwrap();
+        assert!(
+            out.text.contains("1 finished") && out.text.contains("1 still running"),
+            "{}",
+            out.text
+        );
+        let s = out.structured.unwrap();
+        let r: Vec<&Value> = s["results"].as_array().unwrap().iter().collect();
+        assert!(r.iter().any(|h| h["stdout"] == "a"));
+        assert!(r.iter().any(|h| h["cloud_request_id"] == RID));
+        let body = env.calls_to("BatchCmd")[0].body_json().unwrap();
+        assert_eq!(body["optional_hosts"], json!([AID, AID2]));
+        assert_eq!(body["command_string"], "ps");
+        let e = call(
+            &env,
+            "rtr_batch_run_command",
+            json!({"batch_id": BATCH, "command": "kill 4"}),
+        )
+        .unwrap_err();
+        assert!(matches!(e, ToolError::InvalidArguments(ref m) if m.contains("read-only")));
+    }
+
+    #[test]
+    fn batch_get_polls_until_uploaded_and_saves_each_archive() {
+        let sha = "ab".repeat(32);
+        let env = MockEnv::new()
+            .reply(
+                "BatchGetCmd",
+                201,
+                json!({"batch_get_cmd_req_id": RID, "combined": {"resources": {
+                    AID: {"aid": AID, "session_id": SID, "complete": true, "stdout": "x", "stderr": "", "errors": []},
+                    AID2: {"aid": AID2, "complete": true, "stderr": "Cannot find path", "errors": []}
+                }}}),
+            )
+            .reply("BatchGetCmdStatus", 200, json!({"resources": {}}))
+            .reply(
+                "BatchGetCmdStatus",
+                200,
+                json!({"resources": {AID: {"session_id": SID, "sha256": sha, "size": 3}}}),
+            )
+            .reply_bytes("RTR_GetExtractedFileContents", 200, b"7z\xbc\xaf".to_vec());
+        let out = call(
+            &env,
+            "rtr_batch_get_file",
+            json!({"batch_id": BATCH, "path": "C:\\Windows\\x.dll"}),
+        )
+        .unwrap();
+        let s = out.structured.unwrap();
+        assert_eq!(s["files"][0]["saved_as"], format!("{AID}_x.dll.7z"));
+        assert_eq!(s["failed"][0]["host_id"], AID2);
+        assert_eq!(
+            env.file_contents(&format!("{AID}_x.dll.7z")).unwrap(),
+            b"7z\xbc\xaf"
+        );
+        assert_eq!(env.calls_to("BatchGetCmdStatus").len(), 2);
+        let q = &env.calls_to("RTR_GetExtractedFileContents")[0];
+        assert_eq!(q.query_value("sha256"), Some(sha.as_str()));
+        assert_eq!(q.query_value("filename"), Some("x.dll"));
     }
 }
