@@ -353,8 +353,7 @@ pub async fn try_call(
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .next_back()
+        .rfind(|l| !l.is_empty())
         .unwrap_or(text.trim());
     let v: Value = serde_json::from_str(line).map_err(|e| format!("{e}: {text}"))?;
     v.get("result")
