@@ -831,7 +831,12 @@ fn id_of(e: Option<&Value>) -> Value {
 
 fn seed_incidents(s: &mut Seed<'_>) -> Vec<Value> {
     let now = s.now;
-    let entities = s.family(ENTITIES).to_vec();
+    let w: &World = s.w;
+    let entities = w
+        .families
+        .get(ENTITIES)
+        .map(|c| c.items.as_slice())
+        .unwrap_or_default();
     let user = entity_named(&entities, KNOWN_USER);
     let host = entity_named(&entities, KNOWN_HOSTNAME);
     let spray = entity_named(&entities, KNOWN_BAD_IP);
@@ -920,6 +925,13 @@ fn seed_timeline(s: &mut Seed<'_>) -> Vec<Value> {
             "userDisplayName": user["primaryDisplayName"], "endpointDisplayName": endpoint["primaryDisplayName"],
         }));
     };
+    let mut alerts_by_host: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for a in &w.alerts.items {
+        alerts_by_host
+            .entry(a["agent_id"].as_str().unwrap_or_default())
+            .or_default()
+            .push(a);
+    }
     for h in &w.hosts.items {
         let (Some(hostname), Some(aid)) = (h["hostname"].as_str(), h["device_id"].as_str()) else {
             continue;
@@ -953,7 +965,7 @@ fn seed_timeline(s: &mut Seed<'_>) -> Vec<Value> {
                 ip,
             );
         }
-        for a in w.alerts.items.iter().filter(|a| a["agent_id"] == aid) {
+        for a in alerts_by_host.get(aid).into_iter().flatten() {
             let sam = a["user_name"].as_str().unwrap_or_default();
             let (Some(user), Some(ts)) = (
                 by_sam.get(sam),
