@@ -122,6 +122,11 @@ async fn a_decision_is_recorded_once_however_many_replicas_race() {
     assert_eq!(won, 1, "exactly one decision recorded");
     let e = queues[3].get("ap-1").await.unwrap().unwrap();
     assert!(matches!(e.status, Status::Approved { .. }), "{e:?}");
+    // An input-required round's answer runs its call once, whichever replica it reaches.
+    let ttl = Duration::from_secs(60);
+    assert!(queues[0].first_use("round-1", ttl).await.unwrap());
+    assert!(!queues[1].first_use("round-1", ttl).await.unwrap());
+    assert!(queues[1].first_use("round-2", ttl).await.unwrap());
     // max_pending counts across replicas.
     let mut other = entry("ap-3");
     other.digest = "other".into();

@@ -5,14 +5,15 @@
 //!
 //! Times are epoch milliseconds, not [`std::time::Instant`]s: entries cross processes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::approvals::Status;
-use crate::state::{StateError, StateFuture, now_ms};
+use crate::state::{StateError, StateFuture, expiry_ms, now_ms};
 
 /// One queued call awaiting (or past) a decision.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -115,12 +116,17 @@ pub trait ApprovalQueue: Send + Sync {
         id: &'a str,
         change: Change<'a>,
     ) -> StateFuture<'a, Option<Result<Entry, String>>>;
+    /// Record that `key` (an input-required round whose approval ran its call) is used, for
+    /// `ttl`: true the first time, false ever after.
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StateFuture<'a, bool>;
 }
 
 /// The queue of a single server, in its memory.
 #[derive(Default)]
 pub struct MemoryQueue {
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// Used rounds and until when (epoch ms) they are remembered.
+    used: Mutex<HashMap<String, u64>>,
 }
 
 impl MemoryQueue {
@@ -177,5 +183,12 @@ impl ApprovalQueue for MemoryQueue {
             Ok(next)
         });
         ready(r)
+    }
+
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StateFuture<'a, bool> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ms();
+        used.retain(|_, until| *until > now);
+        ready(used.insert(key.to_string(), expiry_ms(now, ttl)).is_none())
     }
 }

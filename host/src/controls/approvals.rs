@@ -7,8 +7,8 @@
 //! the stored call: the agent cannot change the arguments after the person saw the preview.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::model::ElicitationAction;
 use serde::Deserialize;
@@ -176,8 +176,6 @@ pub struct Approvals {
     /// `[approvals] socket`, if the operator named one.
     pub socket: Option<PathBuf>,
     queue: Arc<dyn ApprovalQueue>,
-    /// Input-required rounds whose approval ran its call, until their state expires.
-    used_rounds: Mutex<std::collections::HashMap<String, Instant>>,
 }
 
 impl Default for Approvals {
@@ -206,7 +204,6 @@ impl Approvals {
             max_pending: f.max_pending.unwrap_or(DEFAULT_MAX_PENDING),
             socket: f.socket.clone(),
             queue: Arc::new(MemoryQueue::default()),
-            used_rounds: Mutex::default(),
         }
     }
 
@@ -295,7 +292,9 @@ impl Approvals {
                 json!({"type": "object", "properties": {}}),
             );
             let answer = a.ask(&[ask], None).await;
-            return self.decide_elicited(app, caller, plugin, name, &digest, a.round_id(), answer);
+            return self
+                .decide_elicited(app, caller, plugin, name, &digest, a.round_id(), answer)
+                .await;
         }
         // The preview: the same call with confirm false (it reads, never writes).
         let (preview, preview_structured) = if has_confirm {
@@ -340,15 +339,9 @@ impl Approvals {
             };
             let failed = matches!(&answer, Ok(v) if matches!(v.first(), Some(Err(Unanswered::Failed(_) | Unanswered::Unsupported))));
             if !failed {
-                return self.decide_elicited(
-                    app,
-                    caller,
-                    plugin,
-                    name,
-                    &digest,
-                    a.round_id(),
-                    answer,
-                );
+                return self
+                    .decide_elicited(app, caller, plugin, name, &digest, a.round_id(), answer)
+                    .await;
             }
             // The client claimed elicitation but could not do it: the queue still works.
             tracing::warn!(tool = %name, "elicitation failed; queueing the approval for the operator");
@@ -389,7 +382,7 @@ impl Approvals {
     /// input-required round the answer came in (2026-07-28): each round's answer runs the call
     /// once, so a client that sends the same answer again is refused.
     #[allow(clippy::too_many_arguments)]
-    fn decide_elicited(
+    async fn decide_elicited(
         &self,
         app: &App,
         caller: &Caller,
@@ -416,9 +409,20 @@ impl Approvals {
                     serde_json::from_value::<rmcp::model::ElicitResult>(v).map(|r| r.action);
                 match action {
                     Ok(ElicitationAction::Accept) => {
-                        if let Some(r) = round
-                            && !self.first_use_of_round(&r)
-                        {
+                        // Recorded in the queue's backend: with replicas, a round's answer
+                        // replayed to another replica is refused too.
+                        let first = match &round {
+                            Some(r) => self.queue.first_use(r, self.elicit_timeout).await,
+                            None => Ok(true),
+                        };
+                        if let Err(e) = first {
+                            audit("failed");
+                            return Gate::Respond(ToolOutcome::error(format!(
+                                "The person approved `{name}`, but {}; nothing was sent to Falcon. Call the tool again later.",
+                                Self::unreachable(e)
+                            )));
+                        }
+                        if matches!(first, Ok(false)) {
                             audit("replayed");
                             return Gate::Respond(ToolOutcome::error(format!(
                                 "This approval of `{name}` was already used; an approval runs its call once. Nothing was sent to Falcon; call the tool again to ask the person again."
@@ -456,15 +460,6 @@ impl Approvals {
             }
             None => Gate::Respond(ToolOutcome::error("no answer to the approval question")),
         }
-    }
-
-    /// Record that the answer of input-required round `round` ran its call; false if it had.
-    fn first_use_of_round(&self, round: &str) -> bool {
-        let mut used = self.used_rounds.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        used.retain(|_, until| *until > now);
-        used.insert(round.to_string(), now + self.elicit_timeout)
-            .is_none()
     }
 
     /// Queue the call for the operator (or find it already queued) and say so to the agent.

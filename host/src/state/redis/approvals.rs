@@ -186,4 +186,27 @@ impl ApprovalQueue for RedisApprovals {
             )))
         })
     }
+
+    fn first_use<'a>(&'a self, key: &'a str, ttl: Duration) -> StateFuture<'a, bool> {
+        let k = self.redis.key(&format!(
+            "ap:round:{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        ));
+        Box::pin(async move {
+            let set: Option<String> = self
+                .redis
+                .run(|mut c| async move {
+                    redis::cmd("SET")
+                        .arg(&k)
+                        .arg(1)
+                        .arg("NX")
+                        .arg("PX")
+                        .arg(super::ms(ttl))
+                        .query_async(&mut c)
+                        .await
+                })
+                .await?;
+            Ok(set.is_some())
+        })
+    }
 }
