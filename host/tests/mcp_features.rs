@@ -27,12 +27,26 @@ fn features(
     envs: &[(&str, &str)],
     on_ready: impl FnOnce(),
 ) -> Value {
+    let mut server = vec!["--", aerie()];
+    server.extend_from_slice(args);
+    run_script(mode, steps, &server, envs, on_ready)
+}
+
+/// `clients/features.py` in `mode` with `steps` against the server `server` names (`--url
+/// URL`, or `-- AERIE ARGS…` for stdio).
+fn run_script(
+    mode: &str,
+    steps: &Value,
+    server: &[&str],
+    envs: &[(&str, &str)],
+    on_ready: impl FnOnce(),
+) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/features.py");
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new("python3")
         .arg(&script)
-        .args([mode, &steps.to_string(), "--", aerie()])
-        .args(args)
+        .args([mode, &steps.to_string()])
+        .args(server)
         .env_remove("FALCON_CLIENT_ID")
         .env_remove("FALCON_CLIENT_SECRET")
         .env("AERIE_APPROVALS", "off")
@@ -239,9 +253,60 @@ async fn a_hot_swap_tells_both_generations_the_prompts_changed() {
             "--plugins-dir",
             &plugins,
         ];
-        let steps = json!([{"op": "expect", "event": "prompts_list_changed", "ready": true}]);
+        // A 2025 session that set a level also hears the server's own line about the reload.
+        let steps = if mode == "legacy" {
+            json!([
+                {"op": "set_level", "level": "info"},
+                {"op": "expect", "event": "prompts_list_changed", "ready": true},
+                {"op": "wait_log", "contains": "plugins reloaded"},
+            ])
+        } else {
+            json!([{"op": "expect", "event": "prompts_list_changed", "ready": true}])
+        };
         let r = features(mode, &steps, &args, &[], || install("swap_b"));
-        assert_eq!(r["results"][0]["heard"], true, "{mode}: {r}");
+        let res = r["results"].as_array().unwrap();
+        let heard = res.iter().find(|x| x.get("heard").is_some()).unwrap();
+        assert_eq!(heard["heard"], true, "{mode}: {r}");
+        if mode == "legacy" {
+            assert_eq!(res[2], true, "the reload line: {r}");
+            let line = r["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["data"]["message"] == "plugins reloaded")
+                .unwrap();
+            assert_eq!(line["logger"], "aerie", "{line}");
+        }
+    }
+}
+
+/// Over streamable HTTP a 2026-07-28 request's log lines ride its own response stream, and a
+/// 2025 session's its session; both arrive before the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn log_lines_reach_http_clients_of_both_generations() {
+    let dir = plugins_dir(&["adversary"]);
+    let work = tempfile::tempdir().unwrap();
+    let server = start_http_server(dir.path(), &[], &work.path().join("server.log")).await;
+    let url = server.url();
+    for mode in MODES {
+        let steps = json!([
+            {"op": "set_level", "level": "info"},
+            {"op": "call", "tool": "forge_log", "log_level": "info"},
+        ]);
+        let r = tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || run_script(mode, &steps, &["--url", &url], &[], || {})
+        })
+        .await
+        .unwrap();
+        let lines: Vec<Value> = r["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["logger"] == "plugin:adversary")
+            .cloned()
+            .collect();
+        check_forged(&lines, &r);
     }
 }
 

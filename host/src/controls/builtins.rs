@@ -79,11 +79,12 @@ const OUTPUT_SCHEMAS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A parsed JSON Schema object, shared.
+type Schema = std::sync::Arc<serde_json::Map<String, Value>>;
+
 /// The output schema of built-in `name`, parsed once.
-fn output_schema(name: &str) -> Option<std::sync::Arc<serde_json::Map<String, Value>>> {
-    static PARSED: std::sync::OnceLock<
-        Vec<(&str, std::sync::Arc<serde_json::Map<String, Value>>)>,
-    > = std::sync::OnceLock::new();
+fn output_schema(name: &str) -> Option<Schema> {
+    static PARSED: std::sync::OnceLock<Vec<(&str, Schema)>> = std::sync::OnceLock::new();
     let parsed = PARSED.get_or_init(|| {
         OUTPUT_SCHEMAS
             .iter()

@@ -35,11 +35,11 @@ pub fn list(app: &App, caller: &Caller) -> Vec<ResourceTemplate> {
         .collect()
 }
 
+/// A template's plugin, its index there, and the variables of a URI it matched.
+pub type Resolved = (Arc<Plugin>, usize, Vec<(String, String)>);
+
 /// The template `uri` is an instance of, with its variables.
-pub fn resolve(
-    snap: &crate::registry::Snapshot,
-    uri: &str,
-) -> Option<(Arc<Plugin>, usize, Vec<(String, String)>)> {
+pub fn resolve(snap: &crate::registry::Snapshot, uri: &str) -> Option<Resolved> {
     snap.templates.values().find_map(|(p, i)| {
         let vars = p.features.templates[*i].uri.matches(uri)?;
         Some((p.clone(), *i, vars))

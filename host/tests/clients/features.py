@@ -14,6 +14,7 @@ Steps (a JSON list), each answered by one entry of `results`:
   {"op": "list_templates"}                       -> [uriTemplate]
   {"op": "read", "uri", "log_level"?}            -> {"mime", "text"} | {"error"}
   {"op": "list_tools"}                           -> [{"name", "output_schema"}]
+  {"op": "wait_log", "contains"}                 -> true when a log message containing it came
   {"op": "expect", "event": "prompts_list_changed"|"resource_updated", "uri"?, "ready"?,
    "then": [steps]}                              -> {"heard": bool, "then": [results]}
       Subscribes (2025: resources/subscribe to uri; 2026: a subscriptions/listen stream for the
@@ -54,9 +55,11 @@ async def main() -> None:
     logs: list[dict] = []
     heard: list[tuple[str, str | None]] = []
     arrived = asyncio.Event()
+    logged = asyncio.Event()
 
     async def on_log(params):
         logs.append({"level": params.level, "logger": params.logger, "data": params.data})
+        logged.set()
 
     async def on_message(message):
         if isinstance(message, types.ResourceUpdatedNotification):
@@ -84,7 +87,10 @@ async def main() -> None:
                 text = text.replace("${" + k + "}", str(v))
             step = json.loads(text)
             try:
-                result = await run(client, step, heard, arrived)
+                if step["op"] == "wait_log":
+                    result = await wait_log(logs, logged, step["contains"])
+                else:
+                    result = await run(client, step, heard, arrived)
             except Exception as e:  # the step's error is its result
                 result = {"error": str(e)}
             for k, path in step.get("save", {}).items():
@@ -93,6 +99,19 @@ async def main() -> None:
         protocol = client.session.protocol_version
     errlog.close()
     print(json.dumps({"protocol": protocol, "results": results, "logs": logs}, default=str))
+
+
+async def wait_log(logs, logged, text):
+    def seen():
+        return any(text in str((l.get("data") or {}).get("message", "")) for l in logs)
+
+    try:
+        while not seen():
+            logged.clear()
+            await asyncio.wait_for(logged.wait(), 10)
+        return True
+    except asyncio.TimeoutError:
+        return False
 
 
 def dig(value, path):
