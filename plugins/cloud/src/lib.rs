@@ -99,9 +99,7 @@ fn opt_word(s: Option<&str>, what: &str) -> Result<Option<String>, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AccountsArgs {
-    /// All if omitted
     provider: Option<Provider>,
-    /// operational or provisioned (registered, not working)
     status: Option<AccountStatus>,
 }
 
@@ -435,14 +433,6 @@ const SEARCH_ASSETS: Search = Search::new("cloud_security_assets_queries", "clou
     .default_sort("resource_name|asc")
     .pipe_sort();
 
-// IOM state (see Provider).
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-enum IomStatus {
-    Failed,
-    Suppressed,
-}
-
 /// Arguments of `cloud_search_ioms`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -451,7 +441,6 @@ struct IomArgs {
     account_id: Option<String>,
     region: Option<String>,
     severity: Option<Severity>,
-    status: Option<IomStatus>,
     /// e.g. AWS::S3::Bucket
     resource_type: Option<String>,
     /// FQL, ANDed
@@ -490,16 +479,7 @@ impl SearchArgs for IomArgs {
             self.region.as_deref(),
             self.resource_type.as_deref(),
         )?
-        .opt(self.severity, |f, s| f.eq("severity", s.as_str()))
-        .opt(self.status, |f, s| {
-            f.eq(
-                "status",
-                match s {
-                    IomStatus::Failed => "failed",
-                    IomStatus::Suppressed => "suppressed",
-                },
-            )
-        }))
+        .opt(self.severity, |f, s| f.eq("severity", s.as_str())))
     }
 
     fn page(&self) -> Page<'_> {
@@ -521,7 +501,6 @@ struct AssetArgs {
     region: Option<String>,
     /// e.g. AWS::EC2::Instance
     resource_type: Option<String>,
-    /// Publicly exposed only
     exposed: Option<bool>,
     /// FQL, ANDed
     filter: Option<String>,

@@ -112,11 +112,11 @@ fn ioms_and_assets_search_with_flat_filters_and_pipe_sorts() {
     let env = MockEnv::new()
         .reply("cspm_evaluations_iom_queries", 200, json!({"meta": {"pagination": {"offset": 0, "limit": 1, "total": 4}}, "resources": ["i1"]}))
         .reply("cspm_evaluations_iom_entities", 200, json!({"resources": [{"id": "i1", "cid": "c", "evaluation": {"severity": "High", "rule": {"name": "S3 public", "remediation": "Step 1. Fix it.", "alert_logic": "x"}}}]}));
-    let out = call(&env, "cloud_search_ioms", json!({"account_id": "123456789012", "severity": "high", "status": "failed", "region": "us-east-1", "sort": "severity.asc", "limit": 1})).unwrap();
+    let out = call(&env, "cloud_search_ioms", json!({"account_id": "123456789012", "severity": "high", "filter": "status:'failed'", "region": "us-east-1", "sort": "severity.asc", "limit": 1})).unwrap();
     let q = &env.calls_to("cspm_evaluations_iom_queries")[0];
     assert_eq!(
         q.query_value("filter"),
-        Some("account_id:'123456789012'+region:'us-east-1'+severity:'High'+status:'failed'")
+        Some("account_id:'123456789012'+region:'us-east-1'+severity:'High'+(status:'failed')")
     );
     assert_eq!(q.query_value("sort"), Some("severity|asc"));
     let s = out.structured.unwrap();

@@ -108,7 +108,6 @@ struct InvestigateArgs {
     #[schemars(range(min = 1, max = 90))]
     #[serde(default = "d7")]
     days: u32,
-    /// Events to show
     #[schemars(range(max = 100))]
     #[serde(default = "d20")]
     timeline: u32,

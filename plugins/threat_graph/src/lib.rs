@@ -198,10 +198,6 @@ enum VertexType {
     Domain,
     Ipv4,
     Ipv6,
-    Detection,
-    Incident,
-    Sensor,
-    User,
 }
 
 impl VertexType {
@@ -215,10 +211,6 @@ impl VertexType {
             VertexType::Domain => "domains",
             VertexType::Ipv4 => "ipv4",
             VertexType::Ipv6 => "ipv6",
-            VertexType::Detection => "detections",
-            VertexType::Incident => "incidents",
-            VertexType::Sensor => "sensor",
-            VertexType::User => "users",
         }
     }
 }
@@ -301,7 +293,7 @@ struct SummaryArgs {
     ids: Vec<String>,
     #[serde(default)]
     vertex_type: VertexType,
-    /// Edges listed per type
+    /// Listed per type
     #[schemars(range(max = 50))]
     #[serde(default = "d5")]
     edges: u32,
@@ -383,9 +375,9 @@ enum Direction {
 struct EdgesArgs {
     /// Vertex id
     id: String,
-    /// e.g. child_process, dns (falcon://threat-graph/edge-types)
+    /// See falcon://threat-graph/edge-types
     edge_type: String,
-    /// primary: outgoing; secondary: incoming; omit for both
+    /// primary=out, secondary=in; both if omitted
     direction: Option<Direction>,
     #[schemars(range(min = 1, max = 100))]
     #[serde(default = "d20")]
