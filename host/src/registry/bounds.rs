@@ -282,4 +282,46 @@ mod tests {
             refusal(&d)
         );
     }
+
+    #[test]
+    fn feature_bounds_are_enforced_with_the_cap_named() {
+        use crate::runtime::mcp;
+        let prompt = |i: usize| mcp::Prompt {
+            name: format!("p{i}"),
+            title: "t".into(),
+            description: "d".into(),
+            arguments: vec![],
+            messages: vec![mcp::Message {
+                role: mcp::Role::User,
+                content: mcp::Content::Text("x".into()),
+            }],
+            tools: vec![],
+            optional_tools: vec![],
+        };
+        let f = |prompts: Vec<mcp::Prompt>, schemas: Vec<(String, String)>| mcp::Features {
+            output_schemas: schemas,
+            prompts,
+            resource_templates: vec![],
+            completers: vec![],
+        };
+        assert!(check_feature_bounds(&f(vec![prompt(0)], vec![])).is_ok());
+        let many = f((0..=MAX_PROMPTS).map(prompt).collect(), vec![]);
+        assert_eq!(
+            check_feature_bounds(&many).unwrap_err(),
+            "declares 65 prompts; at most 64 per plugin"
+        );
+        let mut big = prompt(0);
+        big.messages[0].content = mcp::Content::Text("x".repeat(MAX_PROMPT_BYTES + 1));
+        assert!(
+            check_feature_bounds(&f(vec![big], vec![]))
+                .unwrap_err()
+                .contains("prompt `p0`: messages is 262145 bytes; at most 262144")
+        );
+        let schema = vec![("t".into(), "x".repeat(MAX_OUTPUT_SCHEMA_BYTES + 1))];
+        assert!(
+            check_feature_bounds(&f(vec![], schema))
+                .unwrap_err()
+                .contains("tool `t`: output schema is 16385 bytes; at most 16384")
+        );
+    }
 }

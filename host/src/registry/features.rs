@@ -33,7 +33,11 @@ impl OutputSchema {
             .map(|e| {
                 let at = e.instance_path.to_string();
                 let what = crate::runtime::truncate_str(&e.to_string(), 200).to_string();
-                if at.is_empty() { what } else { format!("{at}: {what}") }
+                if at.is_empty() {
+                    what
+                } else {
+                    format!("{at}: {what}")
+                }
             })
             .collect()
     }
@@ -346,6 +350,80 @@ mod tests {
             tools: vec!["hosts_get".into()],
             optional_tools: vec![],
         }
+    }
+
+    fn tool(name: &str, tier: tools::Tier) -> Tool {
+        let schema = serde_json::json!({"type": "object"});
+        Tool {
+            desc: tools::Tool {
+                name: name.into(),
+                title: name.into(),
+                description: "d".into(),
+                input_schema: schema.to_string(),
+                tier,
+                destructive: false,
+                idempotent: true,
+                cacheable: false,
+                operations: vec![],
+            },
+            schema: Arc::new(serde_json::Map::new()),
+            validator: jsonschema::validator_for(&schema).unwrap(),
+            grant: Default::default(),
+            output: None,
+        }
+    }
+
+    fn features() -> mcp::Features {
+        mcp::Features {
+            output_schemas: vec![("r".into(), r#"{"type":"object","required":["n"]}"#.into())],
+            prompts: vec![],
+            resource_templates: vec![mcp::ResourceTemplate {
+                uri_template: "falcon://x/{id}".into(),
+                name: "x".into(),
+                description: "d".into(),
+                mime_type: "application/json".into(),
+                tool: "r".into(),
+                completers: vec![("id".into(), "x_id".into())],
+            }],
+            completers: vec![mcp::Completer {
+                name: "x_id".into(),
+                tool: "r".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn features_must_name_the_plugins_own_read_tools() {
+        let mut tools = vec![tool("r", tools::Tier::Read), tool("w", tools::Tier::Write)];
+        let built = build(&mut tools, Some(&features())).unwrap();
+        assert_eq!(built.templates.len(), 1);
+        let checked = tools[0].output.as_ref().unwrap();
+        assert!(
+            checked
+                .violations(Some(&serde_json::json!({"n": 1})))
+                .is_empty()
+        );
+        assert!(checked.violations(Some(&serde_json::json!({})))[0].contains("\"n\""));
+        assert!(checked.violations(None)[0].contains("no structured content"));
+        let refused = |f: mcp::Features| {
+            let mut tools = vec![tool("r", tools::Tier::Read), tool("w", tools::Tier::Write)];
+            build(&mut tools, Some(&f)).err().unwrap()
+        };
+        let mut f = features();
+        f.completers[0].tool = "w".into();
+        assert!(refused(f).contains("a write tool"));
+        let mut f = features();
+        f.resource_templates[0].tool = "nope".into();
+        assert!(refused(f).contains("does not declare"));
+        let mut f = features();
+        f.resource_templates[0].completers[0].0 = "other".into();
+        assert!(refused(f).contains("unknown variable `other`"));
+        let mut f = features();
+        f.output_schemas[0].1 = r#"{"type":"array"}"#.into();
+        assert!(refused(f).contains("\"type\": \"object\""));
+        let mut f = features();
+        f.output_schemas.push(("ghost".into(), "{}".into()));
+        assert!(refused(f).contains("does not declare"));
     }
 
     #[test]
