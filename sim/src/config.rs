@@ -83,7 +83,7 @@ pub struct SimConfig {
     pub ngsiem_job_idle: Duration,
     /// Number of hosts in the generated tenant (at least 500 unless changed).
     pub hosts: usize,
-    /// Number of endpoint alerts in the generated tenant (at least 1000 unless changed); 24
+    /// Number of endpoint alerts in the generated tenant (at least 1000 unless changed); 22
     /// NG-SIEM, cloud, identity and third-party alerts come on top.
     pub alerts: usize,
 }

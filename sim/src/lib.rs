@@ -44,11 +44,11 @@
 //! The tenant (seed 42 by default): 520 hosts (Windows, Mac, Linux; servers, workstations, domain
 //! controllers; online and offline; tags, groups, policies, login and address history), 1,200
 //! endpoint alerts over 30 days with MITRE tactics and process trees (children in the
-//! telemetry), 24 alerts from NG-SIEM correlation rules (with their indicator and matched
+//! telemetry), 22 alerts from NG-SIEM correlation rules (with their indicator and matched
 //! events), Falcon Cloud Security, Identity Protection and third-party connectors (with their
 //! payload), incidents and behaviors built from the endpoint alerts, CrowdScores, 40 IOCs, 8 host
 //! groups, 8 prevention policies (a `platform_default` per
-//! platform), Spotlight findings, about 11,500 NG-SIEM events over 7 days (`ProcessRollup2`, `DnsRequest`,
+//! platform), Spotlight findings, about 12,900 NG-SIEM events over 7 days (`ProcessRollup2`, `DnsRequest`,
 //! `NetworkConnectIP4`, `UserLogon`) whose hashes and IPs overlap the alerts, RTR scripts, and a
 //! small virtual file system per host for RTR. Timestamps are relative to
 //! [`SimConfig::generated_at`] (default: start time), so `now-24h` filters find data. The same
@@ -101,6 +101,16 @@
 //! - RTR: chunk size is [`SimConfig::rtr_chunk_size`] (64 KiB); `complete` is true on the last
 //!   chunk. Commands of an offline-queued session never complete. Archives use AES-256 with
 //!   2^8 key-derivation rounds (7-Zip's default is 2^19; any 7-Zip reads either).
+//!   Batch commands answer every host's output inline at once (no host is slow); a batch
+//!   `get`'s files are listed after [`SimConfig::rtr_command_polls`] status polls. `runscript
+//!   -CloudFile` runs a script of the library: unknown scripts and other platforms are the
+//!   command's stderr (wording ours), and the script's run counters move.
+//! - Alerts of other products: `type` values (`ngsiem-rule-trigger-event`, `fcs-ioa`,
+//!   `idp-detection`, `thirdparty`), cloud alerts' product `cwpp` and the payload field names of
+//!   cloud, identity and third-party alerts are our choice; composite ids follow the
+//!   `<cid>:<ind|ngsiem|fcs|ldt|thirdparty>:…` forms crowdstrike-mcp parses. An NG-SIEM alert's
+//!   matched events carry `Ngsiem.detection.id`, and one indicator event (`Ngsiem.indicator.id`
+//!   = the composite id's last part) names the detection.
 //! - NG-SIEM: `StopSearchV1` answers 204. Invalid CQL answers 400 with the gateway error
 //!   envelope and a message `Syntax error at line 1, column C: …` (the live service sometimes
 //!   answers 200 with no events instead). Free-text terms match case-insensitively across all

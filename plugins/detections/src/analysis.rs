@@ -258,6 +258,36 @@ fn payload_note(kind: Kind) -> Option<&'static str> {
     }
 }
 
+/// Longest wait for one NG-SIEM search of an enrichment: two of them, and the rest of the
+/// analysis, fit the host's 60 s call deadline.
+pub(crate) const SEARCH_WAIT_MS: u64 = 20_000;
+
+/// A search of `cql` between two instants, bounded by [`SEARCH_WAIT_MS`].
+pub(crate) fn enrichment_search(
+    ctx: &Ctx<'_>,
+    cql: &str,
+    start: i64,
+    end: i64,
+) -> Result<ngsiem::Events, ToolError> {
+    let r = ngsiem::search(
+        ctx,
+        &Query {
+            max_wait_ms: SEARCH_WAIT_MS,
+            ..Query::between(cql, start, end)
+        },
+    )?;
+    if !r.complete && r.events.is_empty() {
+        return Err(ToolError::Upstream {
+            status: 504,
+            message: format!(
+                "NG-SIEM did not finish `{cql}` within {} s; retry, or run it with ngsiem_query",
+                SEARCH_WAIT_MS / 1000
+            ),
+        });
+    }
+    Ok(r)
+}
+
 /// NG-SIEM enrichment: the indicator event names the detection; the detection's events follow.
 fn ngsiem_events(ctx: &Ctx<'_>, alert: &Value, id: &str, max: u32) -> Result<Value, ToolError> {
     let indicator = id.rsplit(':').next().unwrap_or(id);
@@ -267,7 +297,7 @@ fn ngsiem_events(ctx: &Ctx<'_>, alert: &Value, id: &str, max: u32) -> Result<Val
     // The matches precede the alert; a day before it and an hour after cover a rule's window.
     let (start, end) = (at - 86_400_000, at + 3_600_000);
     let q1 = format!("Ngsiem.indicator.id={}", ngsiem::quote(indicator));
-    let found = ngsiem::search(ctx, &Query::between(&q1, start, end))?;
+    let found = enrichment_search(ctx, &q1, start, end)?;
     let Some(event) = found.events.into_iter().next() else {
         return Ok(
             json!({"indicator_id": indicator, "queries": [q1], "events_matched": 0, "events": [],
@@ -288,7 +318,7 @@ fn ngsiem_events(ctx: &Ctx<'_>, alert: &Value, id: &str, max: u32) -> Result<Val
         "Ngsiem.detection.id={} | tail({max})",
         ngsiem::quote(&detection)
     );
-    let r = ngsiem::search(ctx, &Query::between(&q2, start, end))?;
+    let r = enrichment_search(ctx, &q2, start, end)?;
     let mut events: Vec<Value> = r.events.into_iter().map(compact_event).collect();
     events.sort_by_key(timestamp);
     Ok(

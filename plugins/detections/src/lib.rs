@@ -563,7 +563,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_analyze_alert",
             "Analyze alert",
-            "An alert with MITRE context, host, related alerts and by type: NG-SIEM events, endpoint behaviors and process tree, or cloud/identity/third-party payload.",
+            "An alert with host, related alerts and enrichment by type: NG-SIEM events, endpoint behaviors and process tree, cloud/identity/third-party payload.",
         )
         .ops(&[
             "PostEntitiesAlertsV2",

@@ -3,7 +3,7 @@
 //! sensor's telemetry in NG-SIEM (child processes, DNS requests, network connections).
 
 use aerie_sdk::fql::Fql;
-use aerie_sdk::ngsiem::{self, Query};
+use aerie_sdk::ngsiem;
 use aerie_sdk::{Ctx, ToolError, project};
 use serde_json::{Value, json};
 
@@ -139,10 +139,7 @@ fn telemetry(
         ngsiem::quote(aid)
     );
     // From just before the process started to a day after: what it spawned and contacted.
-    let r = ngsiem::search(
-        ctx,
-        &Query::between(&cql, started - 300_000, started + 86_400_000),
-    )?;
+    let r = crate::analysis::enrichment_search(ctx, &cql, started - 300_000, started + 86_400_000)?;
     let mut events = r.events;
     events.sort_by_key(|e| e.get("@timestamp").and_then(Value::as_i64).unwrap_or(0));
     let (mut children, mut dns, mut net) = (Vec::new(), Vec::new(), Vec::new());

@@ -905,7 +905,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_run_script",
             "Run library script",
-            "Run a script-library script on a session's host (admin runscript). Previews unless confirm=true.",
+            "Run a library script on a session's host (runscript). Previews unless confirm=true.",
         )
         .ops(&[
             "RTR_ListScripts",
@@ -946,7 +946,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_batch_get_file",
             "Batch download file",
-            "Fetch one path from every host of a batch into the files dir (7z, password infected).",
+            "Fetch a path from each batch host into the files dir (7z, password infected).",
         )
         .ops(&[
             "BatchGetCmd",

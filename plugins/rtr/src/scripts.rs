@@ -116,9 +116,9 @@ fn quotable<'a>(v: &'a str, what: &str, max: usize) -> Result<&'a str, ToolError
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunArgs {
     session_id: String,
-    /// Script name (rtr_list_scripts)
+    /// Library script name
     script: String,
-    /// Script arguments
+    /// Arguments
     args: Option<String>,
     /// Apply (else preview)
     #[serde(default)]
