@@ -121,6 +121,13 @@ impl App {
         cancel: &CancellationToken,
     ) -> ToolOutcome {
         let started = Instant::now();
+        // The `tenant` argument chose the egress (controls); the plugin's schema has no such
+        // argument.
+        let args = match self.services.tenants.any() {
+            true => crate::tenants::strip(args),
+            false => args,
+        };
+        let tenant = crate::tenants::current_name();
         let Some(_in_flight) = self.inflight.enter() else {
             self.services.audit.record(
                 "tool_call",
@@ -146,7 +153,7 @@ impl App {
                 "tool_call",
                 json!({
                     "client": client, "tool": name, "plugin": plugin.name, "version": plugin.version, "args_sha256": digest,
-                    "outcome": outcome, "duration_ms": started.elapsed().as_millis() as u64,
+                    "outcome": outcome, "duration_ms": started.elapsed().as_millis() as u64, "tenant": tenant.as_deref(),
                 }),
             );
         };
@@ -328,6 +335,8 @@ pub struct HostServices {
     pub policy: Policy,
     /// Falcon egress; `None` when no credentials are configured.
     pub egress: Option<Arc<Egress>>,
+    /// `[tenants]`: one egress per tenant; a call uses the one its scope chose.
+    pub tenants: crate::tenants::Tenants,
     /// Files directory, if the operator named one.
     pub files: Option<FilesDir>,
     /// Audit log.
@@ -403,7 +412,11 @@ impl Services for HostServices {
         {
             return refuse(reason);
         }
-        let Some(egress) = self.egress.clone() else {
+        // The call's tenant (chosen and checked by the controls), else the one client.
+        let egress = crate::tenants::current()
+            .map(|(_, e)| e)
+            .or_else(|| self.egress.clone());
+        let Some(egress) = egress else {
             return futures::future::ready(Err(falcon::Error::Auth(
                 "Falcon credentials are not configured: set FALCON_CLIENT_ID and FALCON_CLIENT_SECRET (and FALCON_BASE_URL), or try `aerie demo`".into(),
             )))

@@ -58,6 +58,8 @@ pub struct FileConfig {
     pub state: crate::state::StateFile,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: crate::metrics::MetricsFile,
+    /// `[tenants.<name>]`: several Falcon API clients in one server.
+    pub tenants: BTreeMap<String, crate::tenants::TenantFile>,
 }
 
 /// Longest shutdown grace period accepted: past it, a stuck call would hold a restart.

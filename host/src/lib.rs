@@ -26,6 +26,7 @@ pub mod scaffold;
 pub mod server;
 pub mod signing;
 pub mod state;
+pub mod tenants;
 
 #[cfg(feature = "demo")]
 pub mod demo;

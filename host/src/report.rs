@@ -244,6 +244,7 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
     let services = Arc::new(HostServices {
         policy: policy.clone(),
         egress: None,
+        tenants: Default::default(),
         files: None,
         audit: Arc::new(Audit::default()),
         registry,

@@ -100,21 +100,31 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     if state.shared() {
         tracing::info!(state = %state.describe(), "controls keep their state in the shared backend");
     }
-    let egress = match opts.credentials.clone() {
-        Some(creds) => {
-            let http = http_client();
-            let session = Session::new(creds, http.clone());
-            if opts.auth_at_start {
-                session
-                    .token()
-                    .await
-                    .context("Falcon authentication failed at start")?;
-            }
-            let shared = state.egress_rate(&session.tenant());
-            Some(Arc::new(
-                Egress::new(session, http, opts.file.egress(), audit.clone()).sharing(shared),
-            ))
+    // One egress per API client: its own token, its own rate budget per CID.
+    let connect = async |creds, what: &str| -> anyhow::Result<Arc<Egress>> {
+        let http = http_client();
+        let session = Session::new(creds, http.clone());
+        if opts.auth_at_start {
+            session
+                .token()
+                .await
+                .with_context(|| format!("Falcon authentication failed at start{what}"))?;
         }
+        let shared = state.egress_rate(&session.tenant());
+        Ok(Arc::new(
+            Egress::new(session, http, opts.file.egress(), audit.clone()).sharing(shared),
+        ))
+    };
+    let mut tenants = std::collections::BTreeMap::new();
+    for (name, t) in &opts.file.tenants {
+        let creds = t.resolve(name).map_err(anyhow::Error::msg)?;
+        let egress = connect(creds, &format!(" for tenant `{name}`")).await?;
+        tenants.insert(name.clone(), egress);
+    }
+    let tenants = crate::tenants::Tenants::new(tenants);
+    let egress = match opts.credentials.clone() {
+        Some(creds) => Some(connect(creds, "").await?),
+        None if tenants.any() => None,
         None => {
             tracing::warn!(
                 "no Falcon credentials: tools will answer with an error until FALCON_CLIENT_ID and FALCON_CLIENT_SECRET are set (try `aerie demo`)"
@@ -134,6 +144,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     let services = Arc::new(HostServices {
         policy,
         egress,
+        tenants,
         files,
         audit,
         registry: registry.clone(),
@@ -334,6 +345,9 @@ async fn drain(app: &App, shutdown: &Shutdown) {
 /// Clean shutdown: revoke the Falcon token.
 async fn finish(app: &App) {
     if let Some(e) = &app.services.egress {
+        e.session().revoke().await;
+    }
+    for e in app.services.tenants.egresses() {
         e.session().revoke().await;
     }
 }

@@ -127,11 +127,10 @@ impl CacheKey {
         if !cacheable(&plugin.name, tool) {
             return None;
         }
-        let tenant = app
-            .services
-            .egress
-            .as_ref()
-            .map_or_else(|| "none".to_string(), |e| e.session().tenant());
+        let egress = crate::tenants::current()
+            .map(|(_, e)| e)
+            .or_else(|| app.services.egress.clone());
+        let tenant = egress.map_or_else(|| "none".to_string(), |e| e.session().tenant());
         let granted: Vec<&str> = tool.grant.granted.iter().map(String::as_str).collect();
         let material = json!([
             "aerie-cache-v1",

@@ -78,7 +78,7 @@ impl App {
                     .keys()
                     .filter_map(|name| snap.tool(name))
                     .filter(|(_, t)| caller.profile.allows_tool(t))
-                    .map(|(_, t)| crate::mcp::mcp_tool(t)),
+                    .map(|(_, t)| self.with_tenant_arg(caller, crate::mcp::mcp_tool(t))),
             );
         }
         tools
@@ -132,6 +132,23 @@ impl App {
         {
             budget::audit_refusal(self, caller, name, "refused_state");
             return ToolOutcome::error(why);
+        }
+        // Several tenants: the call runs against the one its profile allows and its `tenant`
+        // argument names, checked before anything is counted or sent.
+        let tenants = &self.services.tenants;
+        if tenants.any() && tool.is_some() && crate::tenants::current().is_none() {
+            let (tenant, egress) = match tenants.choose(&caller.profile.tenants, &args) {
+                Ok(t) => t,
+                Err(why) => {
+                    budget::audit_refusal(self, caller, name, "refused_tenant");
+                    return ToolOutcome::error(why);
+                }
+            };
+            let call = self.call_plugin_tool_as(caller, name, args, progress, cancel);
+            let mut out = crate::tenants::scope(&tenant, egress, Box::pin(call)).await;
+            out.meta
+                .insert("aerie/tenant".into(), serde_json::json!(tenant));
+            return out;
         }
         // A name that is not served (unknown, or disabled by the policy) fails before reaching
         // a plugin, so it costs nothing.
@@ -191,6 +208,20 @@ impl App {
 }
 
 impl App {
+    /// `tool` as `caller` sees it: with the `tenant` argument when its profile may use
+    /// several tenants.
+    fn with_tenant_arg(&self, caller: &Caller, mut tool: rmcp::model::Tool) -> rmcp::model::Tool {
+        let schema = Value::Object((*tool.input_schema).clone());
+        if let Some(Value::Object(s)) = self
+            .services
+            .tenants
+            .schema_for(&caller.profile.tenants, &schema)
+        {
+            tool.input_schema = Arc::new(s);
+        }
+        tool
+    }
+
     /// A served plugin tool through the result cache: a fresh cached answer if there is one,
     /// else the real call, after which a write invalidates what it may have changed and a
     /// read's answer is kept.
@@ -268,6 +299,13 @@ impl Controls {
         state: &crate::state::Backend,
     ) -> Result<Controls, String> {
         let profiles = Profiles::from_file(&file.profiles, profile)?;
+        for (name, p) in &file.profiles.0 {
+            if let Some(t) = p.tenants.iter().find(|t| !file.tenants.contains_key(*t)) {
+                return Err(format!(
+                    "[profiles.{name}] tenants names `{t}`, but no [tenants.{t}] is configured"
+                ));
+            }
+        }
         for (i, key) in file.http.api_keys.iter().enumerate() {
             if let Some(p) = &key.profile {
                 profiles.require(p, &format!("[http] api_keys entry {}", i + 1))?;

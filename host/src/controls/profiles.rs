@@ -42,6 +42,8 @@ pub struct ProfileFile {
     pub budget_per_tool: BTreeMap<String, u32>,
     /// Result cache TTL for this profile's calls, in seconds (default: the global one).
     pub cache_ttl_secs: Option<u64>,
+    /// `[tenants]` this profile may use (default: all of them).
+    pub tenants: Vec<String>,
 }
 
 /// A tool name or a glob over tool names: `*` is any run of characters, `?` any one. Tool
@@ -132,6 +134,8 @@ pub struct Profile {
     pub budget: Option<u32>,
     /// Per-tool (or per-pattern) budgets.
     pub budget_per_tool: Vec<ToolBudget>,
+    /// The `[tenants]` it may use; empty: all.
+    pub tenants: Vec<String>,
 }
 
 impl Profile {
@@ -146,6 +150,7 @@ impl Profile {
             allow_writes: true,
             budget: None,
             budget_per_tool: Vec::new(),
+            tenants: Vec::new(),
         }
     }
 
@@ -186,6 +191,7 @@ impl Profile {
             allow_writes: f.allow_writes,
             budget: f.budget,
             budget_per_tool,
+            tenants: f.tenants.clone(),
         })
     }
 
