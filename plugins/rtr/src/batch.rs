@@ -81,7 +81,6 @@ pub(crate) fn init(ctx: &Ctx<'_>, a: InitArgs) -> Result<Output, ToolError> {
         .query("timeout", BATCH_TIMEOUT_S)
         .body_json(&json!({"host_ids": hosts, "queue_offline": a.queue_offline}))?
         .send_allowing(&[404])?;
-    let v: Value = reply.json()?;
     if reply.status == 404 {
         return Err(ToolError::not_found(format!(
             "no RTR session could be opened on any of the {} host(s): {} (offline hosts need queue_offline=true)",
@@ -89,6 +88,7 @@ pub(crate) fn init(ctx: &Ctx<'_>, a: InitArgs) -> Result<Output, ToolError> {
             aerie_sdk::falcon_message(&reply.body)
         )));
     }
+    let v: Value = reply.json()?;
     let batch = text(&v, "batch_id").to_string();
     if batch.is_empty() {
         return Err(ToolError::internal(
@@ -273,9 +273,14 @@ pub(crate) fn get_file(ctx: &Ctx<'_>, a: GetArgs) -> Result<Output, ToolError> {
         };
         let sha = text(f, "sha256");
         let save_as = plain_name(&format!("{aid}_{name}.7z"), "file name")?;
-        let (size, archive_sha) = save_archive(ctx, text(f, "session_id"), sha, name, &save_as)?;
-        saved.push(json!({"host_id": aid, "saved_as": save_as, "archive_size": size, "archive_sha256": archive_sha,
-                          "file_sha256": sha, "file_size": f.get("size")}));
+        // One host's archive failing (gone, over the files quota) does not lose the others.
+        match save_archive(ctx, text(f, "session_id"), sha, name, &save_as) {
+            Ok((size, archive_sha)) => saved.push(
+                json!({"host_id": aid, "saved_as": save_as, "archive_size": size,
+                "archive_sha256": archive_sha, "file_sha256": sha, "file_size": f.get("size")}),
+            ),
+            Err(e) => failed.push(json!({"host_id": aid, "error": e.to_string()})),
+        }
     }
     let mut summary = format!(
         "Saved {path} from {} host(s) into the files directory (7-Zip, password `infected`)",

@@ -1460,4 +1460,36 @@ mod tests {
         assert_eq!(q.query_value("sha256"), Some(sha.as_str()));
         assert_eq!(q.query_value("filename"), Some("x.dll"));
     }
+
+    #[test]
+    fn batch_get_keeps_the_archives_that_arrive() {
+        let sha = "cd".repeat(32);
+        let ok = |aid: &str| json!({"aid": aid, "session_id": SID, "complete": true, "stderr": "", "errors": []});
+        let env = MockEnv::new()
+            .reply(
+                "BatchGetCmd",
+                201,
+                json!({"batch_get_cmd_req_id": RID, "combined": {"resources": {AID: ok(AID), AID2: ok(AID2)}}}),
+            )
+            .reply(
+                "BatchGetCmdStatus",
+                200,
+                json!({"resources": {AID: {"session_id": SID, "sha256": sha}, AID2: {"session_id": SID, "sha256": sha}}}),
+            )
+            .reply_bytes("RTR_GetExtractedFileContents", 200, b"7z".to_vec())
+            .reply("RTR_GetExtractedFileContents", 404, json!({"errors": [{"message": "gone"}]}));
+        let s = call(
+            &env,
+            "rtr_batch_get_file",
+            json!({"batch_id": BATCH, "path": "/etc/hosts"}),
+        )
+        .unwrap()
+        .structured
+        .unwrap();
+        assert_eq!(s["files"].as_array().unwrap().len(), 1, "{s}");
+        assert!(
+            s["failed"][0]["error"].as_str().unwrap().contains("gone"),
+            "{s}"
+        );
+    }
 }
