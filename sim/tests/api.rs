@@ -549,7 +549,10 @@ async fn alert_updates_persist_and_aggregate() {
     assert_eq!(s, 200);
     let buckets = v["resources"][0]["buckets"].as_array().unwrap();
     let total: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap()).sum();
-    assert_eq!(total, t.get("/_sim/info").await.1["alerts"].as_u64().unwrap());
+    assert_eq!(
+        total,
+        t.get("/_sim/info").await.1["alerts"].as_u64().unwrap()
+    );
     assert!(
         buckets
             .windows(2)
