@@ -411,3 +411,37 @@ async fn scaling() {
         }
     }
 }
+
+/// A legacy (2025) MCP session through the balancer: `deploy/haproxy.cfg` sticks it to the
+/// replica that opened it, so every call of the session lands there and works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_legacy_session_sticks_to_its_replica_behind_the_balancer() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    let sim = sim().await;
+    let d = Deployment::start(&sim, "[cache]\nttl_secs = 0", &["--approvals", "off"]).await;
+    let client =
+        ().serve(StreamableHttpClientTransport::from_uri(d.lb.url()))
+            .await
+            .expect("a session opens through haproxy");
+    for i in 0..6u32 {
+        let r = support::call(&client, "hosts_search", json!({"limit": 1 + i})).await;
+        assert!(!support::is_error(&r), "call {i}: {}", support::text(&r));
+    }
+    client.cancel().await.ok();
+    let served: Vec<usize> = d
+        .replicas
+        .iter()
+        .map(|r| {
+            std::fs::read_to_string(&r.audit)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("\"tool_call\"") && l.contains("hosts_search"))
+                .count()
+        })
+        .collect();
+    assert!(
+        served.contains(&6) && served.iter().sum::<usize>() == 6,
+        "{served:?}"
+    );
+}
