@@ -431,7 +431,7 @@ mod tests {
             ),
             (
                 "[plugins.hosts]\negress_requests_per_minute = 0\n",
-                "[plugins.hosts] egress_requests_per_minute must be 1..=5000 (at most [egress] requests_per_minute), not 0",
+                "[plugins.hosts] egress_requests_per_minute must be 1..=6000 (at most [egress] requests_per_minute), not 0",
             ),
             (
                 "[egress]\nrequests_per_minute = 10\n[plugins.hosts]\negress_requests_per_minute = 11\n",
