@@ -471,8 +471,8 @@ fn typo_patterns_are_refused_at_start_and_by_config_check() {
             "[profiles.triage] budget_per_tool: `ngsiem_qeury` matches no tool; did you mean `ngsiem_query`?",
         ),
         (
-            "[profiles.triage]\ntools = ['intel_*']\n",
-            "`intel_*` matches no tool (a pattern for tools not installed yet belongs in optional_tools)",
+            "[profiles.triage]\ntools = ['vt_*']\n",
+            "`vt_*` matches no tool (a pattern for tools not installed yet belongs in optional_tools)",
         ),
         (
             "[profiles.triage]\ntools = ['Hosts-*']\n",
@@ -635,7 +635,7 @@ async fn the_six_seed_roles_see_what_the_seed_allows() {
         (
             "triage",
             reads(&["detections", "hosts", "ngsiem"]),
-            &["rtr", "hunting", "prevention"],
+            &["rtr", "hunting", "prevention", "intel", "spotlight"],
         ),
         (
             "hunt",
@@ -644,15 +644,18 @@ async fn the_six_seed_roles_see_what_the_seed_allows() {
         ),
         (
             "investigate",
-            reads(&["detections", "hosts", "ngsiem"])
+            reads(&["detections", "hosts", "ngsiem", "intel", "identity"])
                 .union(&indicators)
                 .cloned()
                 .collect(),
-            &["rtr", "prevention"],
+            &["rtr", "prevention", "cases", "spotlight"],
         ),
         (
             "enrichment",
-            indicators.clone(),
+            reads(&["intel", "spotlight"])
+                .union(&indicators)
+                .cloned()
+                .collect(),
             &["ngsiem", "rtr", "hosts", "detections", "prevention"],
         ),
         (
@@ -669,8 +672,11 @@ async fn the_six_seed_roles_see_what_the_seed_allows() {
         ),
         (
             "cti",
-            set(&["ngsiem_query", "hunting_list_iocs"]),
-            &["rtr", "hosts", "detections", "prevention"],
+            reads(&["ngsiem", "intel", "cao_hunting"])
+                .union(&set(&["hunting_list_iocs"]))
+                .cloned()
+                .collect(),
+            &["rtr", "hosts", "detections", "prevention", "spotlight"],
         ),
     ];
     for (role, expected, forbidden) in roles {
