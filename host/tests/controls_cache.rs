@@ -416,7 +416,16 @@ async fn sqlite_cache_survives_a_restart_and_the_cli_reads_and_clears_it() {
 #[test]
 fn cache_cli_on_the_memory_backend_explains_itself() {
     let work = tempfile::tempdir().unwrap();
-    let cfg = config(work.path(), "[cache]\nbackend = \"memory\"\n");
+    // An admin socket of its own that no server listens on: the default one may belong to a
+    // server another test started.
+    let socket = work.path().join("admin.sock");
+    let cfg = config(
+        work.path(),
+        &format!(
+            "[cache]\nbackend = \"memory\"\n[approvals]\nsocket = {:?}\n",
+            socket.display().to_string()
+        ),
+    );
     for cmd in ["stats", "clear"] {
         let (ok, _, err) = cache_cli(&[cmd, "--config", &cfg]);
         assert!(!ok, "{cmd} cannot reach another process's memory");
