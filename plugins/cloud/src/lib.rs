@@ -111,6 +111,10 @@ enum AccountStatus {
     Provisioned,
 }
 
+/// Accounts per registration request (the API's default) and the most pages read per cloud.
+const ACCOUNT_PAGE: u32 = 100;
+const ACCOUNT_PAGES: u32 = 20;
+
 /// Per provider: operation, and the fields naming an account's id and name.
 const REGISTRATIONS: &[(Provider, &str, &str, &str)] = &[
     (
@@ -169,17 +173,25 @@ fn list_accounts(ctx: &Ctx<'_>, a: AccountsArgs) -> Result<Output, ToolError> {
             AccountStatus::Operational => "operational",
             AccountStatus::Provisioned => "provisioned",
         });
-        // 207 (some ids failed) is a success with errors beside the resources.
-        let env = ctx
-            .op(op)
-            .query_opt("status", status)
-            .query("limit", 500)
-            .envelope()?;
-        accounts.extend(
-            env.resources
-                .iter()
-                .map(|r| account(*provider, id_key, name_key, r)),
-        );
+        // Pages of the API's default size; 207 (some ids failed) is a success with errors
+        // beside the resources.
+        for page in 0..ACCOUNT_PAGES {
+            let env = ctx
+                .op(op)
+                .query_opt("status", status)
+                .query("limit", ACCOUNT_PAGE)
+                .query("offset", page * ACCOUNT_PAGE)
+                .envelope()?;
+            let n = env.resources.len() as u32;
+            accounts.extend(
+                env.resources
+                    .iter()
+                    .map(|r| account(*provider, id_key, name_key, r)),
+            );
+            if n < ACCOUNT_PAGE || u64::from((page + 1) * ACCOUNT_PAGE) >= env.total() {
+                break;
+            }
+        }
     }
     let broken = accounts
         .iter()

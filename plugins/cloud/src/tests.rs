@@ -59,6 +59,27 @@ fn accounts_come_from_each_provider_with_their_problems() {
     .unwrap();
     assert_eq!(env.operations(), ["GetCSPMGCPAccount"]);
     assert_eq!(env.calls()[0].query_value("status"), Some("operational"));
+    // More accounts than a page: the next page is read, until the total.
+    let page = |from: usize, n: usize| -> Value {
+        let r: Vec<Value> = (from..from + n)
+            .map(|i| json!({"parent_id": format!("p{i}")}))
+            .collect();
+        json!({"meta": {"pagination": {"offset": from, "limit": 100, "total": 130}}, "resources": r})
+    };
+    let env = MockEnv::new()
+        .reply("GetCSPMGCPAccount", 200, page(0, 100))
+        .reply("GetCSPMGCPAccount", 200, page(100, 30));
+    let s = call(&env, "cloud_list_accounts", json!({"provider": "gcp"}))
+        .unwrap()
+        .structured
+        .unwrap();
+    assert_eq!(s["accounts"].as_array().unwrap().len(), 130);
+    let offsets: Vec<_> = env
+        .calls()
+        .iter()
+        .map(|c| c.query_value("offset").map(str::to_string))
+        .collect();
+    assert_eq!(offsets, [Some("0".to_string()), Some("100".to_string())]);
 }
 
 #[test]
