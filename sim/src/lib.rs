@@ -33,6 +33,9 @@
 //! | Intel | actors, reports, indicators (combined, id queries, entities), `GetMitreReport` (JSON or CSV), `GetIntelReportPDF` (scopes `falconx-actors:read`, `falconx-reports:read`, `falconx-indicators:read`) |
 //! | Correlation rules | `queries_rules_get_v1`, `combined_rules_get_v1`, `entities_rules_get_v1`, `entities_rules_patch_v1` (a list body; `status` enables), `queries_templates_get_v1Mixin0`, `entities_templates_get_v1Mixin0` (scopes `correlation-rules:read`, `correlation-rules:write`) |
 //! | CAO hunting | `SearchIntelligenceQueries`, `GetIntelligenceQueries` (translations on request), `SearchHuntingGuides`, `GetHuntingGuides`, `AggregateIntelligenceQueries`, `AggregateHuntingGuides` (scope `cao-hunting:read`) |
+//! | Threat Graph | `queries_edgetypes_get`, `combined_edges_get` (one vertex, `edge_type`, `direction`), `combined_ran_on_get`, `combined_summary_get`, `entities_vertices_getv2`: a view derived per request from alerts and events (scope `threatgraph:read`) |
+//! | Cloud security | `GetCSPMAwsAccount`, `GetCSPMAzureAccount`, `GetCSPMGCPAccount` (207 for unknown ids), `GetCSPMPolicySettings`, `cloud_security_assets_queries`/`_entities_get`, `cspm_evaluations_iom_queries`/`_entities`, `combined_cloud_risks`, `cloud_security_assets_combined_compliance_by_account`; flat filter names, clamped limits (scopes `cspm-registration:read`, `cloud-security-assets:read`, `cloud-security-detections:read`, `cloud-security:read`) |
+//! | Identity Protection | `api_preempt_proxy_post_graphql`: a validated GraphQL subset (`entities`, `countEntities`, `timeline`; fragments, variables, `@include`/`@skip`) answering raw `{data, errors, extensions}` (scope `identity-protection-graphql:write`, plus `identity-protection-entities:read` / `identity-protection-timeline:read` per root field) |
 //! | NG-SIEM content | saved queries, dashboards, parsers (lists and YAML templates), lookup files (names, bytes), data connections and their status, connectors and their configurations (scope `ngsiem:read`) |
 //! | NG-SIEM | `StartSearchV1`, `GetSearchStatusV1`, `StopSearchV1` over generated events, with a CQL subset |
 //!
@@ -118,6 +121,14 @@
 //! - NG-SIEM content: `search_domain` / `repository` are required and checked but do not
 //!   partition the content; saved-query and dashboard lists answer with records (`id`, `name`,
 //!   `last_modified`), which the swagger declares as strings (ids).
+//! - Threat Graph: `scope` and `nano` are validated but do not change the answer; edge records
+//!   carry `id` (the other end), `edge_type`, `source_vertex_id`, `target_vertex_id`,
+//!   `direction`, `timestamp`, `properties`; offsets are opaque tokens.
+//! - Identity Protection: a missing entities/timeline read scope answers 403 `access denied,
+//!   authorization failed` before the document runs; `extensions` spends one point per root
+//!   field plus one per hundred objects from 500,000 per API client (never reset); enum values
+//!   of incident `type`, `bindingType` and password `strength` are illustrative.
+//! - CSPM registration: `status=operational` selects valid accounts, `provisioned` the others.
 //! - Only the operations listed above exist; anything else is 404 `Not Found`.
 
 #![recursion_limit = "256"]
