@@ -1312,10 +1312,12 @@ pub(crate) fn execute(
     let mut vars = Map::new();
     for d in &op.vars {
         match (variables.get(&d.name), &d.default) {
-            (Some(Value::Null), _) | (None, None) if d.required => v.errors.push(GqlError::plain(format!(
-                "Variable \"${}\" of required type \"{}!\" was not provided.",
-                d.name, d.ty
-            ))),
+            (Some(Value::Null), _) | (None, None) if d.required => {
+                v.errors.push(GqlError::plain(format!(
+                    "Variable \"${}\" of required type \"{}!\" was not provided.",
+                    d.name, d.ty
+                )))
+            }
             (Some(val), _) => {
                 vars.insert(d.name.clone(), val.clone());
             }
