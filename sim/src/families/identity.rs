@@ -837,9 +837,9 @@ fn seed_incidents(s: &mut Seed<'_>) -> Vec<Value> {
         .get(ENTITIES)
         .map(|c| c.items.as_slice())
         .unwrap_or_default();
-    let user = entity_named(&entities, KNOWN_USER);
-    let host = entity_named(&entities, KNOWN_HOSTNAME);
-    let spray = entity_named(&entities, KNOWN_BAD_IP);
+    let user = entity_named(entities, KNOWN_USER);
+    let host = entity_named(entities, KNOWN_HOSTNAME);
+    let spray = entity_named(entities, KNOWN_BAD_IP);
     let known_aid =
         s.w.hosts
             .items
