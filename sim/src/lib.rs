@@ -31,6 +31,7 @@
 //! | Prevention | query, combined, get, create, update, delete, actions, precedence, members |
 //! | Spotlight | `combinedQueryVulnerabilities` (facets), `queryVulnerabilities`, `getVulnerabilities`, `getRemediationsV2`, `combinedSupportedEvaluationExt` (scope `spotlight-vulnerabilities:read`) |
 //! | Intel | actors, reports, indicators (combined, id queries, entities), `GetMitreReport` (JSON or CSV), `GetIntelReportPDF` (scopes `falconx-actors:read`, `falconx-reports:read`, `falconx-indicators:read`) |
+//! | Cases | `queries_cases_get_v1`, `entities_cases_post_v2` (read), `entities_cases_put_v2`, `entities_cases_patch_v2` (`expected_version`), alert/event evidence, case tags; case files (multipart upload, file details, RTR file metadata, recent RTR file); `/casemgmt/` fields and access tags (scopes `cases:read`, `cases:write`) |
 //! | Correlation rules | `queries_rules_get_v1`, `combined_rules_get_v1`, `entities_rules_get_v1`, `entities_rules_patch_v1` (a list body; `status` enables), `queries_templates_get_v1Mixin0`, `entities_templates_get_v1Mixin0` (scopes `correlation-rules:read`, `correlation-rules:write`) |
 //! | CAO hunting | `SearchIntelligenceQueries`, `GetIntelligenceQueries` (translations on request), `SearchHuntingGuides`, `GetHuntingGuides`, `AggregateIntelligenceQueries`, `AggregateHuntingGuides` (scope `cao-hunting:read`) |
 //! | Threat Graph | `queries_edgetypes_get`, `combined_edges_get` (one vertex, `edge_type`, `direction`), `combined_ran_on_get`, `combined_summary_get`, `entities_vertices_getv2`: a view derived per request from alerts and events (scope `threatgraph:read`) |
@@ -71,10 +72,10 @@
 //! [`KNOWN_HOSTNAME`] (Windows, online, user [`KNOWN_USER`], file
 //! `C:\Users\jdoe\Downloads\invoice.exe` for RTR `get`), [`KNOWN_LINUX_HOSTNAME`],
 //! [`KNOWN_MAC_HOSTNAME`] and [`KNOWN_CONTAINED_HOSTNAME`] (starts contained).
-//!
 //! [`KNOWN_CVE`] is open on [`KNOWN_HOSTNAME`] (beside other open, exploited CVEs) and on many
 //! other hosts. The known-bad hash, MD5, IP and domain are Intel indicators of [`KNOWN_ACTOR`],
 //! cited by report [`KNOWN_REPORT`]; that actor exploits a CVE open on [`KNOWN_HOSTNAME`].
+//!
 //! # Admin endpoints (no auth, loopback test hooks, not logged, not faulted)
 //!
 //! - `GET /_sim/requests` — the request log as JSON (the newest 50,000 requests); `DELETE /_sim/requests` clears it.
