@@ -59,6 +59,8 @@ pub struct ToolOutcome {
     pub text: String,
     /// Structured JSON, if any.
     pub structured: Option<Value>,
+    /// Content blocks after the text (images, audio, embedded resources), checked.
+    pub content: Vec<rmcp::model::ContentBlock>,
     /// Whether this is a tool error.
     pub is_error: bool,
     /// What the host adds for the client in the result's `_meta` (budget left, cache age,
@@ -86,6 +88,7 @@ impl ToolOutcome {
         ToolOutcome {
             text: text.into(),
             structured: None,
+            content: Vec::new(),
             is_error: true,
             meta: serde_json::Map::new(),
         }
@@ -244,7 +247,9 @@ impl App {
                 return ToolOutcome::error(failure_message(&plugin.name, f));
             }
         };
-        let size = out.text.len() + out.structured.as_ref().map_or(0, String::len);
+        let size = out.text.len()
+            + out.structured.as_ref().map_or(0, String::len)
+            + crate::runtime::content::blocks_bytes(&out.content);
         if size > MAX_RESULT_BYTES {
             audit("too_large");
             return ToolOutcome::error(format!(
@@ -274,10 +279,22 @@ impl App {
                 ));
             }
         }
+        let content = match crate::runtime::content::blocks(out.content) {
+            Ok(c) => c,
+            Err(bad) => {
+                audit("bad_output");
+                tracing::warn!(plugin = %plugin.name, tool = %name, "result has bad content: {bad}");
+                return ToolOutcome::error(format!(
+                    "Plugin `{}` returned a result for `{name}` with bad content ({bad}), so it was withheld. This is a fault in the plugin, not in the arguments; report it to the plugin's author.",
+                    plugin.name
+                ));
+            }
+        };
         audit("ok");
         ToolOutcome {
             text: out.text,
             structured,
+            content,
             is_error: false,
             meta: serde_json::Map::new(),
         }

@@ -7,11 +7,18 @@
 //! without them this test fails, it does not skip. Known
 //! failures, each with its reason, are in `tests/conformance/expected-failures.yml`; the suite
 //! fails the run on any other failure, and on a listed one that passes.
+//!
+//! The list-changed checks of 2026-07-28 call `test_trigger_tool_change` and
+//! `test_trigger_prompt_change`; the fixture logs a line for each, and this harness, watching
+//! the server's log, removes one of the extra plugins from the plugins directory: a real hot
+//! swap, as an operator would make one.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use support::*;
 
@@ -122,9 +129,39 @@ fn run_suite(url: &str, revision: &str, out: &Path) -> Run {
     }
 }
 
+/// The line the fixture's trigger tools log (`TRIGGER` in the fixture).
+const TRIGGER: &str = "conformance trigger: change the lists";
+
+/// Until `stop` is set, remove the next of `extras` from `dir` for every trigger line that
+/// appears in `log`.
+fn swap_on_trigger(
+    log: PathBuf,
+    dir: PathBuf,
+    extras: &'static [&'static str],
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut done = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let seen = std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(TRIGGER)
+                .count();
+            for name in extras.iter().take(seen).skip(done) {
+                std::fs::remove_file(dir.join(format!("{name}.wasm"))).unwrap();
+            }
+            done = seen.max(done);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_conformance_suite_passes_for_both_revisions() {
-    let dir = plugins_dir(&["conformance"]);
+    // There to be swapped out, one per trigger: the stateless scenario triggers four changes
+    // (its acknowledgement and filter checks, then the prompt and the tool list checks).
+    const EXTRAS: &[&str] = &["hello", "swap_a", "bad_output", "flood"];
+    let dir = plugins_dir(&["conformance", "hello", "swap_a", "bad_output", "flood"]);
     let work = tempfile::tempdir().unwrap();
     let log = work.path().join("server.log");
     // The DNS-rebinding scenario sends the server's own address as a browser Origin; aerie
@@ -132,6 +169,8 @@ async fn the_conformance_suite_passes_for_both_revisions() {
     let port = free_port();
     let origin = format!("http://127.0.0.1:{port}");
     let server = start_http_server_on(port, dir.path(), &["--allowed-origin", &origin], &log).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = swap_on_trigger(log.clone(), dir.path().to_path_buf(), EXTRAS, stop.clone());
     for revision in ["2025-11-25", "2026-07-28"] {
         let url = server.url();
         let out = work.path().join(revision);
@@ -155,5 +194,7 @@ async fn the_conformance_suite_passes_for_both_revisions() {
             run.output
         );
     }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
     drop(server);
 }

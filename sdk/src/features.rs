@@ -514,6 +514,7 @@ impl Output {
         Ok(Output {
             text: item.to_string(),
             structured: Some(item),
+            content: Vec::new(),
         })
     }
 }

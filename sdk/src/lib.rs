@@ -112,16 +112,19 @@ pub use features::{
     prefix_pattern, suggest,
 };
 pub use fql::Fql;
-pub use plugin::{Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec};
+pub use plugin::{
+    ClientCapability, Contents, Descriptor, Plugin, Resource, Tier, ToolInfo, ToolSpec,
+};
 pub use result::{
-    Next, OFFSET_WINDOW, Output, SearchResult, check_window, is_empty, next_offset, project, prune,
+    Block, Embedded, Next, OFFSET_WINDOW, Output, SearchResult, check_window, is_empty,
+    next_offset, project, prune,
 };
 
 /// Glue between [`Plugin`] and the generated `tools` export; used by [`export_plugin!`].
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::exports::aerie::plugin::tools as wit;
-    use crate::{HostEnv, Plugin, Tier, ToolError};
+    use crate::{Block, ClientCapability, Contents, Embedded, HostEnv, Plugin, Tier, ToolError};
 
     /// Describe `p` in WIT types.
     pub fn describe(p: &Plugin) -> wit::Descriptor {
@@ -146,6 +149,16 @@ pub mod __private {
                     idempotent: t.spec.idempotent,
                     cacheable: t.spec.cacheable,
                     operations: t.spec.operations.iter().map(|s| s.to_string()).collect(),
+                    needs: t
+                        .spec
+                        .needs
+                        .iter()
+                        .map(|c| match c {
+                            ClientCapability::Sampling => wit::ClientCapability::Sampling,
+                            ClientCapability::Elicitation => wit::ClientCapability::Elicitation,
+                            ClientCapability::Roots => wit::ClientCapability::Roots,
+                        })
+                        .collect(),
                 })
                 .collect(),
             resources: d
@@ -156,7 +169,10 @@ pub mod __private {
                     name: r.name.to_string(),
                     description: r.description.to_string(),
                     mime_type: r.mime_type.to_string(),
-                    text: r.text.to_string(),
+                    contents: match r.contents {
+                        Contents::Text(t) => wit::Contents::Text(t.to_string()),
+                        Contents::Blob(b) => wit::Contents::Blob(b.to_vec()),
+                    },
                 })
                 .collect(),
         }
@@ -174,8 +190,32 @@ pub mod __private {
         r.map(|o| wit::Output {
             text: o.text,
             structured: o.structured.map(|v| v.to_string()),
+            content: o.content.into_iter().map(block_to_wit).collect(),
         })
         .map_err(error_to_wit)
+    }
+
+    fn block_to_wit(c: Block) -> wit::ContentBlock {
+        match c {
+            Block::Image { data, mime_type } => {
+                wit::ContentBlock::Image(wit::Binary { data, mime_type })
+            }
+            Block::Audio { data, mime_type } => {
+                wit::ContentBlock::Audio(wit::Binary { data, mime_type })
+            }
+            Block::Resource {
+                uri,
+                mime_type,
+                contents,
+            } => wit::ContentBlock::Resource(wit::EmbeddedResource {
+                uri,
+                mime_type,
+                contents: match contents {
+                    Embedded::Text(t) => wit::Contents::Text(t),
+                    Embedded::Blob(b) => wit::Contents::Blob(b),
+                },
+            }),
+        }
     }
 
     /// A handler's error in WIT types.
@@ -246,4 +286,31 @@ macro_rules! export_plugin {
 
         $crate::bindings::export!(__AeriePlugin with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bindings::exports::aerie::plugin::tools as wit;
+    use crate::{Block, Embedded, Output};
+
+    #[test]
+    fn content_blocks_reach_the_wit_in_order() {
+        let out = Output::text("two blocks")
+            .with(Block::Image {
+                data: vec![1, 2],
+                mime_type: "image/png".into(),
+            })
+            .with(Block::Resource {
+                uri: "falcon://x".into(),
+                mime_type: "application/octet-stream".into(),
+                contents: Embedded::Blob(vec![3]),
+            });
+        let w = crate::__private::to_wit(Ok(out)).unwrap();
+        assert_eq!(w.text, "two blocks");
+        assert!(
+            matches!(&w.content[0], wit::ContentBlock::Image(b) if b.data == [1, 2] && b.mime_type == "image/png")
+        );
+        assert!(matches!(&w.content[1], wit::ContentBlock::Resource(r)
+            if r.uri == "falcon://x" && matches!(&r.contents, wit::Contents::Blob(b) if b == &[3])));
+    }
 }

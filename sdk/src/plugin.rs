@@ -44,6 +44,20 @@ pub struct ToolSpec {
     pub fql_guide: Option<&'static str>,
     /// Shape of its structured result, sent as its MCP `outputSchema` and checked by the host.
     pub output: Option<crate::features::Shape>,
+    /// Client capabilities it cannot work without; the host refuses a call from a client that
+    /// did not declare one (MCP error -32021) before the tool runs.
+    pub needs: &'static [ClientCapability],
+}
+
+/// A capability of the MCP client a tool may need (it asks the client through the host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCapability {
+    /// Sampling (`sampling/createMessage`).
+    Sampling,
+    /// Elicitation (`elicitation/create`).
+    Elicitation,
+    /// Roots (`roots/list`).
+    Roots,
 }
 
 impl ToolSpec {
@@ -60,6 +74,7 @@ impl ToolSpec {
             operations: &[],
             fql_guide: None,
             output: None,
+            needs: &[],
         }
     }
 
@@ -76,6 +91,7 @@ impl ToolSpec {
             operations: &[],
             fql_guide: None,
             output: None,
+            needs: &[],
         }
     }
 
@@ -90,6 +106,12 @@ impl ToolSpec {
         if self.output.is_none() {
             self.output = Some(shape);
         }
+        self
+    }
+
+    /// The client capabilities it cannot work without.
+    pub const fn needs(mut self, capabilities: &'static [ClientCapability]) -> Self {
+        self.needs = capabilities;
         self
     }
 
@@ -136,7 +158,16 @@ pub struct Resource {
     /// MIME type.
     pub mime_type: &'static str,
     /// Content.
-    pub text: &'static str,
+    pub contents: Contents,
+}
+
+/// What a static resource holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contents {
+    /// Text.
+    Text(&'static str),
+    /// Bytes; the host sends them as base64.
+    Blob(&'static [u8]),
 }
 
 impl Resource {
@@ -152,7 +183,24 @@ impl Resource {
             name,
             description,
             mime_type: "text/markdown",
-            text,
+            contents: Contents::Text(text),
+        }
+    }
+
+    /// A binary resource (an image, an archive), sent as a base64 blob.
+    pub const fn blob(
+        uri: &'static str,
+        name: &'static str,
+        description: &'static str,
+        mime_type: &'static str,
+        data: &'static [u8],
+    ) -> Self {
+        Self {
+            uri,
+            name,
+            description,
+            mime_type,
+            contents: Contents::Blob(data),
         }
     }
 }

@@ -78,12 +78,52 @@ impl SearchResult {
 }
 
 /// A successful tool result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Output {
     /// Text for the model.
     pub text: String,
     /// Structured content (a JSON object).
     pub structured: Option<Value>,
+    /// Content blocks after the text (images, audio, embedded resources); the host checks
+    /// their MIME types and bounds their count and size.
+    pub content: Vec<Block>,
+}
+
+/// A content block of a result after its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    /// An image.
+    Image {
+        /// The bytes.
+        data: Vec<u8>,
+        /// MIME type, e.g. `image/png`.
+        mime_type: String,
+    },
+    /// An audio clip.
+    Audio {
+        /// The bytes.
+        data: Vec<u8>,
+        /// MIME type, e.g. `audio/wav`.
+        mime_type: String,
+    },
+    /// An embedded resource: text or bytes under a URI.
+    Resource {
+        /// URI of the resource.
+        uri: String,
+        /// MIME type.
+        mime_type: String,
+        /// What it holds.
+        contents: Embedded,
+    },
+}
+
+/// What an embedded resource holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Embedded {
+    /// Text.
+    Text(String),
+    /// Bytes, sent as base64.
+    Blob(Vec<u8>),
 }
 
 impl Output {
@@ -91,8 +131,14 @@ impl Output {
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),
-            structured: None,
+            ..Self::default()
         }
+    }
+
+    /// This output with `block` appended after its text.
+    pub fn with(mut self, block: Block) -> Self {
+        self.content.push(block);
+        self
     }
 
     /// A one-line summary followed by the value as compact JSON; the value is also the structured
@@ -107,6 +153,7 @@ impl Output {
         Self {
             text: format!("{summary}\n{value}"),
             structured: Some(value),
+            content: Vec::new(),
         }
     }
 
@@ -125,6 +172,7 @@ impl Output {
                 "PREVIEW — nothing was changed. {what_would_change} Call again with \"confirm\": true to apply.\n{value}"
             ),
             structured: Some(value),
+            content: Vec::new(),
         }
     }
 }

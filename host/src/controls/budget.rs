@@ -444,6 +444,7 @@ pub async fn call_builtin(
         return Some(ToolOutcome {
             text: format!("Profile `{}` has no call budget.", p.name),
             structured: Some(json!({"profile": p.name, "total": null, "per_tool": []})),
+            content: Vec::new(),
             is_error: false,
             meta: Default::default(),
         });
@@ -469,6 +470,7 @@ pub async fn call_builtin(
             "total": counts[0].json(),
             "per_tool": counts[1..].iter().map(Count::json).collect::<Vec<_>>(),
         })),
+        content: Vec::new(),
         is_error: false,
         meta: Default::default(),
     })

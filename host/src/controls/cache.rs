@@ -244,6 +244,9 @@ fn runs_job(tool: &Tool) -> bool {
 struct Kept {
     text: String,
     structured: Option<Value>,
+    /// Absent from entries written before results had content blocks.
+    #[serde(default)]
+    content: Vec<rmcp::model::ContentBlock>,
 }
 
 /// Cached results of read tools.
@@ -383,6 +386,7 @@ impl ResultCache {
         Some(ToolOutcome {
             text: kept.text,
             structured: kept.structured,
+            content: kept.content,
             is_error: false,
             meta,
         })
@@ -405,6 +409,7 @@ impl ResultCache {
         let kept = Kept {
             text: out.text.clone(),
             structured: out.structured.clone(),
+            content: out.content.clone(),
         };
         let tags = tags(plugin, tool);
         if self.is_settling(&tags) || self.settling_elsewhere(&tags).await {
@@ -574,6 +579,7 @@ mod tests {
                 idempotent: true,
                 cacheable,
                 operations: ops.iter().map(|s| s.to_string()).collect(),
+                needs: vec![],
             },
             schema: Arc::new(serde_json::Map::new()),
             validator: jsonschema::validator_for(&schema).unwrap(),

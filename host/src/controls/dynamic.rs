@@ -159,6 +159,7 @@ fn json_outcome(summary: &str, value: Value) -> ToolOutcome {
     ToolOutcome {
         text: format!("{summary}\n{value}"),
         structured: Some(value),
+        content: Vec::new(),
         is_error: false,
         meta: serde_json::Map::new(),
     }

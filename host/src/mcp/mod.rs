@@ -18,7 +18,7 @@ use rmcp::model::{
     Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
     ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProtocolVersion,
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
+    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -64,6 +64,37 @@ impl Handler {
             profile,
         }
     }
+}
+
+/// The client capabilities tool `name` needs that this request's client did not declare (its
+/// `_meta` on 2026-07-28, its `initialize` on a session), or `None` when it has them all.
+/// Such a call is refused before the tool runs: its `ask` could not be answered.
+fn missing_capabilities(
+    app: &App,
+    name: &str,
+    ctx: &RequestContext<RoleServer>,
+) -> Option<rmcp::model::ClientCapabilities> {
+    let snap = app.registry.snapshot();
+    let (_, tool) = snap.tool(name)?;
+    let declared = ctx.client_capabilities().unwrap_or_default();
+    let mut missing = rmcp::model::ClientCapabilities::default();
+    for need in &tool.desc.needs {
+        match need {
+            tools::ClientCapability::Sampling if declared.sampling.is_none() => {
+                missing.sampling = Some(Default::default());
+            }
+            tools::ClientCapability::Elicitation if declared.elicitation.is_none() => {
+                missing.elicitation = Some(Default::default());
+            }
+            tools::ClientCapability::Roots if declared.roots.is_none() => {
+                missing.roots = Some(Default::default());
+            }
+            _ => {}
+        }
+    }
+    let none =
+        missing.sampling.is_none() && missing.elicitation.is_none() && missing.roots.is_none();
+    (!none).then_some(missing)
 }
 
 /// Who sent this request, in full (sessions and input-required rounds are bound to it): the
@@ -215,6 +246,9 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        if let Some(required) = missing_capabilities(&self.app, &request.name, &ctx) {
+            return Err(McpError::missing_required_client_capability(required));
+        }
         let args = Value::Object(request.arguments.unwrap_or_default());
         let caller = self.caller(&ctx);
         // Questions to the client (approval, a plugin's `ask`) are bound to this caller, tool
@@ -245,10 +279,12 @@ impl ServerHandler for Handler {
         if let Some(input_required) = asker.input_required()? {
             return Ok(input_required.into());
         }
+        let mut content = vec![Content::text(outcome.text)];
+        content.extend(outcome.content);
         let mut result = if outcome.is_error {
-            CallToolResult::error(vec![Content::text(outcome.text)])
+            CallToolResult::error(content)
         } else {
-            CallToolResult::success(vec![Content::text(outcome.text)])
+            CallToolResult::success(content)
         };
         result.structured_content = outcome.structured;
         if !outcome.meta.is_empty() {
@@ -402,8 +438,8 @@ impl ServerHandler for Handler {
             ));
         };
         let r = &p.resources[*i];
-        let contents = ResourceContents::text(r.text.clone(), r.uri.clone())
-            .with_mime_type(r.mime_type.clone());
+        let contents =
+            crate::runtime::content::resource_contents(&r.uri, &r.mime_type, &r.contents);
         let mut result = ReadResourceResult::new(vec![contents]);
         // A plugin's static resource is the same for every caller.
         (result.ttl_ms, result.cache_scope) = cache_hint(&ctx, CacheScope::Public);

@@ -51,7 +51,11 @@ fn descriptor_bytes(d: &tools::Descriptor) -> usize {
         .resources
         .iter()
         .map(|r| {
-            r.uri.len() + r.name.len() + r.description.len() + r.mime_type.len() + r.text.len()
+            r.uri.len()
+                + r.name.len()
+                + r.description.len()
+                + r.mime_type.len()
+                + crate::runtime::content::contents_bytes(&r.contents)
         })
         .sum();
     d.name.len() + d.version.len() + d.description.len() + tools + resources
@@ -118,9 +122,13 @@ pub(super) fn check_bounds(d: &tools::Descriptor) -> Result<(), String> {
             r.uri.len(),
             MAX_URI_BYTES,
         )?;
+        let what = match r.contents {
+            tools::Contents::Text(_) => "text",
+            tools::Contents::Blob(_) => "blob (as base64)",
+        };
         cap(
-            &format!("resource `{uri}`: text"),
-            r.text.len(),
+            &format!("resource `{uri}`: {what}"),
+            crate::runtime::content::contents_bytes(&r.contents),
             MAX_RESOURCE_TEXT_BYTES,
         )?;
         cap(
@@ -215,6 +223,7 @@ mod tests {
             idempotent: true,
             cacheable: false,
             operations: vec![],
+            needs: vec![],
         }
     }
 
@@ -224,7 +233,7 @@ mod tests {
             name: "r".into(),
             description: "d".into(),
             mime_type: "text/plain".into(),
-            text: "t".into(),
+            contents: tools::Contents::Text("t".into()),
         }
     }
 
@@ -252,7 +261,7 @@ mod tests {
         d.resources = (0..=MAX_RESOURCES).map(resource).collect();
         assert_eq!(refusal(&d), "declares 65 resources; at most 64 per plugin");
         let mut d = descriptor();
-        d.resources[0].text = "x".repeat(MAX_RESOURCE_TEXT_BYTES + 1);
+        d.resources[0].contents = tools::Contents::Text("x".repeat(MAX_RESOURCE_TEXT_BYTES + 1));
         assert!(
             refusal(&d).contains("resource `falcon://r/0`: text is 262145 bytes; at most 262144")
         );
@@ -272,7 +281,7 @@ mod tests {
         let mut d = descriptor();
         d.resources = (0..MAX_RESOURCES)
             .map(|i| Resource {
-                text: "x".repeat(MAX_RESOURCE_TEXT_BYTES),
+                contents: tools::Contents::Text("x".repeat(MAX_RESOURCE_TEXT_BYTES)),
                 ..resource(i)
             })
             .collect();

@@ -177,10 +177,12 @@ pub fn check_prompt(p: &mcp::Prompt) -> Result<(), String> {
     let at = |e: String| format!("prompt `{}`: {e}", p.name);
     let mut args = BTreeSet::new();
     for a in &p.arguments {
-        if !valid_name(&a.name) {
+        // MCP clients name arguments in camelCase (`resourceUri`), so capitals are allowed.
+        let lower = a.name.to_ascii_lowercase();
+        if !valid_name(&lower) {
             return Err(at(format!(
-                "argument name `{}` must match ^[a-z0-9_]{{1,64}}$",
-                a.name
+                "argument name `{}` must match ^[A-Za-z0-9_]{{1,64}}$",
+                crate::runtime::truncate_str(&a.name, 64)
             )));
         }
         if a.completer.as_deref().is_some_and(|c| !valid_name(c)) {
@@ -365,6 +367,7 @@ mod tests {
                 idempotent: true,
                 cacheable: false,
                 operations: vec![],
+                needs: vec![],
             },
             schema: Arc::new(serde_json::Map::new()),
             validator: jsonschema::validator_for(&schema).unwrap(),

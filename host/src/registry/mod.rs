@@ -583,6 +583,7 @@ mod tests {
                 idempotent: true,
                 cacheable: false,
                 operations: vec![],
+                needs: vec![],
             }],
             resources: vec![],
         };

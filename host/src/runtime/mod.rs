@@ -7,6 +7,7 @@
 mod bindings;
 mod cache;
 mod clocks;
+pub mod content;
 mod epoch;
 mod features;
 mod lanes;

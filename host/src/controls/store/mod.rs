@@ -270,6 +270,7 @@ impl ResponseStore {
         ToolOutcome {
             text: format!("{summary}\n{note}\n{body}"),
             structured,
+            content: out.content,
             is_error: false,
             meta,
         }
@@ -417,6 +418,7 @@ impl ResponseStore {
         ToolOutcome {
             text: format!("{head}\n{structured}"),
             structured: Some(structured),
+            content: Vec::new(),
             is_error: false,
             meta: Map::new(),
         }
@@ -444,6 +446,7 @@ impl ResponseStore {
         ToolOutcome {
             text: format!("{head}\n{structured}"),
             structured: Some(structured),
+            content: Vec::new(),
             is_error: false,
             meta: Map::new(),
         }
@@ -765,6 +768,7 @@ mod tests {
         ToolOutcome {
             text: text.into(),
             structured,
+            content: Vec::new(),
             is_error: false,
             meta: Map::new(),
         }
