@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, Resp};
 use crate::routes::Handler;
 use crate::world::{
-    Collection, Ctx, Window, World, body_ids, entities_response, id_string, ids_of,
-    offset_pagination, page_check, page_from_query, query_ids, take_page,
+    Collection, Ctx, Window, World, body_ids, entities_response, id_string, offset_pagination,
+    page_check, page_from_query, query_ids, take_page,
 };
 
 /// One collection and the endpoints that serve it.
@@ -86,8 +86,6 @@ pub(crate) enum Kind {
         /// Applies one input to the stored object (now in epoch ms); may refuse it.
         apply: fn(&mut Value, &Value, i64) -> Result<(), ApiError>,
     },
-    /// Deletes objects by id; answers with the deleted ids.
-    Delete(Ids),
     /// A hand-written handler for what the shapes above do not cover.
     Custom(Handler),
 }
@@ -252,32 +250,6 @@ pub(crate) fn serve(
         }
         Kind::Update { id_key, apply } => {
             update(f, cx, &inputs(&req.json_value()?)?, id_key, *apply)
-        }
-        Kind::Delete(ids) => {
-            let ids = take_ids(req, *ids, 1000)?;
-            let c = collection_mut(cx.w, f);
-            let (gone, missing): (Vec<String>, Vec<String>) =
-                ids.into_iter().partition(|id| c.contains(id));
-            for id in &gone {
-                c.remove(id);
-            }
-            if gone.is_empty() {
-                return Err(ApiError::not_found(format!(
-                    "{} {} not found",
-                    f.noun,
-                    missing.join(", ")
-                )));
-            }
-            let errors = missing
-                .iter()
-                .map(|id| {
-                    crate::envelope::error_item_id(404, &format!("{} {id} not found", f.noun), id)
-                })
-                .collect();
-            Ok(ok(f, 200)
-                .resources(gone.into_iter().map(Value::String).collect())
-                .errors(errors)
-                .into_resp())
         }
         Kind::Custom(h) => h(cx, req),
     }
@@ -451,11 +423,6 @@ fn decode_after(f: &Family, token: &str) -> Option<usize> {
     s.strip_prefix(f.name)?.strip_prefix(':')?.parse().ok()
 }
 
-/// Ids of the objects, for hand-written endpoints that answer like [`Kind::Query`].
-pub(crate) fn ids(items: &[&Value], f: &Family) -> Vec<Value> {
-    ids_of(items, f.id_field)
-}
-
 /// Rename FQL field names (a name followed by `:` outside quotes) from `from` to `to`.
 pub(crate) fn alias_fields(fql: &str, names: &[(&str, &str)]) -> String {
     let bytes = fql.as_bytes();
@@ -614,13 +581,6 @@ mod tests {
                     apply,
                 },
             },
-            Endpoint {
-                op: "d",
-                method: "DELETE",
-                path: "/d",
-                scope: "t:write",
-                kind: Kind::Delete(Ids::Query("ids")),
-            },
         ],
     };
 
@@ -761,7 +721,7 @@ mod tests {
     }
 
     #[test]
-    fn writes_create_update_delete_and_refuse_whole_requests() {
+    fn writes_create_update_and_refuse_whole_requests() {
         let mut w = world();
         let r = call(
             &mut w,
@@ -817,14 +777,6 @@ mod tests {
             .status,
             404
         );
-        let r = call(
-            &mut w,
-            "d",
-            req("DELETE", &[("ids", "t01,zz")], Value::Null),
-        )
-        .unwrap();
-        assert_eq!(r["body"]["resources"], json!(["t01"]));
-        assert!(!collection(&w, &TEST).contains("t01"));
     }
 
     #[test]
