@@ -160,6 +160,8 @@ pub struct Arg {
     pub default: Option<&'static str>,
     /// The completer (of any plugin) that suggests values.
     pub completer: Option<&'static str>,
+    /// Asked of the person (elicitation) when a required argument is not given.
+    pub ask: Option<&'static str>,
 }
 
 impl Arg {
@@ -171,6 +173,7 @@ impl Arg {
             required: true,
             default: None,
             completer: None,
+            ask: None,
         }
     }
 
@@ -185,6 +188,12 @@ impl Arg {
     /// The value used when the argument is not given.
     pub const fn default(mut self, value: &'static str) -> Self {
         self.default = Some(value);
+        self
+    }
+
+    /// When the client does not give it, ask the person `message` for it instead of refusing.
+    pub const fn ask(mut self, message: &'static str) -> Self {
+        self.ask = Some(message);
         self
     }
 
@@ -599,6 +608,7 @@ pub(crate) mod glue {
                             required: a.required,
                             default: a.default.map(s),
                             completer: a.completer.map(s),
+                            ask: a.ask.map(s),
                         })
                         .collect(),
                     messages: p

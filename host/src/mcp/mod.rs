@@ -6,6 +6,7 @@ pub mod completion;
 pub mod connections;
 pub mod http;
 pub mod logging;
+pub mod prompt_input;
 pub mod sessions;
 pub mod subscriptions;
 pub mod templates;
@@ -388,8 +389,12 @@ impl ServerHandler for Handler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
         let caller = self.caller(&ctx);
+        let arguments = match prompt_input::arguments(&self.app, &caller, &request, &ctx).await? {
+            Ok(a) => a,
+            Err(more) => return Ok(more.into()),
+        };
         self.app
-            .get_prompt(&caller, &request.name, request.arguments.as_ref())
+            .get_prompt(&caller, &request.name, Some(&arguments))
             .map(Into::into)
     }
 

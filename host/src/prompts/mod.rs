@@ -40,7 +40,8 @@ pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.split('{').skip(1).filter_map(|rest| {
         let end = rest.find('}')?;
         let name = &rest[..end];
-        crate::registry::valid_name(name).then_some(name)
+        // Argument names may be camelCase (`resourceUri`).
+        crate::registry::valid_name(&name.to_ascii_lowercase()).then_some(name)
     })
 }
 
@@ -110,6 +111,29 @@ impl App {
             }
         };
         self.missing_tools(caller, &p).is_empty().then_some(p)
+    }
+
+    /// The required arguments of prompt `name` missing from `given` that the prompt asks the
+    /// person for, with their questions. Empty for an unknown prompt or one `caller` cannot run
+    /// (rendering says why).
+    pub fn prompt_questions(
+        &self,
+        caller: &Caller,
+        name: &str,
+        given: &serde_json::Map<String, Value>,
+    ) -> Vec<(String, String)> {
+        let Some(p) = self.visible_prompt(caller, name) else {
+            return Vec::new();
+        };
+        p.arguments
+            .into_iter()
+            .filter(|a| match given.get(&a.name) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(s)) => s.trim().is_empty(),
+                Some(_) => false,
+            })
+            .filter_map(|a| Some((a.name, a.ask?)))
+            .collect()
     }
 
     /// Every prompt `caller` can run, the host's first.

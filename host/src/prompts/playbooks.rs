@@ -21,6 +21,7 @@ fn arg(name: &str, description: &str, required: bool, completer: Option<&str>) -
         required,
         default: None,
         completer: completer.map(str::to_string),
+        ask: None,
     }
 }
 

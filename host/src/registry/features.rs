@@ -175,7 +175,7 @@ pub fn check_prompt(p: &mcp::Prompt) -> Result<(), String> {
         ));
     }
     let at = |e: String| format!("prompt `{}`: {e}", p.name);
-    let mut args = BTreeSet::new();
+    let (mut args, mut lowered) = (BTreeSet::new(), BTreeSet::new());
     for a in &p.arguments {
         // MCP clients name arguments in camelCase (`resourceUri`), so capitals are allowed.
         let lower = a.name.to_ascii_lowercase();
@@ -188,8 +188,15 @@ pub fn check_prompt(p: &mcp::Prompt) -> Result<(), String> {
         if a.completer.as_deref().is_some_and(|c| !valid_name(c)) {
             return Err(at(format!("argument `{}`: bad completer name", a.name)));
         }
-        if !args.insert(a.name.as_str()) {
+        // Case-insensitively: a question asked for an argument is keyed by its lower-case name.
+        if !lowered.insert(lower) || !args.insert(a.name.as_str()) {
             return Err(at(format!("argument `{}` is declared twice", a.name)));
+        }
+        if a.ask.is_some() && !a.required {
+            return Err(at(format!(
+                "argument `{}`: only a required argument is asked for",
+                a.name
+            )));
         }
     }
     if let Some(t) = p
@@ -324,6 +331,11 @@ pub(super) fn check_prompt_bounds(p: &mcp::Prompt) -> Result<(), String> {
             a.default.as_ref().map_or(0, String::len),
             bounds::MAX_TITLE_BYTES,
         )?;
+        cap(
+            &at("argument question"),
+            a.ask.as_ref().map_or(0, String::len),
+            bounds::MAX_DESCRIPTION_BYTES,
+        )?;
     }
     let text: usize = p.messages.iter().map(|m| content_bytes(&m.content)).sum();
     cap(&at("messages"), text, bounds::MAX_PROMPT_BYTES)
@@ -344,6 +356,7 @@ mod tests {
                 required: true,
                 default: None,
                 completer: None,
+                ask: None,
             }],
             messages: vec![mcp::Message {
                 role: mcp::Role::User,
