@@ -410,8 +410,9 @@ fn check_forged(lines: &[Value], r: &Value) {
 async fn completion_asks_the_plugin_that_owns_the_values() {
     let sim = sim_with_limited_client(&[], |_| {}).await;
     let steps = json!([
+        // At debug level: the token is fetched during this call, and its lines come back.
         {"op": "call", "tool": "hosts_search", "args": {"hostname": KNOWN_HOSTNAME},
-         "save": {"aid": "structured.results.0.device_id"}},
+         "log_level": "debug", "save": {"aid": "structured.results.0.device_id"}},
         {"op": "complete", "prompt": "investigate_host", "arg": "hostname", "value": "WS-FIN"},
         {"op": "complete", "template": "falcon://hosts/{device_id}", "arg": "device_id", "value": "${aid}"},
         {"op": "complete", "prompt": "hunt_indicator", "arg": "repository", "value": "inv"},
@@ -423,6 +424,11 @@ async fn completion_asks_the_plugin_that_owns_the_values() {
     for mode in MODES {
         let r = run_against(&sim, mode, &[], &steps);
         let res = &r["results"];
+        // What reaches the client holds no secret: not the API secret, not the token.
+        let logs = r["logs"].to_string();
+        assert!(logs.contains("Falcon token issued"), "{mode}: {logs}");
+        assert!(!logs.contains(falcon_sim::DEMO_CLIENT_SECRET), "{logs}");
+        assert!(!logs.to_lowercase().contains("bearer"), "{logs}");
         let aid = res[0]["structured"]["results"][0]["device_id"]
             .as_str()
             .unwrap();
