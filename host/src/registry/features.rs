@@ -454,4 +454,26 @@ mod tests {
         p.tools = vec!["Bad Tool".into()];
         assert!(check_prompt(&p).unwrap_err().contains("is not a tool name"));
     }
+
+    #[test]
+    fn argument_names_may_be_camel_case_and_only_required_ones_are_asked_for() {
+        let mut p = prompt("Read {resourceUri}");
+        p.arguments[0].name = "resourceUri".into();
+        p.arguments[0].ask = Some("Which resource?".into());
+        check_prompt(&p).unwrap();
+        let mut twice = p.clone();
+        twice.arguments.push(mcp::PromptArgument {
+            name: "resourceuri".into(),
+            ..p.arguments[0].clone()
+        });
+        assert!(check_prompt(&twice).unwrap_err().contains("declared twice"));
+        p.arguments[0].required = false;
+        assert!(
+            check_prompt(&p)
+                .unwrap_err()
+                .contains("only a required argument is asked for")
+        );
+        p.arguments[0].name = "resource-uri".into();
+        assert!(check_prompt(&p).unwrap_err().contains("must match"));
+    }
 }
