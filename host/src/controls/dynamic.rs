@@ -475,6 +475,9 @@ fn rank(
     scored
 }
 
+/// Query verbs that stand only for their synonyms: "find hosts" must not match "findings".
+const ONLY_SYNONYMS: &[&str] = &["find"];
+
 /// The query's stems with their weights: each word once at 1, its synonyms at [`W_SYNONYM`].
 fn query_terms(query: &str) -> BTreeMap<String, f64> {
     let mut terms = BTreeMap::new();
@@ -487,7 +490,9 @@ fn query_terms(query: &str) -> BTreeMap<String, f64> {
                 }
             }
         }
-        terms.insert(word, 1.0);
+        if !ONLY_SYNONYMS.iter().any(|v| stem(v) == word) {
+            terms.insert(word, 1.0);
+        }
     }
     terms
 }
@@ -645,6 +650,10 @@ mod tests {
         assert_eq!(t[&stem("isolate")], 1.0);
         assert_eq!(t[&stem("contain")], W_SYNONYM);
         assert_eq!(t[&stem("host")], W_SYNONYM);
+        // "find" stands only for its synonyms (it would match "findings").
+        let t = query_terms("find hosts");
+        assert!(!t.contains_key(&stem("find")), "{t:?}");
+        assert_eq!(t[&stem("search")], W_SYNONYM);
     }
 
     #[test]
