@@ -2,7 +2,7 @@
 //! image, audio and embedded-resource blocks arrive after the text as base64 of the bytes the
 //! plugin returned; a binary resource reads as a blob; a block with a wrong MIME type withholds
 //! the result (tool error, audited `bad_output`); a tool that needs sampling is refused with
-//! -32021 to a client that did not declare it, before it runs.
+//! -32021 to a client that did not declare it, before it runs (audited `refused_missing_capability`).
 
 mod support;
 
@@ -102,6 +102,9 @@ async fn content_blocks_binary_resources_and_needed_capabilities() {
     };
     assert_eq!(outcome("bad_output_content"), Some(json!("bad_output")));
     assert_eq!(outcome("test_multiple_content_types"), Some(json!("ok")));
-    // Refused before it ran: no call was made, so none is audited.
-    assert_eq!(outcome("test_missing_capability"), None);
+    // Refused before it ran, and audited as such.
+    assert_eq!(
+        outcome("test_missing_capability"),
+        Some(json!("refused_missing_capability"))
+    );
 }

@@ -247,11 +247,16 @@ impl ServerHandler for Handler {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let caller = self.caller(&ctx);
         if let Some(required) = missing_capabilities(&self.app, &request.name, &ctx) {
+            self.app.services.audit.record(
+                "tool_call",
+                serde_json::json!({"client": caller.client, "tool": request.name,
+                    "outcome": "refused_missing_capability", "duration_ms": 0}),
+            );
             return Err(McpError::missing_required_client_capability(required));
         }
         let args = Value::Object(request.arguments.unwrap_or_default());
-        let caller = self.caller(&ctx);
         // Questions to the client (approval, a plugin's `ask`) are bound to this caller, tool
         // and arguments: a 2026-07-28 client's answers come back with the same call.
         let binding = format!(
