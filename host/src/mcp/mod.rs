@@ -242,6 +242,16 @@ impl ServerHandler for Handler {
         Ok(r)
     }
 
+    /// SEP-2243: rmcp checks a call's `Mcp-Param-*` headers against the input schema of the
+    /// tool it names (properties annotated `x-mcp-header`) before the call reaches the handler.
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.app
+            .registry
+            .snapshot()
+            .tool(name)
+            .map(|(_, t)| mcp_tool(t))
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
