@@ -86,7 +86,7 @@ mod result;
 pub mod schema;
 pub mod testing;
 
-/// Generated bindings of the WIT world `tool-group-mcp` (package `aerie:plugin@0.1.0`): the
+/// Generated bindings of the WIT world `tool-group-mcp` (package `aerie:plugin@0.2.0`): the
 /// `tool-group` world plus the `mcp` export.
 #[allow(missing_docs, reason = "generated code; the WIT file documents it")]
 pub mod bindings {

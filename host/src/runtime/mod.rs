@@ -53,9 +53,9 @@ pub enum LoadError {
     /// The bytes are not a WebAssembly component (perhaps a core module, or truncated).
     #[error("not a valid WebAssembly component: {0}")]
     NotAComponent(String),
-    /// The component does not implement `aerie:plugin/tool-group@0.1.0` or imports something
+    /// The component does not implement `aerie:plugin/tool-group@0.2.0` or imports something
     /// the host does not provide.
-    #[error("does not match the aerie:plugin/tool-group@0.1.0 world: {0}")]
+    #[error("does not match the aerie:plugin/tool-group@0.2.0 world: {0}")]
     WrongWorld(String),
     /// `describe()` trapped or ran out of time.
     #[error("describe() failed: {0}")]
