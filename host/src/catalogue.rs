@@ -100,7 +100,8 @@ impl Catalogue {
     pub fn builtin() -> &'static Catalogue {
         static BUILTIN: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
         // The table is part of the build and covered by the `builtin_table_parses` test.
-        BUILTIN.get_or_init(|| Catalogue::parse_files(CATALOGUE).expect("built-in catalogue is valid"))
+        BUILTIN
+            .get_or_init(|| Catalogue::parse_files(CATALOGUE).expect("built-in catalogue is valid"))
     }
 
     /// Parse one catalogue table.
@@ -116,12 +117,17 @@ impl Catalogue {
             let file: File = toml::from_str(text).map_err(|e| format!("{name}: {e}"))?;
             for op in file.operation {
                 if !op.path.starts_with('/') {
-                    return Err(format!("{name}: operation {}: path must start with '/'", op.id));
+                    return Err(format!(
+                        "{name}: operation {}: path must start with '/'",
+                        op.id
+                    ));
                 }
                 check_guard(&op).map_err(|e| format!("{name}: {e}"))?;
                 let id = op.id.clone();
                 if let Some(first) = origin.insert(id.clone(), name) {
-                    return Err(format!("operation {id} is listed twice ({first} and {name})"));
+                    return Err(format!(
+                        "operation {id} is listed twice ({first} and {name})"
+                    ));
                 }
                 ops.insert(id, op);
             }

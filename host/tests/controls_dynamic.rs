@@ -322,7 +322,10 @@ async fn ranking_puts_the_meant_tool_first() {
     sorted.sort();
     assert_eq!(all, sorted);
     assert_eq!(all.len(), 50, "{s}");
-    assert!(s["total"].as_u64().unwrap() > 50, "the whole catalogue counts: {s}");
+    assert!(
+        s["total"].as_u64().unwrap() > 50,
+        "the whole catalogue counts: {s}"
+    );
     client.cancel().await.unwrap();
 }
 

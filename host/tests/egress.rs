@@ -148,9 +148,16 @@ async fn a_429_holds_every_plugin_until_its_retry_time() {
     let sent = sim.requests().len();
     for plugin in ["a", "b", "c"] {
         let e = e.perform(plugin, op, &path, &req).await.unwrap_err();
-        assert!(matches!(e, falcon::Error::RateLimited(ref m) if m.contains("retry in")), "{e}");
+        assert!(
+            matches!(e, falcon::Error::RateLimited(ref m) if m.contains("retry in")),
+            "{e}"
+        );
     }
-    assert_eq!(sim.requests().len(), sent, "nothing sent while Falcon said wait");
+    assert_eq!(
+        sim.requests().len(),
+        sent,
+        "nothing sent while Falcon said wait"
+    );
     sim.shutdown().await;
 }
 

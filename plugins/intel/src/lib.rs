@@ -135,7 +135,9 @@ fn slug(name: &str) -> String {
     // Indicators name actors without the space ("GILDEDSPIDER"); CrowdStrike's names end in the
     // animal of their nexus, so the slug is recovered by splitting it off.
     if !s.contains('-')
-        && let Some(animal) = ANIMALS.iter().find(|a| s.len() > a.len() && s.ends_with(*a))
+        && let Some(animal) = ANIMALS
+            .iter()
+            .find(|a| s.len() > a.len() && s.ends_with(*a))
     {
         return format!("{}-{animal}", &s[..s.len() - animal.len()]);
     }
