@@ -78,12 +78,16 @@ enum PluginsCmd {
 enum PluginCmd {
     /// Scaffold a plugin crate on aerie-sdk, with a test against the simulator.
     New {
-        /// Plugin name (a-z, 0-9, _); also the crate name and the tools' prefix.
+        /// Plugin name (a-z, 0-9, _); also the project name and the tools' prefix.
         name: String,
         /// Directory to create it in.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The aerie sdk/ directory (default: the source tree aerie was built from).
+        /// The language to write it in.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: aerie::scaffold::Lang,
+        /// The author kit: aerie's sdk/ (Rust), kits/python or kits/js (default: in the
+        /// source tree aerie was built from).
         #[arg(long)]
         sdk_path: Option<PathBuf>,
     },
@@ -530,17 +534,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin(PluginCmd::New {
             name,
             dir,
+            lang,
             sdk_path,
         }) => {
-            let sdk = sdk_path
-                .or_else(aerie::scaffold::default_sdk_path)
-                .context("cannot find aerie-sdk; pass --sdk-path to the sdk/ directory of an aerie checkout")?;
-            let created = aerie::scaffold::create(&name, &dir, &sdk)?;
+            let kit = sdk_path.or_else(|| lang.default_kit()).with_context(|| {
+                format!("cannot find aerie's {lang:?} kit; pass --sdk-path to it in an aerie checkout")
+            })?;
+            let created = aerie::scaffold::create(&name, &dir, lang, &kit)?;
             println!("created {}", created.display());
             println!(
-                "next:\n  cd {}\n  AERIE={} cargo test",
+                "next:\n  cd {}\n  AERIE={} {}",
                 created.display(),
-                std::env::current_exe()?.display()
+                std::env::current_exe()?.display(),
+                lang.test_command()
             );
             Ok(())
         }
@@ -559,12 +565,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .with_context(|| format!("cannot read {}", p.display()))?,
                 None => String::new(),
             };
-            let h = aerie::testing::Harness::builder()
+            // The user's compile cache, as `serve` uses: a Python or JavaScript component
+            // embeds its interpreter and takes a minute to compile the first time.
+            let mut builder = aerie::testing::Harness::builder()
                 .plugin_file(file)
                 .allow_writes(allow_writes)
-                .config(toml)
-                .start()
-                .await?;
+                .config(toml);
+            if let Some(dir) = aerie::server::default_cache_dir() {
+                builder = builder.cache_dir(dir);
+            }
+            let h = builder.start().await?;
             let out = h.call(&tool, args).await;
             let printed = serde_json::json!({"is_error": out.is_error, "text": out.text, "structured": out.structured});
             println!("{}", serde_json::to_string_pretty(&printed)?);
