@@ -17,6 +17,7 @@ pub mod hotswap;
 pub mod inflight;
 pub mod mcp;
 pub mod metrics;
+pub mod oci;
 pub mod policy;
 pub mod prompts;
 pub mod registry;

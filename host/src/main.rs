@@ -131,6 +131,33 @@ enum PluginCmd {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Publish a component and its signature (FILE.sig) to an OCI registry, after the checks of
+    /// `plugin check`. Prints the digest to pin. Credentials: AERIE_OCI_USERNAME and
+    /// AERIE_OCI_PASSWORD, else anonymous.
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Where to: REGISTRY/REPOSITORY:TAG (plain HTTP only to a loopback registry).
+        reference: String,
+        /// Publish a component that has no signature file.
+        #[arg(long)]
+        unsigned: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Fetch a plugin from an OCI registry into the plugins directory as NAME.wasm (and
+    /// NAME.wasm.sig), refusing what the config's [signing] would refuse at load. A running
+    /// server's hot swap picks it up.
+    Pull {
+        /// REGISTRY/REPOSITORY@sha256:DIGEST (pinned: what deployments should use) or :TAG.
+        reference: String,
+        /// The plugins directory [default: plugins_dir of the config].
+        #[arg(long, env = "AERIE_PLUGINS_DIR")]
+        plugins_dir: Option<PathBuf>,
+        /// Config whose [signing] and max_component_mib apply (default: ./aerie.toml if present).
+        #[arg(long, env = "AERIE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -223,6 +250,10 @@ struct ServeArgs {
     /// Fetch a Falcon token before serving, so bad credentials fail at start.
     #[arg(long)]
     auth_at_start: bool,
+    /// Pull this plugin from an OCI registry into the plugins directory before serving, as
+    /// `aerie plugin pull` does (repeatable; pin by digest). A failed pull stops start-up.
+    #[arg(long = "pull", value_name = "REFERENCE")]
+    pulls: Vec<String>,
 }
 
 #[cfg(feature = "demo")]
@@ -507,6 +538,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let creds = a.creds.resolve(&file)?;
             let mut opts = a.common.options(creds)?;
             opts.auth_at_start = a.auth_at_start;
+            if !a.pulls.is_empty() {
+                let dir = opts
+                    .plugins_dir
+                    .clone()
+                    .context("--pull needs a plugins directory: pass --plugins-dir")?;
+                for r in &a.pulls {
+                    // Logged, not printed: stdout may be the MCP transport.
+                    let p = pull(r, &dir, &opts.file).await?;
+                    tracing::info!(
+                        plugin = %p.name,
+                        manifest = %p.manifest_digest,
+                        component = %p.component_digest,
+                        signed = p.signed,
+                        "pulled {} into {}",
+                        p.pinned,
+                        p.path.display()
+                    );
+                }
+            }
             serve(&a.transport, opts).await
         }
         #[cfg(feature = "demo")]
@@ -538,7 +588,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sdk_path,
         }) => {
             let kit = sdk_path.or_else(|| lang.default_kit()).with_context(|| {
-                format!("cannot find aerie's {lang:?} kit; pass --sdk-path to it in an aerie checkout")
+                format!(
+                    "cannot find aerie's {lang:?} kit; pass --sdk-path to it in an aerie checkout"
+                )
             })?;
             let created = aerie::scaffold::create(&name, &dir, lang, &kit)?;
             println!("created {}", created.display());
@@ -606,6 +658,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (report, false) => anyhow::bail!("{report}"),
             }
         }
+        Command::Plugin(PluginCmd::Push {
+            file,
+            reference,
+            unsigned,
+            common,
+        }) => {
+            let opts = common.options(None)?;
+            let p = aerie::oci::push_file(&reference, &file, opts, unsigned).await?;
+            println!(
+                "pushed {} ({}) to {reference}",
+                file.display(),
+                if p.signed { "signed" } else { "unsigned" }
+            );
+            println!("  manifest  {}", p.manifest_digest);
+            println!("  component {}", p.component_digest);
+            println!("pin it: {}", p.pinned);
+            Ok(())
+        }
+        Command::Plugin(PluginCmd::Pull {
+            reference,
+            plugins_dir,
+            config,
+        }) => {
+            let file = FileConfig::load(config.as_deref()).map_err(anyhow::Error::msg)?;
+            let dir = plugins_dir.or_else(|| file.plugins_dir.clone()).context(
+                "no plugins directory: pass --plugins-dir or set plugins_dir in aerie.toml",
+            )?;
+            let p = pull(&reference, &dir, &file).await?;
+            println!(
+                "pulled {} {} ({}) into {}",
+                p.name,
+                p.version.as_deref().unwrap_or("(no version)"),
+                if p.signed { "signed" } else { "unsigned" },
+                p.path.display()
+            );
+            println!("  manifest  {}", p.manifest_digest);
+            println!("  component {}", p.component_digest);
+            println!("pin it: {}", p.pinned);
+            Ok(())
+        }
         Command::Cache(cmd) => {
             let (config, plugin, socket) = match &cmd {
                 CacheCmd::Stats { config, socket } => (config, None, socket),
@@ -668,6 +760,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `aerie plugin pull` and `serve --pull`: fetch into `dir` under the config's [signing].
+async fn pull(
+    reference: &str,
+    dir: &std::path::Path,
+    file: &FileConfig,
+) -> anyhow::Result<aerie::oci::Pulled> {
+    aerie::oci::pull(reference, dir, &file.signing, file.max_component_bytes())
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 /// `aerie approvals …`: one request to the running server's admin socket.

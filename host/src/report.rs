@@ -204,6 +204,18 @@ pub fn grants(p: &Plugin, policy: &Policy) -> String {
 /// `aerie plugin check`: load one component as the server would (signature, world, descriptor,
 /// names, schemas, operations) and report its grants. Returns the report and whether it passed.
 pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(String, bool)> {
+    Ok(match check_loaded(path, opts).await? {
+        Ok((report, _)) => (report, true),
+        Err(report) => (report, false),
+    })
+}
+
+/// [`check_component`], with the loaded plugin when it passed (`aerie plugin push` names the
+/// artifact after it); the report alone when it did not.
+pub async fn check_loaded(
+    path: &Path,
+    opts: Options,
+) -> anyhow::Result<Result<(String, Arc<Plugin>), String>> {
     let policy = opts.file.policy(opts.allow_writes, opts.modules.as_deref());
     // The plugins directory's reader, so a FIFO, device or oversized file is refused at once
     // with the messages `serve` logs, instead of blocking or being read whole.
@@ -221,7 +233,7 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
             )
         }
         Err(ReadFailure::Refused(why)) => {
-            return Ok((refused(format!("component file {why}")).to_string(), false));
+            return Ok(Err(refused(format!("component file {why}")).to_string()));
         }
     };
     let sig_path = signing::signature_path(path);
@@ -230,7 +242,7 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
         Err(ReadFailure::Missing) => None,
         Err(ReadFailure::Refused(why)) => {
             let why = format!("signature file {} {why}", sig_path.display());
-            return Ok((refused(why).to_string(), false));
+            return Ok(Err(refused(why).to_string()));
         }
     };
     let source = Source {
@@ -258,13 +270,13 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
     )
     .await;
     if let Some(r) = refusals.first() {
-        return Ok((r.to_string(), false));
+        return Ok(Err(r.to_string()));
     }
     let Some(p) = snap.plugins.values().next() else {
-        return Ok((
-            format!("{}: not loaded (excluded by --modules?)", path.display()),
-            false,
-        ));
+        return Ok(Err(format!(
+            "{}: not loaded (excluded by --modules?)",
+            path.display()
+        )));
     };
     let mut out = format!(
         "{}: ok — plugin {} {}, {} tools, sha256 {}\n",
@@ -275,5 +287,5 @@ pub async fn check_component(path: &Path, opts: Options) -> anyhow::Result<(Stri
         p.digest
     );
     out.push_str(&grants(p, &policy));
-    Ok((out, true))
+    Ok(Ok((out, p.clone())))
 }
