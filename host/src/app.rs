@@ -354,6 +354,8 @@ pub struct HostServices {
     pub egress: Option<Arc<Egress>>,
     /// `[tenants]`: one egress per tenant; a call uses the one its scope chose.
     pub tenants: crate::tenants::Tenants,
+    /// Sessions of the API clients requests bring in headers, when the operator allows it.
+    pub clients: Option<crate::client_credentials::ClientTenants>,
     /// Files directory, if the operator named one.
     pub files: Option<FilesDir>,
     /// Audit log.

@@ -252,6 +252,14 @@ impl Session {
         )
     }
 
+    /// [`Session::tenant`] and a digest of the secret: what results cached for this session are
+    /// keyed by, so credentials with the same id and another secret never read them.
+    pub fn cache_identity(&self) -> String {
+        use sha2::Digest;
+        let secret = sha2::Sha256::digest(self.creds.client_secret.expose().as_bytes());
+        format!("{}|{}", self.tenant(), hex::encode(secret))
+    }
+
     /// The API base URL in use (it may follow the token's region hint).
     pub fn base_url(&self) -> Url {
         self.base

@@ -215,6 +215,8 @@ pub struct HttpFile {
     /// Seconds a connection has to send a complete request head, counted from connect or from
     /// its previous response, so idle keep-alive connections close too (default 30).
     pub header_timeout_secs: Option<u64>,
+    /// Per-client Falcon credentials in request headers (off by default).
+    pub client_credentials: crate::client_credentials::ClientCredentialsFile,
 }
 
 impl FileConfig {

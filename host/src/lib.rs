@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod cleanup;
+pub mod client_credentials;
 pub mod client_input;
 pub mod config;
 pub mod controls;

@@ -257,6 +257,7 @@ pub async fn check_loaded(
         policy: policy.clone(),
         egress: None,
         tenants: Default::default(),
+        clients: None,
         files: None,
         audit: Arc::new(Audit::default()),
         registry,

@@ -122,6 +122,20 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         tenants.insert(name.clone(), egress);
     }
     let tenants = crate::tenants::Tenants::new(tenants);
+    // Per-client credentials: an egress per API client that requests bring, made on first use.
+    let clients = match opts.file.http.client_credentials.build().map_err(anyhow::Error::msg)? {
+        None => None,
+        Some(allowed) => {
+            let (http, config, audit, state) =
+                (http_client(), opts.file.egress(), audit.clone(), state.clone());
+            let make = move |creds| {
+                let session = Session::new(creds, http.clone());
+                let shared = state.egress_rate(&session.tenant());
+                Arc::new(Egress::new(session, http.clone(), config.clone(), audit.clone()).sharing(shared))
+            };
+            Some(crate::client_credentials::ClientTenants::new(&allowed, Box::new(make)))
+        }
+    };
     let egress = match opts.credentials.clone() {
         Some(creds) => Some(connect(creds, "").await?),
         None if tenants.any() => None,
@@ -145,6 +159,7 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
         policy,
         egress,
         tenants,
+        clients,
         files,
         audit,
         registry: registry.clone(),
@@ -348,6 +363,9 @@ async fn finish(app: &App) {
         e.session().revoke().await;
     }
     for e in app.services.tenants.egresses() {
+        e.session().revoke().await;
+    }
+    for e in app.services.clients.iter().flat_map(|c| c.egresses()) {
         e.session().revoke().await;
     }
 }

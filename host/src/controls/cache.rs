@@ -130,7 +130,7 @@ impl CacheKey {
         let egress = crate::tenants::current()
             .map(|(_, e)| e)
             .or_else(|| app.services.egress.clone());
-        let tenant = egress.map_or_else(|| "none".to_string(), |e| e.session().tenant());
+        let tenant = egress.map_or_else(|| "none".to_string(), |e| e.session().cache_identity());
         let granted: Vec<&str> = tool.grant.granted.iter().map(String::as_str).collect();
         let material = json!([
             "aerie-cache-v1",

@@ -211,6 +211,10 @@ impl App {
     /// `tool` as `caller` sees it: with the `tenant` argument when its profile may use
     /// several tenants.
     fn with_tenant_arg(&self, caller: &Caller, mut tool: rmcp::model::Tool) -> rmcp::model::Tool {
+        // A request that brought its own API client runs against it: nothing to choose.
+        if crate::tenants::current().is_some() {
+            return tool;
+        }
         let schema = Value::Object((*tool.input_schema).clone());
         if let Some(Value::Object(s)) = self
             .services

@@ -401,11 +401,17 @@ pub fn router(handler: Handler, opts: &HttpOptions, shutdown: CancellationToken)
     let ops = crate::metrics::routes(app.clone(), served, opts.keys.clone());
     let service = StreamableHttpService::new(move || Ok(handler.clone()), sessions.clone(), config);
     let keys = Arc::new(opts.keys.clone());
-    // Outermost first: Origin, then the key, then session ownership and caps.
+    let request_clients = app.services.clients.as_ref().map(|c| c.allowed().clone());
+    // Outermost first: Origin, then the key, then per-client credentials, then session
+    // ownership and caps.
     Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn_with_state(app, track_answer))
         .layer(middleware::from_fn_with_state(sessions, sessions::guard))
+        .layer(middleware::from_fn_with_state(
+            request_clients,
+            crate::client_credentials::extract,
+        ))
         .layer(middleware::from_fn_with_state(keys, require_key))
         .layer(middleware::from_fn_with_state(
             Arc::new(origins),

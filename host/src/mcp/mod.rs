@@ -65,6 +65,35 @@ impl Handler {
             profile,
         }
     }
+
+    /// The tenant of the API client this request brought in its headers, if it did (see
+    /// [`crate::client_credentials`]).
+    fn request_tenant(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<(String, Arc<crate::egress::Egress>)> {
+        let parts = ctx.extensions.get::<::http::request::Parts>()?;
+        let client = parts
+            .extensions
+            .get::<crate::client_credentials::RequestClient>()?;
+        let pool = self.app.services.clients.as_ref()?;
+        Some((client.tenant_name(), pool.egress(client)))
+    }
+
+    /// Run `f` for this request: its log lines go to this client, and it runs against the API
+    /// client the request brought, if it did.
+    async fn scoped<F: Future>(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        caller: &Caller,
+        f: F,
+    ) -> F::Output {
+        let f = logging::scoped(ctx, &caller.session, f);
+        match self.request_tenant(ctx) {
+            Some((name, egress)) => crate::tenants::scope(&name, egress, f).await,
+            None => f.await,
+        }
+    }
 }
 
 /// The client capabilities tool `name` needs that this request's client did not declare (its
@@ -236,7 +265,10 @@ impl ServerHandler for Handler {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&ctx);
-        let mut r = ListToolsResult::with_all_items(self.app.tools_for(&caller));
+        let tools = self
+            .scoped(&ctx, &caller, async { self.app.tools_for(&caller) })
+            .await;
+        let mut r = ListToolsResult::with_all_items(tools);
         // The list depends on the caller's profile.
         (r.ttl_ms, r.cache_scope) = cache_hint(&ctx, CacheScope::Private);
         Ok(r)
@@ -291,7 +323,10 @@ impl ServerHandler for Handler {
                 .call_as(&caller, &request.name, args, progress_sink(&ctx), &ctx.ct),
         );
         // The call's log lines go to this client, before its answer.
-        let outcome = logging::scoped(&ctx, &caller.session, call).await;
+        let mut outcome = self.scoped(&ctx, &caller, call).await;
+        if let Some((tenant, _)) = self.request_tenant(&ctx) {
+            outcome.meta.insert("aerie/tenant".into(), tenant.into());
+        }
         if let Some(input_required) = asker.input_required()? {
             return Ok(input_required.into());
         }
@@ -329,7 +364,7 @@ impl ServerHandler for Handler {
     ) -> Result<CompleteResult, McpError> {
         let caller = self.caller(&ctx);
         let answer = completion::complete(&self.app, &caller, &request, &ctx.ct);
-        logging::scoped(&ctx, &caller.session, answer).await
+        self.scoped(&ctx, &caller, answer).await
     }
 
     #[allow(
@@ -443,7 +478,7 @@ impl ServerHandler for Handler {
         let Some((p, i)) = snap.resources.get(&request.uri) else {
             let caller = self.caller(&ctx);
             let read = templates::read(&self.app, &caller, &request.uri, &ctx.ct);
-            if let Some(r) = logging::scoped(&ctx, &caller.session, read).await {
+            if let Some(r) = self.scoped(&ctx, &caller, read).await {
                 // Entity data is live and the caller's own: no client may cache it.
                 let mut result = r?;
                 if cache_hint(&ctx, CacheScope::Private).0.is_some() {

@@ -10,6 +10,7 @@ mod clocks;
 pub mod content;
 mod epoch;
 mod features;
+mod imports;
 mod lanes;
 mod limits;
 mod sanitize;
@@ -180,6 +181,7 @@ impl Runtime {
                     .into(),
             ));
         }
+        imports::check(bytes).map_err(LoadError::WrongWorld)?;
         let digest = sha256_hex(bytes);
         let (component, from_cache) = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),

@@ -198,7 +198,7 @@ impl Deployment {
         let redis = Redis::start(work.path());
         let mut replicas = Vec::new();
         for i in 0..3 {
-            replicas.push(start_replica(
+            replicas.push(Replica::spawn(
                 sim,
                 work.path(),
                 i,
@@ -208,7 +208,7 @@ impl Deployment {
             ));
         }
         for r in &mut replicas {
-            wait_healthy(r).await;
+            r.wait_healthy().await;
         }
         let port = free_port();
         let child = Command::new("haproxy")
@@ -242,76 +242,100 @@ impl Deployment {
     }
 }
 
-fn start_replica(
-    sim: &falcon_sim::Simulator,
-    work: &Path,
-    i: usize,
-    redis: &str,
-    toml: &str,
-    extra: &[&str],
-) -> Replica {
-    let dir = work.join(format!("replica{}", i + 1));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("admin").join("admin.sock");
-    let config = dir.join("aerie.toml");
-    let socket_line = format!("socket = {:?}\n", socket.display().to_string());
-    let toml = if toml.contains("[approvals]\n") {
-        toml.replacen("[approvals]\n", &format!("[approvals]\n{socket_line}"), 1)
-    } else {
-        format!("{toml}\n\n[approvals]\n{socket_line}")
-    };
-    std::fs::write(&config, format!("[state]\nbackend = {redis:?}\n\n{toml}\n")).unwrap();
-    let port = free_port();
-    let log = dir.join("stderr.log");
-    let audit = dir.join("audit.jsonl");
-    let child = Command::new(aerie())
-        .args(["serve", "--transport", "http", "--port", &port.to_string()])
-        .args([
-            "--cache-dir",
-            &shared_cache(),
-            "--modules",
-            "hosts",
-            "--allow-writes",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .arg("--audit-log")
-        .arg(&audit)
-        .args(extra)
-        .env("HOME", "/nonexistent")
-        .env_remove("AERIE_API_KEYS")
-        .env_remove("AERIE_APPROVALS")
-        .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
-        .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
-        .env("FALCON_BASE_URL", sim.base_url())
-        .env("RUST_LOG", "aerie=info")
-        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .spawn()
-        .unwrap();
-    Replica {
-        port,
-        child: Some(child),
-        log,
-        socket,
-        audit,
+impl Replica {
+    /// One replica serving the hosts plugin with writes on, with `toml` as its config plus
+    /// `[state] backend = <backend>` and `extra` flags, ready to call.
+    pub async fn start(
+        sim: &falcon_sim::Simulator,
+        work: &Path,
+        backend: &str,
+        toml: &str,
+        extra: &[&str],
+    ) -> Replica {
+        let mut r = Replica::spawn(sim, work, 0, backend, toml, extra);
+        r.wait_healthy().await;
+        r
     }
-}
 
-async fn wait_healthy(r: &mut Replica) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(status) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-            panic!("replica exited ({status}): {}", r.logged());
+    fn spawn(
+        sim: &falcon_sim::Simulator,
+        work: &Path,
+        i: usize,
+        backend: &str,
+        toml: &str,
+        extra: &[&str],
+    ) -> Replica {
+        let dir = work.join(format!("replica{}", i + 1));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("admin").join("admin.sock");
+        let config = dir.join("aerie.toml");
+        let socket_line = format!("socket = {:?}\n", socket.display().to_string());
+        let toml = if toml.contains("[approvals]\n") {
+            toml.replacen("[approvals]\n", &format!("[approvals]\n{socket_line}"), 1)
+        } else {
+            format!("{toml}\n\n[approvals]\n{socket_line}")
+        };
+        std::fs::write(
+            &config,
+            format!("[state]\nbackend = {backend:?}\n\n{toml}\n"),
+        )
+        .unwrap();
+        let port = free_port();
+        let log = dir.join("stderr.log");
+        let audit = dir.join("audit.jsonl");
+        let child = Command::new(aerie())
+            .args(["serve", "--transport", "http", "--port", &port.to_string()])
+            .args([
+                "--cache-dir",
+                &shared_cache(),
+                "--modules",
+                "hosts",
+                "--allow-writes",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--audit-log")
+            .arg(&audit)
+            .args(extra)
+            .env("HOME", "/nonexistent")
+            .env_remove("AERIE_API_KEYS")
+            .env_remove("AERIE_APPROVALS")
+            .env("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID)
+            .env("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET)
+            .env("FALCON_BASE_URL", sim.base_url())
+            .env("RUST_LOG", "aerie=info")
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        Replica {
+            port,
+            child: Some(child),
+            log,
+            socket,
+            audit,
         }
-        let up = reqwest::get(format!("http://127.0.0.1:{}/healthz", r.port))
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if up {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("replica did not come up: {}", r.logged());
+
+    async fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("replica exited ({status}): {}", self.logged());
+            }
+            let up = reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port))
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("replica did not come up: {}", self.logged());
+    }
 }
 
 /// The `_meta` a 2026-07-28 client sends with every request.
@@ -331,10 +355,24 @@ pub async fn try_call(
     tool: &str,
     args: Value,
 ) -> Result<Value, String> {
+    try_call_with(http, url, tool, args, &[]).await
+}
+
+/// [`try_call`] with extra request `headers`.
+pub async fn try_call_with(
+    http: &reqwest::Client,
+    url: &str,
+    tool: &str,
+    args: Value,
+    headers: &[(&str, &str)],
+) -> Result<Value, String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": tool, "arguments": args, "_meta": meta()}});
-    let resp = http
-        .post(url)
+    let mut req = http.post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "tools/call")
