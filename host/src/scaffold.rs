@@ -55,7 +55,9 @@ impl Lang {
             Lang::Js => ("kits/js", "package.json"),
         };
         let p = source_tree().join(dir);
-        p.join(marker).exists().then(|| p.canonicalize().unwrap_or(p))
+        p.join(marker)
+            .exists()
+            .then(|| p.canonicalize().unwrap_or(p))
     }
 
     /// What `--sdk-path` must point at, for error messages.

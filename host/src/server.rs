@@ -123,17 +123,33 @@ pub async fn build_checked(opts: Options) -> anyhow::Result<(Arc<App>, Vec<regis
     }
     let tenants = crate::tenants::Tenants::new(tenants);
     // Per-client credentials: an egress per API client that requests bring, made on first use.
-    let clients = match opts.file.http.client_credentials.build().map_err(anyhow::Error::msg)? {
+    let clients = match opts
+        .file
+        .http
+        .client_credentials
+        .build()
+        .map_err(anyhow::Error::msg)?
+    {
         None => None,
         Some(allowed) => {
-            let (http, config, audit, state) =
-                (http_client(), opts.file.egress(), audit.clone(), state.clone());
+            let (http, config, audit, state) = (
+                http_client(),
+                opts.file.egress(),
+                audit.clone(),
+                state.clone(),
+            );
             let make = move |creds| {
                 let session = Session::new(creds, http.clone());
                 let shared = state.egress_rate(&session.tenant());
-                Arc::new(Egress::new(session, http.clone(), config.clone(), audit.clone()).sharing(shared))
+                Arc::new(
+                    Egress::new(session, http.clone(), config.clone(), audit.clone())
+                        .sharing(shared),
+                )
             };
-            Some(crate::client_credentials::ClientTenants::new(&allowed, Box::new(make)))
+            Some(crate::client_credentials::ClientTenants::new(
+                &allowed,
+                Box::new(make),
+            ))
         }
     };
     let egress = match opts.credentials.clone() {

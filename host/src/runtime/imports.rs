@@ -49,7 +49,10 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     for name in names {
-        if let Some(version) = name.strip_prefix("aerie:plugin/").and_then(|n| n.split_once('@')) {
+        if let Some(version) = name
+            .strip_prefix("aerie:plugin/")
+            .and_then(|n| n.split_once('@'))
+        {
             if version.1 != AERIE_VERSION {
                 return Err(format!(
                     "it was built against aerie:plugin@{} ({name}); this host serves \
@@ -100,13 +103,19 @@ mod tests {
     #[test]
     fn http_is_refused_with_a_hint() {
         let e = check(&component_importing(&["wasi:http/types@0.2.10"])).unwrap_err();
-        assert!(e.contains("wasi:http/types@0.2.10") && e.contains("fetch-event"), "{e}");
+        assert!(
+            e.contains("wasi:http/types@0.2.10") && e.contains("fetch-event"),
+            "{e}"
+        );
     }
 
     #[test]
     fn an_older_wit_is_refused_with_the_fix() {
         let e = check(&component_importing(&["aerie:plugin/falcon@0.1.0"])).unwrap_err();
-        assert!(e.contains("aerie:plugin@0.1.0") && e.contains("rebuild"), "{e}");
+        assert!(
+            e.contains("aerie:plugin@0.1.0") && e.contains("rebuild"),
+            "{e}"
+        );
     }
 
     #[test]

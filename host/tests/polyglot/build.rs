@@ -39,7 +39,11 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         // Build outputs and caches are not inputs.
-        if name.starts_with('.') || name == "__pycache__" || name == "node_modules" || name.ends_with(".wasm") {
+        if name.starts_with('.')
+            || name == "__pycache__"
+            || name == "node_modules"
+            || name.ends_with(".wasm")
+        {
             continue;
         }
         collect(&p, out);
@@ -50,7 +54,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 /// of the same inputs is there already. Serialised: tests of one binary share each build.
 pub fn component(name: &str, inputs: &[PathBuf], build: impl FnOnce(&Path) -> Command) -> PathBuf {
     static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
-    let _held = LOCK.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let _held = LOCK
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let dir = repo().join("target").join("polyglot");
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join(format!("{name}-{}.wasm", inputs_hash(inputs)));
@@ -83,5 +90,6 @@ pub fn tool(name: &str, env: &str, install: &str) -> PathBuf {
             .map(|d| d.join(name))
             .find(|p| p.is_file())
     });
-    found.unwrap_or_else(|| panic!("`{name}` is not installed (set {env} to it, or run: {install})"))
+    found
+        .unwrap_or_else(|| panic!("`{name}` is not installed (set {env} to it, or run: {install})"))
 }
