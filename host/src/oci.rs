@@ -160,45 +160,42 @@ fn client(reference: &Reference) -> Client {
 fn explain(e: OciDistributionError, reference: &Reference) -> String {
     let registry = reference.resolve_registry();
     let whole = reference.whole();
+    use OciDistributionError as E;
     let codes: &[_] = match &e {
-        OciDistributionError::RegistryError { envelope, .. } => &envelope.errors,
+        E::RegistryError { envelope, .. } => &envelope.errors,
         _ => &[],
     };
-    let unknown = codes.iter().any(|c| {
-        matches!(
-            c.code,
-            OciErrorCode::ManifestUnknown
-                | OciErrorCode::NameUnknown
-                | OciErrorCode::NotFound
-                | OciErrorCode::BlobUnknown
-        )
-    });
-    let denied = codes
-        .iter()
-        .any(|c| matches!(c.code, OciErrorCode::Unauthorized | OciErrorCode::Denied));
+    let has = |wanted: &[OciErrorCode]| codes.iter().any(|c| wanted.contains(&c.code));
+    let unknown = matches!(
+        e,
+        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. }
+    ) || has(&[
+        OciErrorCode::ManifestUnknown,
+        OciErrorCode::NameUnknown,
+        OciErrorCode::NotFound,
+        OciErrorCode::BlobUnknown,
+    ]);
+    let denied = matches!(
+        e,
+        E::UnauthorizedError { .. }
+            | E::AuthenticationFailure(_)
+            | E::ServerError {
+                code: 401 | 403,
+                ..
+            }
+    ) || has(&[OciErrorCode::Unauthorized, OciErrorCode::Denied]);
     match e {
         _ if unknown => {
             format!("unknown reference {whole}: the registry has no such repository, tag or digest")
         }
-        OciDistributionError::ImageManifestNotFoundError(_) => {
-            format!("unknown reference {whole}: the registry has no such repository, tag or digest")
-        }
-        OciDistributionError::ServerError { code: 404, .. } => {
-            format!("unknown reference {whole}: the registry has no such repository, tag or digest")
-        }
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => format!(
-            "registry {registry} refused access to {}: set {USERNAME_ENV} and {PASSWORD_ENV} to credentials allowed to use it",
-            reference.repository()
-        ),
         _ if denied => format!(
             "registry {registry} refused access to {}: set {USERNAME_ENV} and {PASSWORD_ENV} to credentials allowed to use it",
             reference.repository()
         ),
-        OciDistributionError::DigestError(d) => format!(
+        E::DigestError(d) => format!(
             "{whole}: the registry sent bytes that do not match their digest ({d}); refusing the artifact (tampered with or corrupted)"
         ),
-        OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => format!(
+        E::RequestError(r) if r.is_connect() || r.is_timeout() => format!(
             "registry {registry} is unreachable ({}); check the address{}",
             error_chain(&r),
             if is_loopback(registry) {
@@ -207,10 +204,10 @@ fn explain(e: OciDistributionError, reference: &Reference) -> String {
                 " (other than loopback, registries are spoken to in HTTPS only)"
             }
         ),
-        OciDistributionError::RequestError(r) => {
+        E::RequestError(r) => {
             format!("registry {registry}: {}", error_chain(&r))
         }
-        OciDistributionError::ImageIndexParsingNoPlatformResolverError => format!(
+        E::ImageIndexParsingNoPlatformResolverError => format!(
             "{whole} is an image index (a list of manifests), not a plugin artifact pushed by `aerie plugin push`"
         ),
         other => format!("registry {registry}: {other}"),

@@ -27,8 +27,23 @@ struct Registry {
     _dir: tempfile::TempDir,
 }
 
+/// Basic credentials of [`Registry::with_password`] (test-only), and their htpasswd line: the
+/// registry accepts only bcrypt.
+const USER: &str = "aerie";
+const PASSWORD: &str = "registry-test-password";
+const HTPASSWD: &str = "aerie:$2a$05$2Ykvbrxodk/UVG6EGmlPE.JGmODN545whnbuu3LPr62T1LPwAPRB2\n";
+
 impl Registry {
     fn start() -> Registry {
+        Registry::launch(false)
+    }
+
+    /// A registry that requires [`USER`] and [`PASSWORD`].
+    fn with_password() -> Registry {
+        Registry::launch(true)
+    }
+
+    fn launch(password: bool) -> Registry {
         let program = std::env::var_os("AERIE_DOCKER_REGISTRY")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/bin/docker-registry"));
@@ -42,10 +57,20 @@ impl Registry {
         let storage = dir.path().join("storage");
         let port = free_port();
         let config = dir.path().join("config.yml");
+        let auth = if password {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, HTPASSWD).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: aerie-test\n    path: {}\n",
+                file.display()
+            )
+        } else {
+            String::new()
+        };
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: 127.0.0.1:{port}\n",
                 storage.display()
             ),
         )
@@ -157,16 +182,23 @@ impl Drop for Registry {
 
 /// `aerie <args>` in `cwd` (so no stray ./aerie.toml applies), without registry credentials.
 fn run(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(aerie())
-        .args(args)
+    run_with(cwd, args, &[])
+}
+
+/// [`run`] with environment variables.
+fn run_with(cwd: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(aerie());
+    cmd.args(args)
         .current_dir(cwd)
         .env("HOME", "/nonexistent")
         .env_remove("AERIE_CONFIG")
         .env_remove("AERIE_PLUGINS_DIR")
         .env_remove("AERIE_OCI_USERNAME")
-        .env_remove("AERIE_OCI_PASSWORD")
-        .output()
-        .unwrap()
+        .env_remove("AERIE_OCI_PASSWORD");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
 }
 
 fn ok(out: &Output) -> String {
@@ -256,14 +288,34 @@ impl Work {
     }
 
     fn push(&self, file: &Path, reference: &str, extra: &[&str]) -> Output {
+        self.push_with(file, reference, extra, &[])
+    }
+
+    fn push_with(
+        &self,
+        file: &Path,
+        reference: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Output {
         let mut args = vec!["plugin", "push", file.to_str().unwrap(), reference];
         args.extend_from_slice(&["--no-embedded", "--no-cache"]);
         args.extend_from_slice(extra);
-        run(self.path(), &args)
+        run_with(self.path(), &args, envs)
     }
 
     /// `plugin pull` into `dir`, under `config` (None: no config at all).
     fn pull(&self, reference: &str, dir: &Path, config: Option<&Path>) -> Output {
+        self.pull_with(reference, dir, config, &[])
+    }
+
+    fn pull_with(
+        &self,
+        reference: &str,
+        dir: &Path,
+        config: Option<&Path>,
+        envs: &[(&str, &str)],
+    ) -> Output {
         let mut args = vec![
             "plugin",
             "pull",
@@ -274,7 +326,7 @@ impl Work {
         if let Some(c) = config {
             args.extend_from_slice(&["--config", c.to_str().unwrap()]);
         }
-        run(self.path(), &args)
+        run_with(self.path(), &args, envs)
     }
 }
 
@@ -287,15 +339,25 @@ impl ClientHandler for ListChanged {
     }
 }
 
-/// `aerie serve` (stdio) over the empty-or-not plugins directory `dir`, requiring signatures
-/// by `config`; its log goes to `log`.
+/// `aerie serve` (stdio) over the plugins directory `dir`, requiring signatures by `config`;
+/// its log goes to `log`.
 async fn serve(
     dir: &Path,
     config: &Path,
     log: &Path,
 ) -> (RunningService<RoleClient, ListChanged>, ListChanged) {
+    serve_with(dir, config, log, &[]).await
+}
+
+/// [`serve`] with `extra` flags.
+async fn serve_with(
+    dir: &Path,
+    config: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> (RunningService<RoleClient, ListChanged>, ListChanged) {
     let cache = shared_cache();
-    let args = [
+    let mut args = vec![
         "serve",
         "--no-embedded",
         "--cache-dir",
@@ -305,10 +367,11 @@ async fn serve(
         "--config",
         config.to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     let counter = ListChanged::default();
     let (transport, _) =
         TokioChildProcess::builder(tokio::process::Command::new(aerie()).configure(|c| {
-            c.args(args).env("HOME", "/nonexistent");
+            c.args(&args).env("HOME", "/nonexistent");
         }))
         .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
         .spawn()
@@ -608,4 +671,112 @@ async fn tampered_artifacts_and_wrong_references_are_refused() {
         e.contains("not a wasm artifact") && e.contains("application/vnd.oci.image.config.v1+json"),
         "{e}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_pulls_pinned_plugins_before_loading_and_refuses_unsigned_ones() {
+    let registry = Registry::start();
+    let work = Work::new();
+    let plugins = tempfile::tempdir().unwrap();
+    let hello = work.component("hello", "hello", Some("team.key"));
+    let by_digest = pinned(&ok(&work.push(
+        &hello,
+        &registry.repo("aerie/hello:1.0"),
+        &[],
+    )));
+    let log = work.path().join("serve.log");
+    let (client, _) = serve_with(plugins.path(), &work.strict, &log, &["--pull", &by_digest]).await;
+    assert_eq!(tools(&client).await, vec!["hello_greet".to_string()]);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains(&by_digest),
+        "the pull is logged with its digest: {logged}"
+    );
+    client.cancel().await.unwrap();
+
+    // Unsigned under require_signed: start-up stops, naming why; nothing is written.
+    let bare = work.component("swap_a", "swapper", None);
+    ok(&work.push(&bare, &registry.repo("aerie/swapper:1.0"), &["--unsigned"]));
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(aerie())
+        .args(["serve", "--no-embedded", "--no-cache", "--plugins-dir"])
+        .arg(empty.path())
+        .arg("--config")
+        .arg(&work.strict)
+        .args(["--pull", &registry.repo("aerie/swapper:1.0")])
+        .env("HOME", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let e = failed(&out);
+    assert!(
+        e.contains("no signature layer") && e.contains("require_signed"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn registry_credentials_come_from_the_environment_and_are_never_shown() {
+    let registry = Registry::with_password();
+    let work = Work::new();
+    let plugins = tempfile::tempdir().unwrap();
+    let hello = work.component("hello", "hello", Some("team.key"));
+    let reference = registry.repo("aerie/hello:1.0");
+    let wrong_password = "wrong-registry-password";
+    // Everything that handles the request at trace level (not the compiler: slow and beside the
+    // point).
+    let trace = (
+        "AERIE_LOG",
+        "info,aerie=trace,oci_client=trace,reqwest=trace,hyper=trace,hyper_util=trace",
+    );
+
+    let e = failed(&work.push(&hello, &reference, &[]));
+    assert!(
+        e.contains("refused access") && e.contains("AERIE_OCI_USERNAME"),
+        "{e}"
+    );
+    let only_user = [("AERIE_OCI_USERNAME", USER)];
+    let e = failed(&work.push_with(&hello, &reference, &[], &only_user));
+    assert!(
+        e.contains("set both AERIE_OCI_USERNAME and AERIE_OCI_PASSWORD"),
+        "{e}"
+    );
+    let wrong = [
+        ("AERIE_OCI_USERNAME", USER),
+        ("AERIE_OCI_PASSWORD", wrong_password),
+        trace,
+    ];
+    let refused = work.push_with(&hello, &reference, &[], &wrong);
+    assert!(failed(&refused).contains("refused access"));
+
+    let right = [
+        ("AERIE_OCI_USERNAME", USER),
+        ("AERIE_OCI_PASSWORD", PASSWORD),
+        trace,
+    ];
+    let pushed = work.push_with(&hello, &reference, &[], &right);
+    let by_digest = pinned(&ok(&pushed));
+    let e = failed(&work.pull(&by_digest, plugins.path(), None));
+    assert!(e.contains("refused access"), "{e}");
+    let pulled = work.pull_with(&by_digest, plugins.path(), Some(&work.strict), &right);
+    ok(&pulled);
+    assert!(plugins.path().join("hello.wasm").exists());
+
+    // In no output, even at trace level: neither the password nor its basic-auth encoding.
+    use base64::Engine;
+    for (out, password) in [
+        (&refused, wrong_password),
+        (&pushed, PASSWORD),
+        (&pulled, PASSWORD),
+    ] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(all.contains("TRACE"), "trace logging was on: {all}");
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{password}"));
+        assert!(!all.contains(password) && !all.contains(&basic), "{all}");
+    }
 }
