@@ -451,8 +451,8 @@ async fn signed_component_is_served_under_require_signed() {
 fn scaffold_builds_and_passes_its_own_test() {
     let work = tempfile::tempdir().unwrap();
     ok(&Command::new(aerie())
-        .args(["plugin", "new", "probe", "--lang", "js"])
-        .current_dir(work.path())
+        .args(["plugin", "new", "probe", "--lang", "js", "--dir"])
+        .arg(work.path())
         .output()
         .unwrap());
     let project = work.path().join("probe");

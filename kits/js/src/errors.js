@@ -73,6 +73,7 @@ export class Internal extends ToolError {
  * The WIT `call-error` for anything a handler threw: a ToolError as itself, any other exception
  * as `internal` with its message (a trap would tell the model nothing).
  * @param {unknown} e
+ * @returns {{tag: string, val: any}}
  */
 export function toCallError(e) {
   if (e instanceof ToolError) return e.toWit();

@@ -2,7 +2,7 @@
 // enforces the tool's grant and owns the token; the kit builds the request, parses the envelope
 // and turns error statuses and host refusals into tool errors the model can act on.
 
-import { hostError, mapStatus } from './errors.js';
+import { Internal, hostError, mapStatus } from './errors.js';
 
 /** The header the host adds to a 403: the scope its catalogue says the operation needs. */
 export const REQUIRED_SCOPE = 'x-aerie-required-scope';
@@ -15,7 +15,7 @@ const decoder = new TextDecoder();
  * @property {Record<string, string>} [path] Values of the `{name}` placeholders.
  * @property {Record<string, unknown> | Array<[string, unknown]>} [query] Query pairs; an array
  *   value repeats the name (`ids=a&ids=b`); undefined and null are left out.
- * @property {unknown} [body] JSON body (encoded here), or a Uint8Array sent as is.
+ * @property {any} [body] JSON body (encoded here), or a Uint8Array sent as is.
  * @property {string} [subject] What the request is about, named in a 404.
  * @property {number[]} [allow] Non-2xx statuses returned instead of thrown (e.g. 404 as "none").
  */
@@ -96,7 +96,7 @@ export class Falcon {
       try {
         v = JSON.parse(decoder.decode(r.body));
       } catch (e) {
-        throw mapStatus(502, `Falcon returned a body that is not JSON for ${operation}: ${e.message}`, { operation });
+        throw new Internal(`Falcon returned a body that is not the expected JSON for ${operation}: ${e.message}`);
       }
     }
     return {

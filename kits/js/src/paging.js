@@ -19,6 +19,7 @@
 export function collect(falcon, operation, o) {
   const { limit, pageSize = 100, maxPages = 100, onPage, ...request } = o;
   if (!(limit >= 1)) throw new TypeError(`collect: limit must be at least 1, got ${limit}`);
+  /** @type {Record<string, any>} */
   const query = Array.isArray(request.query) ? Object.fromEntries(request.query) : { ...request.query };
   const resources = [];
   let offset = Number(query.offset ?? 0);
@@ -26,6 +27,7 @@ export function collect(falcon, operation, o) {
   let total;
   for (let page = 0; page < maxPages; page++) {
     const want = Math.min(pageSize, limit - resources.length);
+    /** @type {Record<string, any>} */
     const q = { ...query, limit: want };
     if (after !== undefined) q.after = after;
     else if (offset) q.offset = offset;

@@ -24,7 +24,7 @@ const TOOL_KEYS = ['name', 'title', 'description', 'tier', 'destructive', 'idemp
 
 /**
  * @typedef {object} Env The host's imports (the build binds them; tests pass fakes).
- * @property {{call: Function}} falcon
+ * @property {{call: (req: any) => any}} falcon
  * @property {{log?: Function, progress?: Function, config?: Function, sleep?: Function, monotonicMs?: Function}} [host]
  * @property {{read?: Function, write?: Function, list?: Function, stat?: Function}} [files]
  */
@@ -153,6 +153,7 @@ export class Plugin {
   run(tool, args, env) {
     const t = this.tools.get(tool);
     if (!t) throw new Internal(`plugin ${this.meta.name} has no tool \`${tool}\``);
+    /** @type {any} */
     let given = args;
     if (typeof args === 'string') {
       try {
@@ -186,9 +187,7 @@ export class Plugin {
         try {
           return this.run(tool, args, env);
         } catch (e) {
-          const err = new Error('tool error');
-          err.payload = toCallError(e);
-          throw err;
+          throw Object.assign(new Error('tool error'), { payload: toCallError(e) });
         }
       },
     };

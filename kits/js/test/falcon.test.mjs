@@ -25,6 +25,7 @@ test('error statuses carry Falcon’s message, the subject and the scope to add'
     Missing: err(404),
     BadFilter: err(400),
     Broken: () => ({ status: 503, body: 'upstream down' }),
+    Garbled: () => ({ status: 200, body: '<html>' }),
   });
   const falcon = new Falcon(f.call);
   assert.throws(() => falcon.send('Forbidden'), (e) => e.kind === 'upstream' && e.status === 403 && /Falcon says no/.test(e.message) && /`Hosts:read`/.test(e.message));
@@ -32,6 +33,7 @@ test('error statuses carry Falcon’s message, the subject and the scope to add'
   assert.throws(() => falcon.send('BadFilter', { query: { filter: 'x' } }), (e) => e.status === 400 && /Check the filter/.test(e.message));
   assert.throws(() => falcon.send('Broken'), (e) => e.status === 503 && /upstream down; retry later/.test(e.message));
   assert.deepEqual(falcon.send('Missing', { allow: [404] }).resources, []);
+  assert.throws(() => falcon.send('Garbled'), (e) => e.kind === 'internal' && /not the expected JSON for Garbled/.test(e.message));
 });
 
 test('host refusals become clear tool errors', () => {
