@@ -8,8 +8,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use falcon_sim::{KNOWN_BAD_SHA256, KNOWN_HOSTNAME};
@@ -31,12 +31,16 @@ fn python() -> PathBuf {
     build::tool("python3", "PYTHON3", "apt-get install python3")
 }
 
-/// Build the app in `app_dir` with the kit's build helper, once per content of app and kit.
+/// Build the app in `app_dir` with the kit's build helper, once per content of app and kit, and
+/// compile it into the shared cache once: tests starting servers at the same time would each
+/// compile it otherwise (minutes apiece in a debug host).
 fn component(name: &str, app_dir: &Path) -> PathBuf {
+    static WARM: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     let componentize = build::tool("componentize-py", "COMPONENTIZE_PY", INSTALL);
-    build::component(
+    let wasm = build::component(
         name,
-        &[app_dir.to_path_buf(), kit().join("aerie_plugin")],
+        // The app module and the kit: the app's own tests and docs are not inputs.
+        &[app_dir.join("app.py"), kit().join("aerie_plugin")],
         |out| {
             let mut c = Command::new(python());
             c.args(["-m", "aerie_plugin", "build"])
@@ -47,7 +51,23 @@ fn component(name: &str, app_dir: &Path) -> PathBuf {
                 .env("COMPONENTIZE_PY", componentize);
             c
         },
-    )
+    );
+    let mut warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
+    if !warm.contains(&wasm) {
+        let cache = shared_cache();
+        ok(&run(
+            &[
+                "plugin",
+                "check",
+                wasm.to_str().unwrap(),
+                "--cache-dir",
+                &cache,
+            ],
+            &[],
+        ));
+        warm.push(wasm.clone());
+    }
+    wasm
 }
 
 fn verdict() -> PathBuf {
@@ -59,6 +79,18 @@ fn hostile() -> PathBuf {
         "hostile-py",
         &build::repo().join("tests/fixtures-py/hostile"),
     )
+}
+
+/// Native unit tests of Python code (no wasm), run with stdlib unittest in `dir`.
+fn unittest(dir: &Path) {
+    let out = Command::new(python())
+        .args(["-m", "unittest", "discover", "-v"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}: {report}", dir.display());
+    assert!(report.contains("\nOK"), "{}: {report}", dir.display());
 }
 
 fn run(args: &[&str], envs: &[(&str, &Path)]) -> Output {
@@ -513,15 +545,9 @@ fn the_scaffold_builds_and_passes_its_own_test() {
 }
 
 #[test]
-fn the_kit_unit_tests_pass() {
-    let out = Command::new(python())
-        .args(["-m", "unittest", "discover", "-v"])
-        .current_dir(kit())
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{report}");
-    assert!(report.contains("OK"), "{report}");
+fn the_kit_and_example_unit_tests_pass() {
+    unittest(&kit());
+    unittest(&build::repo().join("examples/python/verdict"));
 }
 
 #[test]

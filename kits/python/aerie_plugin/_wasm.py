@@ -47,7 +47,8 @@ class HostEnv:
 
     def progress(self, done: int, total: Optional[int], message: str) -> None:
         from wit_world.imports import host
-        host.progress(done, total, message)
+        # The WIT takes u64s: a negative count would trap the call.
+        host.progress(max(0, int(done)), None if total is None else max(0, int(total)), message)
 
     def config(self, key: str) -> Optional[str]:
         from wit_world.imports import host
@@ -118,10 +119,15 @@ def export(plugin: "Plugin") -> type:
             from wit_world.exports import tools as t
             try:
                 out = plugin.call(HostEnv(), tool, arguments)
+                structured = None if out.structured is None else json.dumps(
+                    out.structured, separators=(",", ":"))
+                text = str(out.text)
             except ToolError as e:
                 raise Err(_call_error(e)) from None
-            structured = None if out.structured is None else json.dumps(
-                out.structured, separators=(",", ":"))
-            return t.Output(out.text, structured, [])
+            except Exception as e:  # noqa: BLE001 - a hand-built Output that is not JSON
+                raise Err(t.CallError_Internal(
+                    f"{tool} returned a result that cannot be sent: {type(e).__name__}: {e}")
+                ) from None
+            return t.Output(text, structured, [])
 
     return Tools
