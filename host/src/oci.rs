@@ -105,7 +105,11 @@ pub fn parse_reference(raw: &str) -> Result<Reference, String> {
         ));
     }
     s.parse::<Reference>()
-        .map_err(|e| format!("`{raw}` is not a valid OCI reference: {e}"))
+        .map_err(|e| {
+            format!(
+                "`{raw}` is not a valid OCI reference ({e}): repository names are lower-case letters, digits and . _ - / separators"
+            )
+        })
 }
 
 /// Anonymous, or basic credentials from [`USERNAME_ENV`] / [`PASSWORD_ENV`].
