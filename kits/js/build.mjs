@@ -19,7 +19,10 @@ const INSTALL =
   'npm install --no-audit --no-fund @bytecodealliance/componentize-js@0.23.0 (in the project), ' +
   'or set AERIE_JS_TOOLCHAIN to a directory whose node_modules holds it';
 
-/** Where componentize-js is: $AERIE_JS_TOOLCHAIN, then node_modules above the app, then above the kit. */
+/**
+ * Where componentize-js is: $AERIE_JS_TOOLCHAIN, node_modules above the app, above the kit, then
+ * the checkout's target/js-toolchain (where the repository's tests install it).
+ */
 function findComponentize(appDir) {
   const roots = [];
   if (process.env.AERIE_JS_TOOLCHAIN) roots.push(resolve(process.env.AERIE_JS_TOOLCHAIN));
@@ -29,6 +32,7 @@ function findComponentize(appDir) {
       if (dirname(d) === d) break;
     }
   }
+  roots.push(join(KIT, '..', '..', 'target', 'js-toolchain'));
   for (const r of roots) {
     const pkg = join(r, 'node_modules', '@bytecodealliance', 'componentize-js');
     if (existsSync(join(pkg, 'package.json'))) {
