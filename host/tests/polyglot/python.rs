@@ -171,7 +171,7 @@ async fn verdict_is_served_beside_the_rust_groups_and_judges_seeded_alerts() {
     assert_eq!(evidence["alert"], alert_id.as_str(), "{v}");
     assert_eq!(evidence["host"], aid.as_str(), "{v}");
     assert_eq!(evidence["hostname"], KNOWN_HOSTNAME, "{v}");
-    assert_eq!(evidence["iocs"].as_array().unwrap().len(), 1, "{v}");
+    assert!(!evidence["iocs"].as_array().unwrap().is_empty(), "{v}");
     let hash = evidence["indicators"]
         .as_array()
         .unwrap()
@@ -355,7 +355,7 @@ async fn a_python_plugin_hot_swaps_in_and_out() {
     wait_for_tools(&client, &notified, 1, true).await;
     let r = call_any(&client, "verdict_host", json!({"aid": "0".repeat(32)})).await;
     assert!(
-        text(&r).contains("not found"),
+        text(&r).to_lowercase().contains("not found"),
         "the swapped-in plugin runs: {}",
         text(&r)
     );
@@ -481,7 +481,7 @@ async fn a_signed_python_plugin_is_served_under_require_signed_and_others_are_re
     assert!(names.contains(&"verdict_alert".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("hostile")), "{names:?}");
     let e = call_err(&client, "verdict_host", json!({"aid": "0".repeat(32)})).await;
-    assert!(e.contains("not found"), "{e}");
+    assert!(e.to_lowercase().contains("not found"), "{e}");
     client.cancel().await.unwrap();
 }
 
