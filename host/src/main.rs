@@ -475,9 +475,11 @@ fn init_logging(level: &str, format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let operator_level = filter
+        .max_level_hint()
+        .unwrap_or(tracing::level_filters::LevelFilter::TRACE);
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -491,7 +493,15 @@ fn init_logging(level: &str, format: LogFormat) {
     let mcp = aerie::mcp::logging::McpLogLayer.with_filter(
         tracing_subscriber::filter::Targets::new().with_target("aerie", tracing::Level::TRACE),
     );
-    tracing_subscriber::registry().with(fmt).with(mcp).init();
+    let subscriber = tracing_subscriber::registry().with(fmt).with(mcp);
+    tracing::subscriber::set_global_default(subscriber).expect("logging is set up once");
+    // `log` records (wasmtime and Cranelift use `log`) at the operator's level only. `init()`
+    // would take the level from the MCP layer (trace, for aerie's own events), and then every
+    // debug line of Cranelift passes through the filters: that was 90% of a component's
+    // compile time.
+    use tracing_log::AsLog;
+    tracing_log::LogTracer::init_with_filter(operator_level.as_log())
+        .expect("logging is set up once");
 }
 
 async fn serve(transport: &TransportArgs, mut opts: Options) -> anyhow::Result<()> {
