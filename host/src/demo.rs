@@ -51,7 +51,10 @@ pub async fn run(seed: u64, mut opts: Options, http: Option<HttpOptions>) -> any
         );
     }
     let shutdown = server::shutdown_signal();
-    let app = server::build(opts).await?;
+    let Some(app) = server::build_or_stop(opts, &shutdown).await? else {
+        sim.shutdown().await;
+        return Ok(());
+    };
     let result = match http {
         Some(h) => server::serve_http(app, h, shutdown).await,
         None => server::serve_stdio(app, shutdown).await,

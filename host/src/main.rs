@@ -518,7 +518,9 @@ async fn serve(transport: &TransportArgs, mut opts: Options) -> anyhow::Result<(
         h.check()?;
     }
     let shutdown = server::shutdown_signal();
-    let app = server::build(opts).await?;
+    let Some(app) = server::build_or_stop(opts, &shutdown).await? else {
+        return Ok(());
+    };
     match http {
         Some(h) => server::serve_http(app, h, shutdown).await,
         None => server::serve_stdio(app, shutdown).await,

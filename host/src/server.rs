@@ -272,6 +272,20 @@ pub fn shutdown_signal() -> Shutdown {
     shutdown
 }
 
+/// [`build`], unless a signal arrives first: `None` then. Compiling plugins the first time can
+/// take a while, and a signal must stop the server then too. The build runs as its own task
+/// (compiling holds its thread), so the signal is seen while it runs.
+pub async fn build_or_stop(opts: Options, shutdown: &Shutdown) -> anyhow::Result<Option<Arc<App>>> {
+    let building = tokio::spawn(build(opts));
+    tokio::select! {
+        app = building => app.map_err(|e| anyhow::anyhow!("start-up failed: {e}"))?.map(Some),
+        _ = shutdown.requested.cancelled() => {
+            tracing::info!("stopped while starting");
+            Ok(None)
+        }
+    }
+}
+
 /// Serve over stdio until the client disconnects or a signal arrives; then drain in-flight
 /// calls, let rmcp write their answers, and finish.
 pub async fn serve_stdio(app: Arc<App>, shutdown: Shutdown) -> anyhow::Result<()> {

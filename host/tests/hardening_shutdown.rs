@@ -327,3 +327,28 @@ async fn http_sigterm_answers_the_in_flight_write() {
     drop(client);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_while_plugins_compile_stops_at_once() {
+    // Compiling every embedded group without the cache takes seconds; the signal must not
+    // wait for it.
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("stderr.log");
+    let mut child = std::process::Command::new(aerie())
+        .args(["serve", "--no-cache"])
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    sigterm(child.id());
+    wait_exit(child.id(), Duration::from_secs(10)).await;
+    let status = child.wait().unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("stopped while starting"), "{logged}");
+    assert!(status.success(), "{status}: {logged}");
+    eprintln!("stopped {:?} after SIGTERM", signalled.elapsed());
+}
