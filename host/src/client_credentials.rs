@@ -212,11 +212,14 @@ pub(crate) async fn extract(
 /// Builds the egress of an API client (its session, the shared rate budget of its id).
 pub type MakeEgress = Box<dyn Fn(Credentials) -> Arc<Egress> + Send + Sync>;
 
+/// A live session and when it was last used, by [`RequestClient::key`].
+type Live = HashMap<[u8; 32], (Arc<Egress>, Instant)>;
+
 /// The live sessions of per-client credentials, least recently used dropped beyond the cap.
 pub struct ClientTenants {
     allowed: Allowed,
     make: MakeEgress,
-    live: Mutex<HashMap<[u8; 32], (Arc<Egress>, Instant)>>,
+    live: Mutex<Live>,
 }
 
 impl ClientTenants {
@@ -264,7 +267,7 @@ impl ClientTenants {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.insert(*k, v.parse().unwrap());

@@ -139,9 +139,6 @@ fn is_loopback(registry: &str) -> bool {
 }
 
 fn client(reference: &Reference) -> Client {
-    // reqwest 0.13 without a bundled provider: use ring, as the rest of aerie does. Installing
-    // twice is harmless (the first provider stays).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let registry = reference.resolve_registry().to_string();
     let protocol = if is_loopback(&registry) {
         ClientProtocol::HttpsExcept(vec![registry])
