@@ -42,12 +42,21 @@ async fn setup() -> Setup {
 }
 
 async fn serve(s: &Setup, profile: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
+    serve_with(s, profile, &[]).await
+}
+
+async fn serve_with(
+    s: &Setup,
+    profile: &str,
+    extra: &[&str],
+) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
     let config = s.work.path().join("aerie.toml");
     let audit = s.work.path().join(format!("audit-{profile}.jsonl"));
+    let cache = shared_cache();
     let args = [
         "serve",
         "--cache-dir",
-        &shared_cache(),
+        &cache,
         "--modules",
         "hosts",
         "--profile",
@@ -56,7 +65,11 @@ async fn serve(s: &Setup, profile: &str) -> rmcp::service::RunningService<rmcp::
         config.to_str().unwrap(),
         "--audit-log",
         audit.to_str().unwrap(),
-    ];
+    ]
+    .iter()
+    .chain(extra)
+    .copied()
+    .collect::<Vec<_>>();
     let envs = [
         ("ACME_ID", falcon_sim::DEMO_CLIENT_ID),
         ("ACME_SECRET", falcon_sim::DEMO_CLIENT_SECRET),
@@ -174,4 +187,41 @@ async fn a_profile_with_one_tenant_needs_no_argument_and_cannot_reach_the_other(
     assert!(e.contains("must be one of \"acme\""), "{e}");
     assert!(tokens_seen(&s.globex).is_empty(), "never reached");
     client.cancel().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dynamic_mode_describes_and_checks_the_tenant_argument_too() {
+    let s = setup().await;
+    let client = serve_with(&s, "both", &["--tool-mode", "dynamic"]).await;
+    let described = call(
+        &client,
+        "aerie_describe_tools",
+        json!({"names": ["hosts_search"]}),
+    )
+    .await;
+    let tool = &ok_json(&described)["tools"][0];
+    assert_eq!(
+        tool["inputSchema"]["properties"]["tenant"]["enum"],
+        json!(["acme", "globex"]),
+        "{tool}"
+    );
+    assert!(
+        tool["inputSchema"]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("tenant"))
+    );
+    let r = call(
+        &client,
+        "aerie_call_tool",
+        json!({"name": "hosts_search", "arguments": {"limit": 1, "tenant": "globex"}}),
+    )
+    .await;
+    assert!(!is_error(&r), "{}", text(&r));
+    assert!(
+        !tokens_seen(&s.globex).is_empty(),
+        "the call went to globex"
+    );
+    assert!(tokens_seen(&s.acme).is_empty(), "nothing went to acme");
+    client.cancel().await.unwrap();
 }

@@ -249,7 +249,8 @@ fn describe_tool(app: &App, caller: &Caller, args: &Value) -> ToolOutcome {
             continue;
         }
         if let Some((plugin, t)) = visible.iter().find(|(_, t)| t.desc.name == *name) {
-            let mut v = serde_json::to_value(crate::mcp::mcp_tool(t)).unwrap_or(Value::Null);
+            let tool = app.with_tenant_arg(caller, crate::mcp::mcp_tool(t));
+            let mut v = serde_json::to_value(tool).unwrap_or(Value::Null);
             v["plugin"] = json!(plugin.name);
             tools.push(v);
         } else if let Some(b) = builtins.iter().find(|b| b.name.as_ref() == name.as_str()) {
