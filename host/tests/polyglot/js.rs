@@ -3,7 +3,7 @@
 //! plugin refused and audited, hot swap, signing, and the `--lang js` scaffold passing its own
 //! test. Components are built with componentize-js from `target/js-toolchain`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::build;
+use crate::cli::{dir_with, ok, run};
 use crate::support::*;
 
 const INSTALL: &str = "npm install --prefix target/js-toolchain --no-audit --no-fund --silent \
@@ -90,15 +91,6 @@ fn components() -> &'static Components {
         );
         c
     })
-}
-
-/// A plugins directory holding `name.wasm` copies of the components.
-fn dir_with(files: &[(&str, &Path)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, path) in files {
-        std::fs::copy(path, dir.path().join(format!("{name}.wasm"))).unwrap();
-    }
-    dir
 }
 
 async fn sim() -> falcon_sim::Simulator {
@@ -338,47 +330,39 @@ async fn hot_swapped_in_and_out_of_a_watched_directory() {
     client.cancel().await.unwrap();
 }
 
-fn run(args: &[&str]) -> std::process::Output {
-    Command::new(aerie())
-        .args(args)
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn signed_component_is_served_under_require_signed() {
     let c = components();
     let work = tempfile::tempdir().unwrap();
     let dir = dir_with(&[("exposure", &c.exposure), ("js_hostile", &c.hostile)]);
     let key = work.path().join("team.key");
-    ok(&run(&["plugin", "keygen", "--out", key.to_str().unwrap()]));
+    ok(&run(
+        &["plugin", "keygen", "--out", key.to_str().unwrap()],
+        &[],
+    ));
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let exposure = dir.path().join("exposure.wasm");
-    ok(&run(&[
-        "plugin",
-        "sign",
-        exposure.to_str().unwrap(),
-        "--key",
-        key.to_str().unwrap(),
-    ]));
+    ok(&run(
+        &[
+            "plugin",
+            "sign",
+            exposure.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+    ));
     let cache = shared_cache();
-    let check = ok(&run(&[
-        "plugin",
-        "check",
-        exposure.to_str().unwrap(),
-        "--cache-dir",
-        &cache,
-    ]));
+    let check = ok(&run(
+        &[
+            "plugin",
+            "check",
+            exposure.to_str().unwrap(),
+            "--cache-dir",
+            &cache,
+        ],
+        &[],
+    ));
     assert!(
         check.contains("exposure_host") && check.contains("combinedQueryVulnerabilities"),
         "{check}"
@@ -394,17 +378,20 @@ async fn signed_component_is_served_under_require_signed() {
     )
     .unwrap();
     let list = |what: &str| {
-        let out = run(&[
-            "plugins",
-            "list",
-            "--no-embedded",
-            "--cache-dir",
-            &shared_cache(),
-            "--plugins-dir",
-            dir.path().to_str().unwrap(),
-            "--config",
-            strict.to_str().unwrap(),
-        ]);
+        let out = run(
+            &[
+                "plugins",
+                "list",
+                "--no-embedded",
+                "--cache-dir",
+                &shared_cache(),
+                "--plugins-dir",
+                dir.path().to_str().unwrap(),
+                "--config",
+                strict.to_str().unwrap(),
+            ],
+            &[],
+        );
         let (stdout, stderr) = (ok(&out), String::from_utf8_lossy(&out.stderr).to_string());
         assert!(stdout.contains("exposure 0.1.0"), "{what}: {stdout}");
         assert!(!stdout.contains("js_hostile"), "{what}: {stdout}");
@@ -485,12 +472,15 @@ fn scaffold_builds_and_passes_its_own_test() {
     // The compile cache its test's `aerie plugin run` filled.
     let cache = work.path().join("cache/aerie/compiled");
     let wasm = project.join("probe.wasm");
-    let check = ok(&run(&[
-        "plugin",
-        "check",
-        wasm.to_str().unwrap(),
-        "--cache-dir",
-        cache.to_str().unwrap(),
-    ]));
+    let check = ok(&run(
+        &[
+            "plugin",
+            "check",
+            wasm.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ],
+        &[],
+    ));
     assert!(check.contains("probe_hosts_search"), "{check}");
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod build;
+mod cli;
 mod js;
 mod publish;
 mod python;

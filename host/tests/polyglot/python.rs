@@ -7,7 +7,7 @@
 //! (verdict, hostile, scaffold) and every server shares the compile cache.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 use crate::build;
+use crate::cli::{dir_with, ok, run};
 use crate::support::*;
 
 const INSTALL: &str = "python3 -m pip install componentize-py==0.25.1";
@@ -93,30 +94,10 @@ fn unittest(dir: &Path) {
     assert!(report.contains("\nOK"), "{}: {report}", dir.display());
 }
 
-fn run(args: &[&str], envs: &[(&str, &Path)]) -> Output {
-    let mut c = Command::new(aerie());
-    c.args(args).env("HOME", "/nonexistent");
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c.output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn verdict_is_served_beside_the_rust_groups_and_judges_seeded_alerts() {
     let sim = sim_with_limited_client(&[], |_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(verdict(), dir.path().join("verdict.wasm")).unwrap();
+    let dir = dir_with(&[("verdict", &verdict())]);
     let work = tempfile::tempdir().unwrap();
     let audit = work.path().join("audit.jsonl");
     let args = [
@@ -234,8 +215,7 @@ async fn verdict_is_served_beside_the_rust_groups_and_judges_seeded_alerts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_undeclared_operation_is_denied_and_audited_and_a_bug_is_a_tool_error() {
     let sim = sim_with_limited_client(&[], |_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(hostile(), dir.path().join("hostile_py.wasm")).unwrap();
+    let dir = dir_with(&[("hostile_py", &hostile())]);
     let work = tempfile::tempdir().unwrap();
     let audit = work.path().join("audit.jsonl");
     let args = [
@@ -580,8 +560,7 @@ fn the_build_helper_says_what_to_install_without_componentize_py() {
 async fn measure_python_calls() {
     let component = verdict();
     let sim = sim_with_limited_client(&[], |_| {}).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(&component, dir.path().join("verdict.wasm")).unwrap();
+    let dir = dir_with(&[("verdict", &component)]);
     let work = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let client = serve_against(
