@@ -76,7 +76,7 @@ enum PluginsCmd {
 
 #[derive(Subcommand)]
 enum PluginCmd {
-    /// Scaffold a plugin crate on aerie-sdk, with a test against the simulator.
+    /// Scaffold a plugin (Rust, Python or JavaScript) with tests against the simulator.
     New {
         /// Plugin name (a-z, 0-9, _); also the project name and the tools' prefix.
         name: String,
@@ -630,7 +630,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => String::new(),
             };
             // The user's compile cache, as `serve` uses: a Python or JavaScript component
-            // embeds its interpreter and takes a minute to compile the first time.
+            // embeds its interpreter and takes seconds to compile the first time.
             let mut builder = aerie::testing::Harness::builder()
                 .plugin_file(file)
                 .allow_writes(allow_writes)
