@@ -1,6 +1,6 @@
 //! Building Python and JavaScript components once per test run.
 //!
-//! A build takes seconds and its component takes a minute to compile in a debug host, so both
+//! A build takes 10–25 s and its component about 10 s to compile in a debug host, so both
 //! are shared: the component lands in `target/polyglot/<name>-<hash of its inputs>.wasm` (built
 //! only when an input changed), and tests use the shared compile cache.
 
