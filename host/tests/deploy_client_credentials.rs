@@ -126,43 +126,25 @@ async fn a_wrong_secret_never_reads_what_the_right_one_cached_nor_leaks() {
     let work = tempfile::tempdir().unwrap();
     let r = accepting(&sim, work.path()).await;
     let http = reqwest::Client::new();
-    let args = json!({"hostname": KNOWN_HOSTNAME});
+    // `hosts_search` for the known host with `secret`.
+    let lookup = async |secret: &str| {
+        let args = json!({"hostname": KNOWN_HOSTNAME});
+        try_call_with(&http, &r.url(), "hosts_search", args, &acme_headers(secret))
+            .await
+            .unwrap()
+    };
 
-    let right = try_call_with(
-        &http,
-        &r.url(),
-        "hosts_search",
-        args.clone(),
-        &acme_headers(ACME_SECRET),
-    )
-    .await
-    .unwrap();
+    let right = lookup(ACME_SECRET).await;
     assert!(text(&right).contains(KNOWN_HOSTNAME), "{}", text(&right));
     // Served from the cache for the right secret...
     let from = sim.requests().len();
-    let again = try_call_with(
-        &http,
-        &r.url(),
-        "hosts_search",
-        args.clone(),
-        &acme_headers(ACME_SECRET),
-    )
-    .await
-    .unwrap();
+    let again = lookup(ACME_SECRET).await;
     assert_eq!(text(&again), text(&right));
     assert_eq!(sim.requests().len(), from, "the second call was not cached");
 
     // ...but never for a wrong one: it must authenticate, and fails.
     let wrong_secret = "not-the-acme-secret-but-close-0000000000";
-    let wrong = try_call_with(
-        &http,
-        &r.url(),
-        "hosts_search",
-        args,
-        &acme_headers(wrong_secret),
-    )
-    .await
-    .unwrap();
+    let wrong = lookup(wrong_secret).await;
     assert!(is_error(&wrong), "a wrong secret got: {}", text(&wrong));
     assert!(!text(&wrong).contains(KNOWN_HOSTNAME), "{}", text(&wrong));
     assert!(!text(&wrong).contains(wrong_secret), "{}", text(&wrong));
