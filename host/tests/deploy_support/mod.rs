@@ -198,17 +198,8 @@ impl Deployment {
         let redis = Redis::start(work.path());
         let mut replicas = Vec::new();
         for i in 0..3 {
-            replicas.push(Replica::spawn(
-                sim,
-                work.path(),
-                i,
-                &redis.url(),
-                toml,
-                extra,
-            ));
-        }
-        for r in &mut replicas {
-            r.wait_healthy().await;
+            replicas
+                .push(Replica::spawn_healthy(sim, work.path(), i, &redis.url(), toml, extra).await);
         }
         let port = free_port();
         let child = Command::new("haproxy")
@@ -252,9 +243,26 @@ impl Replica {
         toml: &str,
         extra: &[&str],
     ) -> Replica {
-        let mut r = Replica::spawn(sim, work, 0, backend, toml, extra);
-        r.wait_healthy().await;
-        r
+        Replica::spawn_healthy(sim, work, 0, backend, toml, extra).await
+    }
+
+    /// [`Replica::spawn`] and wait until it serves; on another port when the free one it was
+    /// given was taken before it could bind (a race with the other tests' connections).
+    async fn spawn_healthy(
+        sim: &falcon_sim::Simulator,
+        work: &Path,
+        i: usize,
+        backend: &str,
+        toml: &str,
+        extra: &[&str],
+    ) -> Replica {
+        for _ in 0..5 {
+            let mut r = Replica::spawn(sim, work, i, backend, toml, extra);
+            if r.wait_healthy().await {
+                return r;
+            }
+        }
+        panic!("replica {i}: no free port after 5 tries");
     }
 
     fn spawn(
@@ -316,7 +324,8 @@ impl Replica {
         }
     }
 
-    async fn wait_healthy(&mut self) {
+    /// Wait until it serves: `false` when its port was taken before it could bind.
+    async fn wait_healthy(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(status) = self
@@ -324,13 +333,18 @@ impl Replica {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                panic!("replica exited ({status}): {}", self.logged());
+                let logged = self.logged();
+                if logged.contains("Address already in use") {
+                    self.child = None;
+                    return false;
+                }
+                panic!("replica exited ({status}): {logged}");
             }
             let up = reqwest::get(format!("http://127.0.0.1:{}/healthz", self.port))
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if up {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

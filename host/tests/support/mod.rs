@@ -276,11 +276,29 @@ pub fn free_port() -> u16 {
 /// `aerie serve --transport http` with the plugins in `dir` plus `extra` flags; logs go to
 /// `log`. Returns once `/healthz` answers (the probe's connection is closed before returning).
 pub async fn start_http_server(dir: &Path, extra: &[&str], log: &Path) -> HttpServer {
-    start_http_server_on(free_port(), dir, extra, log).await
+    // A free port can be taken by another test's connection before the server binds it.
+    for _ in 0..5 {
+        if let Some(s) = try_start_http_server_on(free_port(), dir, extra, log).await {
+            return s;
+        }
+    }
+    panic!("no free port after 5 tries");
 }
 
 /// [`start_http_server`] on `port` (for flags that name it).
 pub async fn start_http_server_on(port: u16, dir: &Path, extra: &[&str], log: &Path) -> HttpServer {
+    try_start_http_server_on(port, dir, extra, log)
+        .await
+        .unwrap_or_else(|| panic!("port {port} is in use"))
+}
+
+/// [`start_http_server_on`], or `None` when `port` was taken before the server could bind it.
+async fn try_start_http_server_on(
+    port: u16,
+    dir: &Path,
+    extra: &[&str],
+    log: &Path,
+) -> Option<HttpServer> {
     let child = std::process::Command::new(aerie())
         .args(["serve", "--transport", "http", "--port", &port.to_string()])
         .args(["--no-embedded", "--no-cache", "--plugins-dir"])
@@ -294,9 +312,14 @@ pub async fn start_http_server_on(port: u16, dir: &Path, extra: &[&str], log: &P
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    let server = HttpServer { child, port };
+    let mut server = HttpServer { child, port };
     let health = format!("http://127.0.0.1:{port}/healthz");
     for _ in 0..150 {
+        if server.child.try_wait().ok().flatten().is_some()
+            && std::fs::read_to_string(log).is_ok_and(|l| l.contains("Address already in use"))
+        {
+            return None;
+        }
         let probe = reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()
@@ -307,7 +330,7 @@ pub async fn start_http_server_on(port: u16, dir: &Path, extra: &[&str], log: &P
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return server;
+            return Some(server);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
