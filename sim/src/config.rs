@@ -68,6 +68,9 @@ pub struct SimConfig {
     pub faults: Faults,
     /// `X-CS-Region` value on every response.
     pub region: String,
+    /// Whether responses carry `X-CS-Region` at all. Off for clients that follow it: FalconPy
+    /// moves its base URL to the named region's real cloud, away from the simulator.
+    pub region_header: bool,
     /// Wall-clock instant the tenant's timestamps are generated relative to; `None` = start time.
     /// Pin it to get byte-identical data from two runs with the same seed.
     pub generated_at: Option<SystemTime>,
@@ -100,6 +103,7 @@ impl Default for SimConfig {
             containment_delay: Duration::from_secs(3),
             faults: Faults::default(),
             region: "us-1".to_string(),
+            region_header: true,
             generated_at: None,
             rtr_session_idle: Duration::from_secs(600),
             rtr_command_polls: 1,

@@ -26,6 +26,9 @@ struct Args {
     /// Requests per minute per API client.
     #[arg(long, default_value_t = 6000)]
     rate_limit: u32,
+    /// Leave `X-CS-Region` out of responses: FalconPy follows it to the real cloud.
+    #[arg(long)]
+    no_region_header: bool,
 }
 
 #[tokio::main]
@@ -39,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         seed: args.seed,
         token_ttl: Duration::from_secs(args.token_ttl),
         rate_limit_per_minute: args.rate_limit,
+        region_header: !args.no_region_header,
         ..SimConfig::default()
     };
     let addr = SocketAddr::new(args.host, args.port);

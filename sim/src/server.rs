@@ -497,9 +497,11 @@ fn finish(
     if !ctype.is_empty() {
         b = b.header("Content-Type", ctype);
     }
+    b = b.header("X-Cs-Traceid", trace);
+    if sh.cfg.region_header {
+        b = b.header("X-Cs-Region", sh.cfg.region.as_str());
+    }
     b = b
-        .header("X-Cs-Traceid", trace)
-        .header("X-Cs-Region", sh.cfg.region.as_str())
         .header("Server", "nginx")
         .header(
             "Strict-Transport-Security",
