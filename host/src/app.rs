@@ -165,7 +165,7 @@ impl App {
             .iter_errors(&args)
             .take(5)
             .map(|e| {
-                let at = e.instance_path.to_string();
+                let at = e.instance_path().to_string();
                 if at.is_empty() {
                     e.to_string()
                 } else {

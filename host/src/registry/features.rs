@@ -31,7 +31,7 @@ impl OutputSchema {
             .iter_errors(v)
             .take(3)
             .map(|e| {
-                let at = e.instance_path.to_string();
+                let at = e.instance_path().to_string();
                 let what = crate::runtime::truncate_str(&e.to_string(), 200).to_string();
                 if at.is_empty() {
                     what
