@@ -1,0 +1,159 @@
+//! `aerie-load`: drives the real `aerie` binary (and, side by side, any other stdio MCP server)
+//! against `falcon-sim` and prints server CPU per search call, latency, throughput, idle RSS,
+//! start-up time and `tools/list` size. See BENCHMARKS.md, "Load tool and side by side".
+
+mod cli;
+mod isolate;
+mod procfs;
+mod report;
+mod sim;
+mod target;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::Parser as _;
+use serde_json::json;
+
+use cli::{Args, Transport};
+use sim::Sim;
+use target::Target;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = args.validate() {
+        eprintln!("aerie-load: {e:#}");
+        return ExitCode::from(2);
+    }
+    if args.isolated() && !isolate::inside() {
+        return match isolate::reexec() {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("aerie-load: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let result = tokio::runtime::Runtime::new()
+        .context("starting the tokio runtime")
+        .and_then(|rt| rt.block_on(run(&args)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aerie-load: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> anyhow::Result<()> {
+    let network = if args.isolated() {
+        isolate::prepare()?
+    } else {
+        "not isolated: the servers share this machine's network".to_string()
+    };
+    let work = std::env::temp_dir().join(format!("aerie-load-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let sim = match &args.sim_url {
+        Some(url) => Sim::external(url).await?,
+        None => Sim::start(&args.sim, &work.join("falcon-sim.log"), args.caps().start).await?,
+    };
+    let region = sim.region_header().await?;
+    if let (Some(r), false) = (&region, args.compare.is_empty()) {
+        bail!(
+            "the simulator sends X-CS-Region: {r}; FalconPy-based servers follow it to the real \
+             cloud. Start it with `falcon-sim --no-region-header`, or drop --sim-url"
+        );
+    }
+    let targets = targets(args, &work)?;
+    let mut results = Vec::with_capacity(targets.len());
+    for (i, t) in targets.iter().enumerate() {
+        eprintln!(
+            "aerie-load: measuring {} ({}/{})",
+            t.name,
+            i + 1,
+            targets.len()
+        );
+        results.push(workload::measure(t, &sim, args, &work).await?);
+    }
+    let report = json!({
+        "network": network,
+        "isolated": args.isolated(),
+        "simulator": sim.base_url,
+        "config": {
+            "region_header": region.is_some(),
+            "latency_ms": args.latency_ms,
+            "in_flight": args.in_flight,
+            "starts": args.starts,
+            "warmup_calls": args.warmup_calls,
+        },
+        "targets": results,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report::table(&report));
+    }
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// aerie once per transport, then every `--compare` (stdio).
+fn targets(args: &Args, work: &Path) -> anyhow::Result<Vec<Target>> {
+    let config = work.join("aerie.toml");
+    // The client-side limits lifted (to the most aerie accepts), the result cache off so every
+    // call reaches the simulator, no approval socket.
+    std::fs::write(
+        &config,
+        "[egress]\nrequests_per_minute = 100000\nplugin_requests_per_minute = 100000\n\n\
+         [cache]\nttl_secs = 0\n\n[approvals]\nmode = \"off\"\n",
+    )
+    .with_context(|| format!("writing {}", config.display()))?;
+    let tool_args = cli::json_object("--args", &args.args)?;
+    let mut out = Vec::new();
+    for &transport in &args.transport {
+        let mut a: Vec<String> = vec!["serve".into(), "--config".into(), path_str(&config)];
+        if transport == Transport::Http {
+            a.extend(["--transport", "http", "--host", "127.0.0.1"].map(String::from));
+        }
+        a.extend(args.aerie_args.iter().cloned());
+        out.push(Target {
+            name: format!("aerie ({})", format!("{transport:?}").to_lowercase()),
+            program: args.aerie.clone(),
+            args: a,
+            transport,
+            tool: args.tool.clone(),
+            tool_args: tool_args.clone(),
+            compared: false,
+        });
+    }
+    for (i, cmd) in args.compare.iter().enumerate() {
+        let mut words = cmd.split_whitespace().map(String::from);
+        let program = PathBuf::from(words.next().unwrap_or_default());
+        let base = program
+            .file_name()
+            .map_or("server".into(), |n| n.to_string_lossy().into_owned());
+        let (tool, tool_args) = args.compare_call(i)?;
+        out.push(Target {
+            name: if args.compare.len() > 1 {
+                format!("{base} #{}", i + 1)
+            } else {
+                base
+            },
+            program,
+            args: words.collect(),
+            transport: Transport::Stdio,
+            tool,
+            tool_args,
+            compared: true,
+        });
+    }
+    Ok(out)
+}
+
+fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
