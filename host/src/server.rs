@@ -59,9 +59,12 @@ pub fn sources(opts: &SourceConfig) -> anyhow::Result<(Vec<Source>, Vec<registry
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
         for (package, bytes) in crate::embedded::PLUGINS {
+            let copy = Arc::from(*bytes);
+            // The copy is what loading reads; the binary's pages are not needed again.
+            crate::runtime::release_pages(bytes.as_ptr(), bytes.len());
             out.push(Source {
                 origin: Origin::Embedded,
-                bytes: Arc::from(*bytes),
+                bytes: copy,
                 signature: None,
                 // First-party packages are named aerie-plugin-<plugin name>.
                 name_hint: package.strip_prefix("aerie-plugin-").map(str::to_string),

@@ -236,7 +236,10 @@ impl Runtime {
                 Ok((descriptor, features))
             })
         });
-        run.await.map_err(|e| LoadError::Describe(e.to_string()))
+        let described = run.await.map_err(|e| LoadError::Describe(e.to_string()));
+        let code = compiled.pre.component().image_range();
+        release_pages(code.start, code.end as usize - code.start as usize);
+        described
     }
 
     /// Make a compiled plugin callable under `limits`.
@@ -495,6 +498,31 @@ impl Drop for CallEnd {
             self.services.dropped(&self.who, kind, count);
         }
     }
+}
+
+/// Hand the pages of `bytes` (compiled code, embedded components) back to the kernel once
+/// loading has read them.
+///
+/// Loading and `describe()` fault in nearly all of a plugin's code and bytes (page-cache
+/// fault-around maps 64 KiB at a time), most of which no tool call touches again.
+/// `MADV_PAGEOUT` only reclaims: clean file pages are dropped and fault back in from the page
+/// cache when needed; written pages (relocations) are anonymous, and without swap they stay.
+/// Contents never change, so a neighbour sharing the first or last page is unaffected too.
+pub fn release_pages(start: *const u8, len: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sysconf` has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let first = start as usize & !(page - 1);
+        let len = len + (start as usize - first);
+        // SAFETY: the range is mapped memory the caller holds; MADV_PAGEOUT changes residency,
+        // never contents. A failure (an old kernel) only leaves the pages resident.
+        unsafe {
+            libc::madvise(first as *mut libc::c_void, len, libc::MADV_PAGEOUT);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (start, len);
 }
 
 /// A component starts with the wasm magic and a layer-1 version field.
