@@ -41,9 +41,12 @@ pub fn prepare() -> anyhow::Result<String> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let mut interfaces: Vec<String> = std::fs::read_dir("/sys/class/net")
-        .context("listing /sys/class/net")?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+    // /proc/net is the namespace's own view (/sys/class/net would show the mount's).
+    let dev = std::fs::read_to_string("/proc/net/dev").context("reading /proc/net/dev")?;
+    let mut interfaces: Vec<&str> = dev
+        .lines()
+        .skip(2)
+        .filter_map(|l| Some(l.split(':').next()?.trim()))
         .collect();
     interfaces.sort();
     if interfaces != ["lo"] {

@@ -21,6 +21,10 @@ use cli::{Args, Transport};
 use sim::Sim;
 use target::Target;
 
+/// How long the simulator may take to generate its tenant and bind (a debug build under load
+/// takes seconds).
+const SIM_START_CAP: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(e) = args.validate() {
@@ -58,7 +62,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let sim = match &args.sim_url {
         Some(url) => Sim::external(url).await?,
-        None => Sim::start(&args.sim, &work.join("falcon-sim.log"), args.caps().start).await?,
+        None => Sim::start(&args.sim, &work.join("falcon-sim.log"), SIM_START_CAP).await?,
     };
     let region = sim.region_header().await?;
     if let (Some(r), false) = (&region, args.compare.is_empty()) {
