@@ -146,18 +146,25 @@ pub struct ProfileName(pub String);
 pub fn mcp_tool(t: &registry::Tool) -> Tool {
     let d = &t.desc;
     // Hints that equal the MCP defaults are left out (an agent pays for every byte of
-    // tools/list): openWorldHint defaults to true, and destructive/idempotent only mean
-    // something when readOnlyHint is false.
-    let read_only = d.tier == tools::Tier::Read;
-    let mut annotations = ToolAnnotations::new().read_only(read_only);
-    if !read_only {
-        annotations = annotations
-            .destructive(d.destructive)
-            .idempotent(d.idempotent);
+    // tools/list): readOnlyHint defaults to false, destructiveHint to true, idempotentHint to
+    // false and openWorldHint to true; destructive and idempotent only mean something when
+    // readOnlyHint is false.
+    let mut annotations = ToolAnnotations::default();
+    if d.tier == tools::Tier::Read {
+        annotations = annotations.read_only(true);
+    } else {
+        if !d.destructive {
+            annotations = annotations.destructive(false);
+        }
+        if d.idempotent {
+            annotations = annotations.idempotent(true);
+        }
     }
-    let tool = Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
-        .with_title(d.title.clone())
-        .with_annotations(annotations);
+    let mut tool = Tool::new(d.name.clone(), d.description.clone(), t.schema.clone())
+        .with_title(d.title.clone());
+    if annotations != ToolAnnotations::default() {
+        tool = tool.with_annotations(annotations);
+    }
     match &t.output {
         Some(o) => tool.with_raw_output_schema(o.schema.clone()),
         None => tool,

@@ -242,7 +242,7 @@ fn build_tools(
         );
         out.push(Tool {
             desc: t.clone(),
-            schema: Arc::new(obj.clone()),
+            schema: Arc::new(listed_schema(obj.clone())),
             validator,
             grant,
             output: None,
@@ -273,6 +273,16 @@ fn verify(policy: &Policy, source: &Source) -> Result<(), Refusal> {
             name: None,
             reason,
         })
+}
+
+/// The input schema as `tools/list` shows it: without the top-level
+/// `"additionalProperties": false`, which is on every tool and would cost 29 B each. Arguments are
+/// still validated against the full schema, so an unknown one is refused with an error naming it.
+pub fn listed_schema(mut schema: serde_json::Map<String, Value>) -> serde_json::Map<String, Value> {
+    if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+        schema.remove("additionalProperties");
+    }
+    schema
 }
 
 /// Compile, describe and validate one source (signatures are checked by the caller).
