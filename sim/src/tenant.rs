@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{ANALYSTS, DEPTS, DETECTIONS, FIRST, LAST};
+use crate::families::prevention::default_settings;
 use crate::fql;
-use crate::prevention::default_settings;
 use crate::timeutil::{rfc3339_ms, rfc3339_ns, rfc3339_s};
 use crate::world::{Collection, World, hex32, uuid};
 
@@ -1637,7 +1637,7 @@ fn ioc_obj(
     tags: &[&str],
 ) -> Value {
     let created = now - rng.gen_range(DAY..200 * DAY);
-    crate::iocs::ioc_object(
+    crate::families::iocs::ioc_object(
         kind,
         value,
         &json!({"action": action, "severity": severity, "platforms": ["windows", "mac", "linux"], "applied_globally": true,

@@ -430,8 +430,9 @@ impl World {
         uuid(&mut self.rng)
     }
 
-    /// Applies containment transitions that are due.
+    /// Applies the changes time brings: containment transitions that are due, IOC expiry.
     pub fn tick(&mut self, now: i64) {
+        crate::families::iocs::expire(self, now);
         let due: Vec<(String, &'static str)> = self
             .transitions
             .iter()

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Req};
 use crate::tenant::{KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_SHA256};
 use crate::timeutil::rfc3339_s;
@@ -387,7 +387,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "created_at.desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_queries,
+        store: Store::Seeded(seed_queries),
         endpoints: &[
             Endpoint {
                 op: "SearchIntelligenceQueries",
@@ -408,7 +408,7 @@ pub(crate) static FAMILIES: &[Family] = &[
                 method: "POST",
                 path: "/hunting/aggregates/intelligence-queries/v1",
                 scope: READ,
-                kind: Kind::Aggregate,
+                kind: Kind::Aggregate(None),
             },
         ],
     },
@@ -420,7 +420,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "name.asc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_guides,
+        store: Store::Seeded(seed_guides),
         endpoints: &[
             Endpoint {
                 op: "SearchHuntingGuides",
@@ -444,7 +444,7 @@ pub(crate) static FAMILIES: &[Family] = &[
                 method: "POST",
                 path: "/hunting/aggregates/hunting-guides/v1",
                 scope: READ,
-                kind: Kind::Aggregate,
+                kind: Kind::Aggregate(None),
             },
         ],
     },

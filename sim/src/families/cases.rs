@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::ANALYSTS;
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req};
 use crate::tenant::{KNOWN_BAD_SHA256, KNOWN_HOSTNAME};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
@@ -1157,7 +1157,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "display_order|asc",
         extra_fields: &[],
         text_fields: &["name"],
-        seed: seed_fields,
+        store: Store::Seeded(seed_fields),
         endpoints: &[
             Endpoint {
                 op: "queries_fields_get_v1",
@@ -1186,7 +1186,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "key|asc",
         extra_fields: &[],
         text_fields: &["key"],
-        seed: seed_access_tags,
+        store: Store::Seeded(seed_access_tags),
         endpoints: &[
             Endpoint {
                 op: "queries_access_tags_get_v1",
@@ -1210,7 +1210,7 @@ pub(crate) static FAMILIES: &[Family] = &[
                 method: "POST",
                 path: "/casemgmt/aggregates/access-tags/v1",
                 scope: "cases:read",
-                kind: Kind::Aggregate,
+                kind: Kind::Aggregate(None),
             },
         ],
     },
@@ -1222,7 +1222,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "created_timestamp|desc",
         extra_fields: CASE_FIELDS,
         text_fields: &[],
-        seed: seed_cases,
+        store: Store::Seeded(seed_cases),
         endpoints: &[
             Endpoint {
                 op: "queries_cases_get_v1",
@@ -1299,7 +1299,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "uploaded_on|desc",
         extra_fields: &[],
         text_fields: &["name", "description"],
-        seed: seed_files,
+        store: Store::Seeded(seed_files),
         endpoints: &[
             Endpoint {
                 op: "queries_file_details_get_v1",

@@ -21,7 +21,7 @@ use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::timeutil::rfc3339_s;
 use crate::world::{Ctx, Window, page_from_query, take_page};
@@ -45,7 +45,7 @@ macro_rules! registration {
             default_sort: "",
             extra_fields: &[],
             text_fields: &[],
-            seed: $seed,
+            store: Store::Seeded($seed),
             endpoints: &[Endpoint {
                 op: $op,
                 method: "GET",
@@ -91,7 +91,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_policies,
+        store: Store::Seeded(seed_policies),
         endpoints: &[Endpoint {
             op: "GetCSPMPolicySettings",
             method: "GET",
@@ -108,7 +108,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "resource_name|asc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_assets,
+        store: Store::Seeded(seed_assets),
         endpoints: &[
             Endpoint {
                 op: "cloud_security_assets_queries",
@@ -137,7 +137,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "evaluation.last_detected|desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_ioms,
+        store: Store::Seeded(seed_ioms),
         endpoints: &[
             Endpoint {
                 op: "cspm_evaluations_iom_queries",
@@ -166,7 +166,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "first_seen|desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_risks,
+        store: Store::Seeded(seed_risks),
         endpoints: &[Endpoint {
             op: "combined_cloud_risks",
             method: "GET",
@@ -183,7 +183,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "account_id|asc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_compliance,
+        store: Store::Seeded(seed_compliance),
         endpoints: &[Endpoint {
             op: "cloud_security_assets_combined_compliance_by_account",
             method: "GET",

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::catalog::ANALYSTS;
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Req};
 use crate::tenant::{KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_SHA256, KNOWN_HOSTNAME, KNOWN_USER};
 use crate::timeutil::rfc3339_s;
@@ -540,7 +540,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "created_on",
         extra_fields: &[],
         text_fields: &["name", "description"],
-        seed: seed_templates,
+        store: Store::Seeded(seed_templates),
         endpoints: &[
             Endpoint {
                 op: "queries_templates_get_v1Mixin0",
@@ -569,7 +569,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "created_on",
         extra_fields: &[],
         text_fields: &["name", "description"],
-        seed: seed_rules,
+        store: Store::Seeded(seed_rules),
         endpoints: &[
             Endpoint {
                 op: "queries_rules_get_v1",

@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde_json::{Map, Value, json};
 
-use crate::engine::{Endpoint, Family, Kind, Seed};
+use crate::engine::{Endpoint, Family, Kind, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Req, Resp};
 use crate::tenant::{KNOWN_BAD_IP, KNOWN_HOSTNAME, KNOWN_USER};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
@@ -61,7 +61,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_entities,
+        store: Store::Seeded(seed_entities),
         endpoints: &[Endpoint {
             op: "api_preempt_proxy_post_graphql",
             method: "POST",
@@ -89,7 +89,7 @@ const fn data_family(
         default_sort: "",
         extra_fields: &[],
         text_fields: &[],
-        seed,
+        store: Store::Seeded(seed),
         endpoints: &[],
     }
 }

@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Style};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Body, Req, Resp};
 use crate::tenant::{
     KNOWN_ACTOR, KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_MD5, KNOWN_BAD_SHA256, KNOWN_REPORT,
@@ -723,12 +723,7 @@ const INDICATOR_SCOPE: &str = "falconx-indicators:read";
 const REPORT_SCOPE: &str = "falconx-reports:read";
 
 /// Indicators page by offset with a 50,000 window and pages of up to 10,000.
-const INDICATOR_PAGING: Paging = Paging {
-    style: Style::Offset(Window::Indicators),
-    default_limit: 10,
-    max_limit: 10_000,
-    filter_required: false,
-};
+const INDICATOR_PAGING: Paging = Paging::offset(10, 10_000).window(Window::Indicators);
 
 /// The intel collections and their endpoints.
 pub(crate) static FAMILIES: &[Family] = &[
@@ -740,7 +735,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "last_activity_date.desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_actors,
+        store: Store::Seeded(seed_actors),
         endpoints: &[
             Endpoint {
                 op: "QueryIntelActorEntities",
@@ -783,7 +778,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "created_date.desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_reports,
+        store: Store::Seeded(seed_reports),
         endpoints: &[
             Endpoint {
                 op: "QueryIntelReportEntities",
@@ -826,7 +821,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "published_date.desc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_indicators,
+        store: Store::Seeded(seed_indicators),
         endpoints: &[
             Endpoint {
                 op: "QueryIntelIndicatorEntities",

@@ -1,9 +1,11 @@
 //! The declared families (see [`crate::engine`]): one module per Falcon family, each a list of
 //! [`Family`] declarations — its collections, their seed generators and endpoints.
 //!
-//! Seeding runs after the hand-written families (hosts, alerts, incidents, IOCs, ...) in the order
-//! below, so a family can link to hosts, alerts and the families before it; each family draws
-//! from an RNG of its own, so adding one never changes another's data.
+//! The tenant generator fills the collections of the oldest families first (hosts, alerts,
+//! incidents, IOCs, groups, policies: [`crate::engine::Store::Tenant`], one RNG stream with the
+//! links between them); the seeded families follow in the order below, so a family can link to
+//! those and to the families before it. Each seeded family draws from an RNG of its own, so
+//! adding one never changes another's data.
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -11,13 +13,19 @@ use rand::rngs::StdRng;
 use crate::engine::{Family, seed_family};
 use crate::world::World;
 
+mod alerts;
 mod cao_hunting;
 mod cases;
 mod cloud;
 mod correlation;
+mod host_groups;
+pub(crate) mod hosts;
 mod identity;
+mod incidents;
 mod intel;
+pub(crate) mod iocs;
 mod ngsiem_content;
+pub(crate) mod prevention;
 mod spotlight;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -26,6 +34,12 @@ mod threat_graph;
 /// Every declared family, in seeding order.
 pub(crate) fn all() -> impl Iterator<Item = &'static Family> {
     [
+        hosts::FAMILIES,
+        alerts::FAMILIES,
+        incidents::FAMILIES,
+        host_groups::FAMILIES,
+        prevention::FAMILIES,
+        iocs::FAMILIES,
         spotlight::FAMILIES,
         intel::FAMILIES,
         threat_graph::FAMILIES,

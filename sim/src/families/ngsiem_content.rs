@@ -13,7 +13,7 @@
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Body, Req, Resp};
 use crate::tenant::{KNOWN_BAD_DOMAIN, KNOWN_BAD_IP, KNOWN_BAD_SHA256, KNOWN_HOSTNAME, KNOWN_USER};
 use crate::timeutil::rfc3339_s;
@@ -694,7 +694,7 @@ const fn family_of(
         default_sort,
         extra_fields: &[],
         text_fields: &[],
-        seed,
+        store: Store::Seeded(seed),
         endpoints,
     }
 }

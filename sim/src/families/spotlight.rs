@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{CVES, Cve};
-use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed};
+use crate::engine::{self, Endpoint, Family, Ids, Kind, Paging, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req};
 use crate::tenant::KNOWN_HOSTNAME;
 use crate::timeutil::rfc3339_s;
@@ -54,7 +54,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_vulnerabilities,
+        store: Store::Seeded(seed_vulnerabilities),
         endpoints: &[
             Endpoint {
                 op: "combinedQueryVulnerabilities",
@@ -90,7 +90,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_remediations,
+        store: Store::Seeded(seed_remediations),
         endpoints: &[Endpoint {
             op: "getRemediationsV2",
             method: "GET",
@@ -110,7 +110,7 @@ pub(crate) static FAMILIES: &[Family] = &[
         default_sort: "risk_id.asc",
         extra_fields: &[],
         text_fields: &[],
-        seed: seed_supported,
+        store: Store::Seeded(seed_supported),
         endpoints: &[Endpoint {
             op: "combinedSupportedEvaluationExt",
             method: "GET",

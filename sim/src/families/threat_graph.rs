@@ -15,7 +15,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::engine::{Endpoint, Family, Kind, Seed};
+use crate::engine::{Endpoint, Family, Kind, Seed, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
 use crate::world::{Ctx, World, entities_response};
@@ -32,7 +32,7 @@ pub(crate) static FAMILIES: &[Family] = &[Family {
     default_sort: "",
     extra_fields: &[],
     text_fields: &[],
-    seed: no_objects,
+    store: Store::Seeded(no_objects),
     endpoints: &[
         Endpoint {
             op: "queries_edgetypes_get",
@@ -681,7 +681,7 @@ fn ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             )));
         }
     } else {
-        crate::iocs::validate_value(kind, value).map_err(ApiError::bad_request)?;
+        crate::families::iocs::validate_value(kind, value).map_err(ApiError::bad_request)?;
     }
     let (limit, start) = paging(req)?;
     let g = Graph { w: cx.w };

@@ -1,50 +1,141 @@
-//! Host groups: query, create/update/delete, add/remove hosts, members. Dynamic groups derive
-//! membership from their FQL `assignment_rule`; static groups from `performGroupAction`.
+//! Host groups (declared on the engine over the tenant's own collection): queries, entities,
+//! deletion and members. Dynamic groups derive membership from their FQL `assignment_rule`,
+//! static groups from `performGroupAction`; the writes that change memberships are hand-written.
 
 use serde_json::{Value, json};
 
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::fql;
 use crate::tenant::{apply_dynamic_group, assign_policies, set_membership};
 use crate::timeutil::rfc3339_s;
-use crate::world::{
-    Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination,
-    page_from_query, query_ids, take_page,
-};
+use crate::world::{Ctx, Window, World, action_parameters, body_ids};
 
 const PB: &str = "device-api";
+const READ: &str = "host-group:read";
+const WRITE: &str = "host-group:write";
 const TYPES: &[&str] = &["static", "dynamic", "staticByID"];
+const PAGING: Paging = Paging::offset(100, 5000).window(Window::None).no_text();
 
-/// `queryHostGroups`.
-pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all =
-        cx.w.host_groups
-            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
+/// The host groups and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[Family {
+    name: "host_groups",
+    id_field: "id",
+    noun: "Host group",
+    powered_by: PB,
+    default_sort: "",
+    extra_fields: &[],
+    text_fields: &[],
+    store: Store::Tenant(|w| &w.host_groups, |w| &mut w.host_groups),
+    endpoints: &[
+        Endpoint {
+            op: "queryHostGroups",
+            method: "GET",
+            path: "/devices/queries/host-groups/v1",
+            scope: READ,
+            kind: Kind::Query(PAGING),
+        },
+        Endpoint {
+            op: "queryCombinedHostGroups",
+            method: "GET",
+            path: "/devices/combined/host-groups/v1",
+            scope: READ,
+            kind: Kind::Combined(PAGING),
+        },
+        Endpoint {
+            op: "getHostGroups",
+            method: "GET",
+            path: "/devices/entities/host-groups/v1",
+            scope: READ,
+            kind: Kind::Entities {
+                ids: Ids::Query("ids"),
+                max: 500,
+            },
+        },
+        Endpoint {
+            op: "createHostGroups",
+            method: "POST",
+            path: "/devices/entities/host-groups/v1",
+            scope: WRITE,
+            kind: Kind::Custom(create),
+        },
+        Endpoint {
+            op: "updateHostGroups",
+            method: "PATCH",
+            path: "/devices/entities/host-groups/v1",
+            scope: WRITE,
+            kind: Kind::Custom(update),
+        },
+        Endpoint {
+            op: "deleteHostGroups",
+            method: "DELETE",
+            path: "/devices/entities/host-groups/v1",
+            scope: WRITE,
+            kind: Kind::Delete {
+                ids: Ids::Query("ids"),
+                max: 500,
+                check: |_| Ok(()),
+                after: forget_groups,
+            },
+        },
+        Endpoint {
+            op: "performGroupAction",
+            method: "POST",
+            path: "/devices/entities/host-group-actions/v1",
+            scope: WRITE,
+            kind: Kind::Custom(action),
+        },
+        Endpoint {
+            op: "queryGroupMembers",
+            method: "GET",
+            path: "/devices/queries/host-group-members/v1",
+            scope: READ,
+            kind: Kind::Members {
+                of: |w| &w.hosts,
+                belongs: in_group,
+                paging: PAGING,
+                combined: false,
+            },
+        },
+        Endpoint {
+            op: "queryCombinedGroupMembers",
+            method: "GET",
+            path: "/devices/combined/host-group-members/v1",
+            scope: READ,
+            kind: Kind::Members {
+                of: |w| &w.hosts,
+                belongs: in_group,
+                paging: PAGING,
+                combined: true,
+            },
+        },
+    ],
+}];
+
+fn in_group(host: &Value, gid: &str) -> bool {
+    host["groups"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|g| g == gid))
 }
 
-/// `queryCombinedHostGroups`.
-pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all =
-        cx.w.host_groups
-            .select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(items)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `getHostGroups`.
-pub(crate) fn get(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 500)?;
-    let (found, missing) = cx.w.host_groups.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Host group"))
+/// After `deleteHostGroups`: no host or policy refers to the deleted groups any more.
+fn forget_groups(cx: &mut Ctx<'_>, deleted: &[String]) {
+    for id in deleted {
+        for h in cx.w.hosts.items.iter_mut() {
+            set_membership(h, id, false);
+        }
+        for p in cx.w.policies.items.iter_mut() {
+            if let Some(gs) = p.get_mut("groups").and_then(Value::as_array_mut) {
+                gs.retain(|g| g["id"] != id.as_str());
+            }
+        }
+    }
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
 }
 
 fn check_rule(w: &World, rule: &str) -> Result<(), ApiError> {
@@ -60,12 +151,12 @@ pub(crate) fn refresh_membership(w: &mut World, gid: &str, now: i64) {
     {
         apply_dynamic_group(&g, &mut w.hosts.items, now);
     }
-    crate::prevention::refresh_group_refs(w);
+    crate::families::prevention::refresh_group_refs(w);
     assign_policies(&mut w.hosts.items, &w.policies.items, &w.precedence, now);
 }
 
 /// `createHostGroups` → 201.
-pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let items = body["resources"]
         .as_array()
@@ -113,7 +204,7 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `updateHostGroups`.
-pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let items = body["resources"]
         .as_array()
@@ -166,45 +257,8 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-/// `deleteHostGroups`.
-pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 500)?;
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
-    for id in ids {
-        if cx.w.host_groups.remove(&id).is_none() {
-            errors.push(error_item_id(
-                404,
-                &format!("Host group {id} not found"),
-                &id,
-            ));
-            continue;
-        }
-        for h in cx.w.hosts.items.iter_mut() {
-            set_membership(h, &id, false);
-        }
-        for p in cx.w.policies.items.iter_mut() {
-            if let Some(gs) = p.get_mut("groups").and_then(Value::as_array_mut) {
-                gs.retain(|g| g["id"] != id.as_str());
-            }
-        }
-        deleted.push(json!(id));
-    }
-    assign_policies(
-        &mut cx.w.hosts.items,
-        &cx.w.policies.items,
-        &cx.w.precedence,
-        cx.now,
-    );
-    let status = if deleted.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB)
-        .resources(deleted)
-        .errors(errors)
-        .into_resp())
-}
-
 /// `performGroupAction`: add-hosts / remove-hosts with an FQL `filter` parameter.
-pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let action = req.q("action_name").unwrap_or("");
     if action != "add-hosts" && action != "remove-hosts" {
         return Err(ApiError::bad_request(format!(
@@ -243,41 +297,4 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     refresh_membership(cx.w, gid, now);
     let g = cx.w.host_groups.get(gid).cloned().unwrap_or(Value::Null);
     Ok(Envelope::new(200, PB).resources(vec![g]).into_resp())
-}
-
-fn member_list<'a>(cx: &'a Ctx<'_>, req: &Req) -> Result<Vec<&'a Value>, ApiError> {
-    let gid = req
-        .q("id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::bad_request("id is required"))?;
-    if !cx.w.host_groups.contains(gid) {
-        return Err(ApiError::not_found(format!("Host group {gid} not found")));
-    }
-    cx.w.hosts
-        .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
-            h["groups"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|g| g == gid))
-        })
-}
-
-/// `queryGroupMembers`.
-pub(crate) fn members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = member_list(cx, req)?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "device_id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `queryCombinedGroupMembers`.
-pub(crate) fn combined_members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = member_list(cx, req)?;
-    let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(items)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
 }

@@ -1,62 +1,107 @@
-//! Incidents, behaviors and CrowdScore (legacy incident API, still served by Falcon).
+//! Incidents, behaviors and CrowdScore (legacy incident API, still served by Falcon), declared on
+//! the engine over the tenant's own collections; incident actions, which also move the
+//! incidents' alerts, stay hand-written.
 
 use serde_json::{Value, json};
 
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req};
 use crate::timeutil::rfc3339_s;
-use crate::world::{
-    Ctx, Window, action_parameters, body_ids, entities_response, ids_of, offset_pagination,
-    page_from_query, take_page,
-};
+use crate::world::{Ctx, action_parameters, body_ids};
 
 const PB: &str = "incident-api";
+const READ: &str = "incidents:read";
+/// The incident API ignores free text.
+const QUERY: Paging = Paging::offset(100, 500).no_text();
 
-/// `QueryIncidents`.
-pub(crate) fn query_incidents(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 500, 1, Window::Standard)?;
-    let all =
-        cx.w.incidents
-            .select(req.q("filter"), req.q("sort"), "start.desc", cx.now, |_| {
-                true
-            })?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "incident_id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `GetIncidents`.
-pub(crate) fn get_incidents(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = body_ids(req, "ids", 500)?;
-    let (found, missing) = cx.w.incidents.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Incident"))
-}
-
-/// `QueryBehaviors`.
-pub(crate) fn query_behaviors(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 500, 1, Window::Standard)?;
-    let all = cx.w.behaviors.select(
-        req.q("filter"),
-        req.q("sort"),
-        "timestamp.desc",
-        cx.now,
-        |_| true,
-    )?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "behavior_id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `GetBehaviors`.
-pub(crate) fn get_behaviors(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = body_ids(req, "ids", 500)?;
-    let (found, missing) = cx.w.behaviors.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Behavior"))
-}
+/// The incident API's collections and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[
+    Family {
+        name: "incidents",
+        id_field: "incident_id",
+        noun: "Incident",
+        powered_by: PB,
+        default_sort: "start.desc",
+        extra_fields: &[],
+        text_fields: &[],
+        store: Store::Tenant(|w| &w.incidents, |w| &mut w.incidents),
+        endpoints: &[
+            Endpoint {
+                op: "QueryIncidents",
+                method: "GET",
+                path: "/incidents/queries/incidents/v1",
+                scope: READ,
+                kind: Kind::Query(QUERY),
+            },
+            Endpoint {
+                op: "GetIncidents",
+                method: "POST",
+                path: "/incidents/entities/incidents/GET/v1",
+                scope: READ,
+                kind: Kind::Entities {
+                    ids: Ids::Body("ids"),
+                    max: 500,
+                },
+            },
+            Endpoint {
+                op: "PerformIncidentAction",
+                method: "POST",
+                path: "/incidents/entities/incident-actions/v1",
+                scope: "incidents:write",
+                kind: Kind::Custom(perform_action),
+            },
+        ],
+    },
+    Family {
+        name: "behaviors",
+        id_field: "behavior_id",
+        noun: "Behavior",
+        powered_by: PB,
+        default_sort: "timestamp.desc",
+        extra_fields: &[],
+        text_fields: &[],
+        store: Store::Tenant(|w| &w.behaviors, |w| &mut w.behaviors),
+        endpoints: &[
+            Endpoint {
+                op: "QueryBehaviors",
+                method: "GET",
+                path: "/incidents/queries/behaviors/v1",
+                scope: READ,
+                kind: Kind::Query(QUERY),
+            },
+            Endpoint {
+                op: "GetBehaviors",
+                method: "POST",
+                path: "/incidents/entities/behaviors/GET/v1",
+                scope: READ,
+                kind: Kind::Entities {
+                    ids: Ids::Body("ids"),
+                    max: 500,
+                },
+            },
+        ],
+    },
+    Family {
+        name: "crowdscores",
+        id_field: "id",
+        noun: "CrowdScore",
+        powered_by: PB,
+        default_sort: "timestamp.desc",
+        extra_fields: &[],
+        text_fields: &[],
+        store: Store::Tenant(|w| &w.crowdscores, |w| &mut w.crowdscores),
+        endpoints: &[Endpoint {
+            op: "CrowdScore",
+            method: "GET",
+            path: "/incidents/combined/crowdscores/v1",
+            scope: READ,
+            kind: Kind::Combined(Paging::offset(100, 2500).no_text()),
+        }],
+    },
+];
 
 /// `PerformIncidentAction`.
-pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let ids = body_ids(req, "ids", 5000)?;
     let params = action_parameters(&body);
@@ -173,22 +218,5 @@ pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             json!({"detections_updated": detections_updated, "detections_unchanged": []}),
         ])
         .errors(errors)
-        .into_resp())
-}
-
-/// `CrowdScore`.
-pub(crate) fn crowdscore(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 2500, 1, Window::Standard)?;
-    let all = cx.w.crowdscores.select(
-        req.q("filter"),
-        req.q("sort"),
-        "timestamp.desc",
-        cx.now,
-        |_| true,
-    )?;
-    let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(items)
-        .pagination(offset_pagination(page, all.len()))
         .into_resp())
 }

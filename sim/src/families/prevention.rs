@@ -1,17 +1,165 @@
-//! Prevention policies: settings per platform, CRUD, enable/disable, host-group assignment,
-//! precedence and members. Hosts' `device_policies.prevention` follows assignments.
+//! Prevention policies (declared on the engine over the tenant's own collection): settings per
+//! platform, CRUD, enable/disable, host-group assignment, precedence and members. Hosts'
+//! `device_policies.prevention` follows assignments. Queries rank by `precedence`, which the
+//! returned objects do not carry, and the writes re-assign hosts, so those stay hand-written.
 
 use serde_json::{Value, json};
 
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::tenant::assign_policies;
 use crate::timeutil::rfc3339_ms;
 use crate::world::{
-    Ctx, Window, World, action_parameters, body_ids, entities_response, ids_of, offset_pagination,
-    page_from_query, query_ids, take_page,
+    Ctx, Window, World, action_parameters, body_ids, ids_of, offset_pagination, page_from_query,
+    take_page,
 };
 
 const PB: &str = "policy-api";
+const READ: &str = "prevention-policies:read";
+const WRITE: &str = "prevention-policies:write";
+
+/// The prevention policies and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[Family {
+    name: "prevention_policies",
+    id_field: "id",
+    noun: "Policy",
+    powered_by: PB,
+    default_sort: "",
+    extra_fields: &[],
+    text_fields: &[],
+    store: Store::Tenant(|w| &w.policies, |w| &mut w.policies),
+    endpoints: &[
+        Endpoint {
+            op: "queryPreventionPolicies",
+            method: "GET",
+            path: "/policy/queries/prevention/v1",
+            scope: READ,
+            kind: Kind::Custom(query),
+        },
+        Endpoint {
+            op: "queryCombinedPreventionPolicies",
+            method: "GET",
+            path: "/policy/combined/prevention/v1",
+            scope: READ,
+            kind: Kind::Custom(combined),
+        },
+        Endpoint {
+            op: "getPreventionPolicies",
+            method: "GET",
+            path: "/policy/entities/prevention/v1",
+            scope: READ,
+            kind: Kind::Entities {
+                ids: Ids::Query("ids"),
+                max: 500,
+            },
+        },
+        Endpoint {
+            op: "createPreventionPolicies",
+            method: "POST",
+            path: "/policy/entities/prevention/v1",
+            scope: WRITE,
+            kind: Kind::Custom(create),
+        },
+        Endpoint {
+            op: "updatePreventionPolicies",
+            method: "PATCH",
+            path: "/policy/entities/prevention/v1",
+            scope: WRITE,
+            kind: Kind::Custom(update),
+        },
+        Endpoint {
+            op: "deletePreventionPolicies",
+            method: "DELETE",
+            path: "/policy/entities/prevention/v1",
+            scope: WRITE,
+            kind: Kind::Delete {
+                ids: Ids::Query("ids"),
+                max: 500,
+                check: deletable,
+                after: forget_policies,
+            },
+        },
+        Endpoint {
+            op: "performPreventionPoliciesAction",
+            method: "POST",
+            path: "/policy/entities/prevention-actions/v1",
+            scope: WRITE,
+            kind: Kind::Custom(action),
+        },
+        Endpoint {
+            op: "setPreventionPoliciesPrecedence",
+            method: "POST",
+            path: "/policy/entities/prevention-precedence/v1",
+            scope: WRITE,
+            kind: Kind::Custom(precedence),
+        },
+        Endpoint {
+            op: "queryPreventionPolicyMembers",
+            method: "GET",
+            path: "/policy/queries/prevention-members/v1",
+            scope: READ,
+            kind: Kind::Members {
+                of: |w| &w.hosts,
+                belongs: applies_to,
+                paging: MEMBERS,
+                combined: false,
+            },
+        },
+        Endpoint {
+            op: "queryCombinedPreventionPolicyMembers",
+            method: "GET",
+            path: "/policy/combined/prevention-members/v1",
+            scope: READ,
+            kind: Kind::Members {
+                of: |w| &w.hosts,
+                belongs: applies_to,
+                paging: MEMBERS,
+                combined: true,
+            },
+        },
+    ],
+}];
+
+const MEMBERS: Paging = Paging::offset(100, 5000).window(Window::None).no_text();
+
+fn applies_to(host: &Value, pid: &str) -> bool {
+    host["device_policies"]["prevention"]["policy_id"] == pid
+}
+
+/// Enabled and default policies are not deleted.
+fn deletable(p: &Value) -> Result<(), ApiError> {
+    if p["name"] == "platform_default" {
+        return Err(ApiError::bad_request(
+            "The platform default policy cannot be deleted",
+        ));
+    }
+    if p["enabled"] == true {
+        return Err(ApiError::bad_request(format!(
+            "Policy {} is enabled; disable it before deleting",
+            p["id"].as_str().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
+/// After `deletePreventionPolicies`: out of the precedence lists, hosts re-assigned.
+fn forget_policies(cx: &mut Ctx<'_>, deleted: &[String]) {
+    for l in cx.w.precedence.values_mut() {
+        l.retain(|x| !deleted.contains(x));
+    }
+    assign(cx);
+}
+
+/// Every host's prevention policy, after a change of policies or precedence.
+fn assign(cx: &mut Ctx<'_>) {
+    assign_policies(
+        &mut cx.w.hosts.items,
+        &cx.w.policies.items,
+        &cx.w.precedence,
+        cx.now,
+    );
+}
+
 const LEVELS: &[&str] = &[
     "DISABLED",
     "CAUTIOUS",
@@ -293,7 +441,7 @@ fn select(cx: &Ctx<'_>, req: &Req) -> Result<Vec<Value>, ApiError> {
 }
 
 /// `queryPreventionPolicies`.
-pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = select(cx, req)?;
     let refs: Vec<&Value> = all.iter().collect();
@@ -304,7 +452,7 @@ pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `queryCombinedPreventionPolicies`.
-pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let page = page_from_query(req, 100, 5000, 1, Window::None)?;
     let all = select(cx, req)?;
     Ok(Envelope::new(200, PB)
@@ -313,15 +461,8 @@ pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-/// `getPreventionPolicies`.
-pub(crate) fn get(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 500)?;
-    let (found, missing) = cx.w.policies.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Policy"))
-}
-
 /// `createPreventionPolicies` → 201 (new policies start disabled, lowest precedence above default).
-pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let items = body["resources"]
         .as_array()
@@ -381,7 +522,7 @@ pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `updatePreventionPolicies`.
-pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let items = body["resources"]
         .as_array()
@@ -425,47 +566,8 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-/// `deletePreventionPolicies`: enabled and default policies are refused.
-pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 500)?;
-    let mut deleted = Vec::new();
-    let mut errors = Vec::new();
-    for id in ids {
-        let Some(p) = cx.w.policies.get(&id) else {
-            errors.push(error_item_id(404, &format!("Policy {id} not found"), &id));
-            continue;
-        };
-        if p["name"] == "platform_default" {
-            return Err(ApiError::bad_request(
-                "The platform default policy cannot be deleted",
-            ));
-        }
-        if p["enabled"] == true {
-            return Err(ApiError::bad_request(format!(
-                "Policy {id} is enabled; disable it before deleting"
-            )));
-        }
-        cx.w.policies.remove(&id);
-        for l in cx.w.precedence.values_mut() {
-            l.retain(|x| *x != id);
-        }
-        deleted.push(json!(id));
-    }
-    assign_policies(
-        &mut cx.w.hosts.items,
-        &cx.w.policies.items,
-        &cx.w.precedence,
-        cx.now,
-    );
-    let status = if deleted.is_empty() { 404 } else { 200 };
-    Ok(Envelope::new(status, PB)
-        .resources(deleted)
-        .errors(errors)
-        .into_resp())
-}
-
 /// `performPreventionPoliciesAction`.
-pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     const ACTIONS: &[&str] = &[
         "enable",
         "disable",
@@ -545,12 +647,7 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         out.push(p);
     }
-    assign_policies(
-        &mut cx.w.hosts.items,
-        &cx.w.policies.items,
-        &cx.w.precedence,
-        cx.now,
-    );
+    assign(cx);
     let status = if out.is_empty() && !errors.is_empty() {
         404
     } else {
@@ -563,7 +660,7 @@ pub(crate) fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `setPreventionPoliciesPrecedence`: the full list of non-default policies, highest first.
-pub(crate) fn precedence(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn precedence(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let platform = body["platform_name"].as_str().unwrap_or("").to_string();
     if !["Windows", "Mac", "Linux"].contains(&platform.as_str()) {
@@ -600,46 +697,6 @@ pub(crate) fn precedence(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let mut order = ids;
     order.extend(default_id);
     cx.w.precedence.insert(platform, order);
-    assign_policies(
-        &mut cx.w.hosts.items,
-        &cx.w.policies.items,
-        &cx.w.precedence,
-        cx.now,
-    );
+    assign(cx);
     Ok(Envelope::new(200, PB).into_resp())
-}
-
-fn member_list<'a>(cx: &'a Ctx<'_>, req: &Req) -> Result<Vec<&'a Value>, ApiError> {
-    let pid = req
-        .q("id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::bad_request("id is required"))?;
-    if !cx.w.policies.contains(pid) {
-        return Err(ApiError::not_found(format!("Policy {pid} not found")));
-    }
-    cx.w.hosts
-        .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
-            h["device_policies"]["prevention"]["policy_id"] == pid
-        })
-}
-
-/// `queryPreventionPolicyMembers`.
-pub(crate) fn members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = member_list(cx, req)?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "device_id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `queryCombinedPreventionPolicyMembers`.
-pub(crate) fn combined_members(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = member_list(cx, req)?;
-    let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(items)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
 }

@@ -1,48 +1,125 @@
-//! Hosts (devices): queries, scroll/combined cursors, details, containment, tags, online state,
-//! login and network address history.
+//! Hosts (devices; declared on the engine over the tenant's own collection, which much of the
+//! simulator reads): queries, details, scroll/combined cursors, containment, tags, login and
+//! network address history. Cursors are server-side state, actions run containment's state
+//! machine and the histories live beside the collection: those stay hand-written. Online state
+//! is another service (`cs.agentonline`) and sits in the route table.
 
 use serde_json::{Value, json};
 
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
 use crate::world::{
-    Ctx, Cursor, Transition, Window, body_ids, entities_response, ids_of, offset_pagination,
-    page_from_query, query_ids, take_page,
+    Ctx, Cursor, Transition, Window, World, body_ids, entities_response, query_ids,
 };
 
 const PB: &str = "device-api";
+const READ: &str = "hosts:read";
+const WRITE: &str = "hosts:write";
 const ONLINE_MS: i64 = 15 * 60_000;
 const SCROLL_TTL_MS: i64 = 120_000;
+const QUERY: Paging = Paging::offset(100, 5000).window(Window::Hosts).no_text();
 
-fn visible<'a>(cx: &'a Ctx<'_>, req: &Req, hidden: bool) -> Result<Vec<&'a Value>, ApiError> {
+/// The hosts and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[Family {
+    name: "hosts",
+    id_field: "device_id",
+    noun: "Device",
+    powered_by: PB,
+    default_sort: "",
+    extra_fields: &[],
+    text_fields: &[],
+    store: Store::Tenant(|w| &w.hosts, |w| &mut w.hosts),
+    endpoints: &[
+        Endpoint {
+            op: "QueryDevicesByFilter",
+            method: "GET",
+            path: "/devices/queries/devices/v1",
+            scope: READ,
+            kind: Kind::Query(QUERY.only(|w, _, h| Ok(!is_hidden(w, h)))),
+        },
+        Endpoint {
+            op: "QueryDevicesByFilterScroll",
+            method: "GET",
+            path: "/devices/queries/devices-scroll/v1",
+            scope: READ,
+            kind: Kind::Custom(query_scroll),
+        },
+        Endpoint {
+            op: "QueryHiddenDevices",
+            method: "GET",
+            path: "/devices/queries/devices-hidden/v1",
+            scope: READ,
+            kind: Kind::Query(QUERY.only(|w, _, h| Ok(is_hidden(w, h)))),
+        },
+        Endpoint {
+            op: "CombinedDevicesByFilter",
+            method: "GET",
+            path: "/devices/combined/devices/v1",
+            scope: READ,
+            kind: Kind::Custom(combined),
+        },
+        Endpoint {
+            op: "PostDeviceDetailsV2",
+            method: "POST",
+            path: "/devices/entities/devices/v2",
+            scope: READ,
+            kind: Kind::Entities {
+                ids: Ids::Body("ids"),
+                max: 5000,
+            },
+        },
+        Endpoint {
+            op: "GetDeviceDetailsV2",
+            method: "GET",
+            path: "/devices/entities/devices/v2",
+            scope: READ,
+            kind: Kind::Entities {
+                ids: Ids::Query("ids"),
+                max: 100,
+            },
+        },
+        Endpoint {
+            op: "PerformActionV2",
+            method: "POST",
+            path: "/devices/entities/devices-actions/v2",
+            scope: WRITE,
+            kind: Kind::Custom(perform_action),
+        },
+        Endpoint {
+            op: "UpdateDeviceTags",
+            method: "PATCH",
+            path: "/devices/entities/devices/tags/v1",
+            scope: WRITE,
+            kind: Kind::Custom(update_tags),
+        },
+        Endpoint {
+            op: "QueryDeviceLoginHistory",
+            method: "POST",
+            path: "/devices/combined/devices/login-history/v1",
+            scope: READ,
+            kind: Kind::Custom(login_history),
+        },
+        Endpoint {
+            op: "QueryGetNetworkAddressHistoryV1",
+            method: "POST",
+            path: "/devices/combined/devices/network-address-history/v1",
+            scope: READ,
+            kind: Kind::Custom(network_history),
+        },
+    ],
+}];
+
+fn is_hidden(w: &World, h: &Value) -> bool {
+    w.hidden.contains(h["device_id"].as_str().unwrap_or(""))
+}
+
+fn visible<'a>(cx: &'a Ctx<'_>, req: &Req) -> Result<Vec<&'a Value>, ApiError> {
     let w = &*cx.w;
     w.hosts
         .select(req.q("filter"), req.q("sort"), "", cx.now, |h| {
-            let id = h["device_id"].as_str().unwrap_or("");
-            w.hidden.contains(id) == hidden
+            !is_hidden(w, h)
         })
-}
-
-/// `QueryDevicesByFilter`.
-pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
-    let all = visible(cx, req, false)?;
-    let ids = ids_of(&take_page(&all, page), "device_id");
-    Ok(Envelope::new(200, PB)
-        .resources(ids)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `QueryHiddenDevices`.
-pub(crate) fn query_hidden(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::Hosts)?;
-    let all = visible(cx, req, true)?;
-    let ids = ids_of(&take_page(&all, page), "device_id");
-    Ok(Envelope::new(200, PB)
-        .resources(ids)
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
 }
 
 /// Runs a cursor query: a new one without `offset`, the next page with a token.
@@ -60,7 +137,7 @@ fn cursor_page(
     let token = req.q("offset").filter(|s| !s.is_empty());
     let (ids, start) = match token {
         None => {
-            let all = visible(cx, req, false)?;
+            let all = visible(cx, req)?;
             (
                 all.iter()
                     .filter_map(|h| h["device_id"].as_str().map(String::from))
@@ -92,7 +169,7 @@ fn cursor_page(
 }
 
 /// `QueryDevicesByFilterScroll`.
-pub(crate) fn query_scroll(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn query_scroll(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (page, token, limit, total, expires) = cursor_page(cx, req)?;
     Ok(Envelope::new(200, PB)
         .resources(page.into_iter().map(Value::String).collect())
@@ -101,7 +178,7 @@ pub(crate) fn query_scroll(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `CombinedDevicesByFilter`: full records with an optional `fields` projection.
-pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let fields = req.q_list("fields");
     let (page, token, limit, total, expires) = cursor_page(cx, req)?;
     let items: Vec<Value> = page
@@ -131,20 +208,6 @@ fn project(h: Value, fields: &[String]) -> Value {
     Value::Object(out)
 }
 
-/// `PostDeviceDetailsV2`.
-pub(crate) fn post_details(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = body_ids(req, "ids", 5000)?;
-    let (found, missing) = cx.w.hosts.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Device"))
-}
-
-/// `GetDeviceDetailsV2`.
-pub(crate) fn get_details(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 100)?;
-    let (found, missing) = cx.w.hosts.lookup(&ids);
-    Ok(entities_response(found, missing, PB, "Device"))
-}
-
 fn is_online(h: &Value, now: i64) -> bool {
     parse_timestamp(h["last_seen"].as_str().unwrap_or("")).is_some_and(|t| now - t < ONLINE_MS)
 }
@@ -156,7 +219,7 @@ fn set(h: &mut Value, key: &str, v: Value) {
 }
 
 /// `PerformActionV2`: contain, lift_containment, hide_host, unhide_host, detection_(un)suppress.
-pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     const ACTIONS: &[&str] = &[
         "contain",
         "lift_containment",
@@ -239,7 +302,7 @@ pub(crate) fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `UpdateDeviceTags`.
-pub(crate) fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let action = body["action"].as_str().unwrap_or("");
     if action != "add" && action != "remove" {
@@ -315,7 +378,7 @@ pub(crate) fn online_state(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `QueryDeviceLoginHistory`.
-pub(crate) fn login_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn login_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids = body_ids(req, "ids", 500)?;
     let mut found = Vec::new();
     let mut missing = Vec::new();
@@ -329,7 +392,7 @@ pub(crate) fn login_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `QueryGetNetworkAddressHistoryV1`.
-pub(crate) fn network_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn network_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids = body_ids(req, "ids", 500)?;
     let mut found = Vec::new();
     let mut missing = Vec::new();

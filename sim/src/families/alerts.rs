@@ -1,17 +1,72 @@
-//! Alerts (unified alerts v2): query, get by composite id, update via action parameters,
-//! aggregates and the `after`-paginated combined search.
+//! Alerts (unified alerts v2; declared on the engine over the tenant's own collection, which
+//! much of the simulator reads): query, aggregates, get by composite id, updates via action
+//! parameters and the `after`-paginated combined search. Entities come back in storage order,
+//! updates follow action-parameter rules and the combined search pages by a body cursor tied to
+//! its sort: those stay hand-written.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+use crate::engine::{Endpoint, Family, Kind, Only, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::timeutil::{parse_timestamp, rfc3339_ms, rfc3339_ns};
-use crate::world::{
-    Ctx, Window, body_ids, ids_of, offset_pagination, page_check, page_from_query, take_page,
-};
+use crate::world::{Ctx, Window, body_ids, page_check};
 
 const PB: &str = "detectsapi";
+const READ: &str = "alerts:read";
 const DEFAULT_SORT: &str = "created_timestamp|desc";
+
+/// Alerts hidden from the UI are seen unless `include_hidden=false`.
+const SHOWN: Only = |_, req, a| Ok(req.q_bool("include_hidden", true)? || a["show_in_ui"] != false);
+
+/// The alerts and their endpoints.
+pub(crate) static FAMILIES: &[Family] = &[Family {
+    name: "alerts",
+    id_field: "composite_id",
+    noun: "Alert",
+    powered_by: PB,
+    default_sort: DEFAULT_SORT,
+    extra_fields: &[],
+    text_fields: &[],
+    store: Store::Tenant(|w| &w.alerts, |w| &mut w.alerts),
+    endpoints: &[
+        Endpoint {
+            op: "GetQueriesAlertsV2",
+            method: "GET",
+            path: "/alerts/queries/alerts/v2",
+            scope: READ,
+            kind: Kind::Query(Paging::offset(100, 10_000).min_limit(0).only(SHOWN)),
+        },
+        Endpoint {
+            op: "PostEntitiesAlertsV2",
+            method: "POST",
+            path: "/alerts/entities/alerts/v2",
+            scope: READ,
+            kind: Kind::Custom(get_entities),
+        },
+        Endpoint {
+            op: "PatchEntitiesAlertsV3",
+            method: "PATCH",
+            path: "/alerts/entities/alerts/v3",
+            scope: "alerts:write",
+            kind: Kind::Custom(patch),
+        },
+        Endpoint {
+            op: "PostAggregatesAlertsV2",
+            method: "POST",
+            path: "/alerts/aggregates/alerts/v2",
+            scope: READ,
+            kind: Kind::Aggregate(Some(SHOWN)),
+        },
+        Endpoint {
+            op: "PostCombinedAlertsV1",
+            method: "POST",
+            path: "/alerts/combined/alerts/v1",
+            scope: READ,
+            kind: Kind::Custom(combined),
+        },
+    ],
+}];
 
 fn select<'a>(
     cx: &'a Ctx<'_>,
@@ -27,24 +82,8 @@ fn select<'a>(
     })
 }
 
-/// `GetQueriesAlertsV2`: composite ids.
-pub(crate) fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 10_000, 0, Window::Standard)?;
-    let all = select(
-        cx,
-        req.q("filter"),
-        req.q("q"),
-        req.q("sort"),
-        req.q_bool("include_hidden", true)?,
-    )?;
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&all, page), "composite_id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
 /// `PostEntitiesAlertsV2`: full alerts, in storage order (not request order, as the real API).
-pub(crate) fn get_entities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn get_entities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids = body_ids(req, "composite_ids", 10_000)?;
     let include_hidden = req.q_bool("include_hidden", true)?;
     let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
@@ -69,7 +108,7 @@ pub(crate) fn get_entities(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `PatchEntitiesAlertsV3`: applies action parameters (removes before adds); meta + errors only.
-pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let n = body["composite_ids"].as_array().map(Vec::len).unwrap_or(0);
     if n > 1000 {
@@ -238,24 +277,6 @@ pub(crate) fn patch(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-/// `PostAggregatesAlertsV2`: terms, date_histogram, cardinality, min/max/avg/sum.
-pub(crate) fn aggregates(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let specs = crate::aggregate::requests(&req.json_value()?)?;
-    let include_hidden = req.q_bool("include_hidden", true)?;
-    let mut out = Vec::new();
-    for s in &specs {
-        let items = select(
-            cx,
-            s["filter"].as_str(),
-            s["q"].as_str(),
-            None,
-            include_hidden,
-        )?;
-        out.push(crate::aggregate::aggregate(&items, &cx.w.alerts.known, s)?);
-    }
-    Ok(Envelope::new(200, PB).resources(out).into_resp())
-}
-
 fn encode_after(offset: usize, sort: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"o": offset, "s": sort}).to_string())
@@ -270,7 +291,7 @@ fn decode_after(token: &str) -> Option<(usize, String)> {
 }
 
 /// `PostCombinedAlertsV1`: full alerts with an `after` cursor (no 10,000 window).
-pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let limit = body["limit"].as_u64().unwrap_or(100) as usize;
     page_check(0, limit, 1000, 1, Window::None)?;

@@ -1,17 +1,138 @@
-//! IOC management: validated custom indicators (duplicates refused), search/get/update/delete,
-//! expiry, and the "has this been seen" device-count / devices-ran-on / processes-ran-on lookups.
+//! IOC management (declared on the engine over the tenant's own collection): validated custom
+//! indicators (duplicates refused), search/get/update/delete, expiry, the values each field
+//! takes, and the "has this been seen" device-count / devices-ran-on / processes-ran-on lookups.
+//! Search pages by offset or by a numeric `after`, writes validate whole indicators and the
+//! lookups read observations, not the collection: those stay hand-written.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::engine::{Endpoint, Family, Ids, Kind, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item, error_item_id};
 use crate::fql;
 use crate::timeutil::{parse_timestamp, rfc3339_ms};
 use crate::world::{Ctx, Window, World, ids_of, page_from_query, query_ids, take_page};
 
 const PB: &str = "ioc-manager";
+const READ: &str = "ioc:read";
+const WRITE: &str = "ioc:write";
+
+/// A read endpoint answered by a hand-written handler.
+const fn read(op: &'static str, path: &'static str, kind: Kind) -> Endpoint {
+    Endpoint {
+        op,
+        method: "GET",
+        path,
+        scope: READ,
+        kind,
+    }
+}
+
+/// The IOCs and their endpoints (the legacy `/indicators/` lookups included).
+pub(crate) static FAMILIES: &[Family] = &[Family {
+    name: "iocs",
+    id_field: "id",
+    noun: "Indicator",
+    powered_by: PB,
+    default_sort: "",
+    extra_fields: &[],
+    text_fields: &[],
+    store: Store::Tenant(|w| &w.iocs, |w| &mut w.iocs),
+    endpoints: &[
+        read(
+            "indicator_search_v1",
+            "/iocs/queries/indicators/v1",
+            Kind::Custom(search),
+        ),
+        read(
+            "indicator_combined_v1",
+            "/iocs/combined/indicator/v1",
+            Kind::Custom(combined),
+        ),
+        read(
+            "indicator_get_v1",
+            "/iocs/entities/indicators/v1",
+            Kind::Entities {
+                ids: Ids::Query("ids"),
+                max: 500,
+            },
+        ),
+        Endpoint {
+            op: "indicator_create_v1",
+            method: "POST",
+            path: "/iocs/entities/indicators/v1",
+            scope: WRITE,
+            kind: Kind::Custom(create),
+        },
+        Endpoint {
+            op: "indicator_update_v1",
+            method: "PATCH",
+            path: "/iocs/entities/indicators/v1",
+            scope: WRITE,
+            kind: Kind::Custom(update),
+        },
+        Endpoint {
+            op: "indicator_delete_v1",
+            method: "DELETE",
+            path: "/iocs/entities/indicators/v1",
+            scope: WRITE,
+            kind: Kind::Custom(delete),
+        },
+        read(
+            "indicator_get_device_count_v1",
+            "/iocs/aggregates/indicators/device-count/v1",
+            Kind::Custom(device_count),
+        ),
+        read(
+            "indicator_get_devices_ran_on_v1",
+            "/iocs/queries/indicators/devices/v1",
+            Kind::Custom(devices_ran_on),
+        ),
+        read(
+            "indicator_get_processes_ran_on_v1",
+            "/iocs/queries/indicators/processes/v1",
+            Kind::Custom(processes_ran_on),
+        ),
+        read(
+            "DevicesCount",
+            "/indicators/aggregates/devices-count/v1",
+            Kind::Custom(device_count),
+        ),
+        read(
+            "DevicesRanOn",
+            "/indicators/queries/devices/v1",
+            Kind::Custom(devices_ran_on),
+        ),
+        read(
+            "ProcessesRanOn",
+            "/indicators/queries/processes/v1",
+            Kind::Custom(processes_ran_on),
+        ),
+        read(
+            "ioc_type_query_v1",
+            "/iocs/queries/ioc-types/v1",
+            Kind::Values(TYPES),
+        ),
+        read(
+            "platform_query_v1",
+            "/iocs/queries/platforms/v1",
+            Kind::Values(PLATFORMS),
+        ),
+        read(
+            "severity_query_v1",
+            "/iocs/queries/severities/v1",
+            Kind::Values(SEVERITIES),
+        ),
+        read(
+            "action_query_v1",
+            "/iocs/queries/actions/v1",
+            Kind::Values(ACTIONS),
+        ),
+    ],
+}];
+
 const TYPES: &[&str] = &["sha256", "md5", "domain", "ipv4", "ipv6"];
 const ACTIONS: &[&str] = &["no_action", "allow", "prevent_no_ui", "detect", "prevent"];
 const SEVERITIES: &[&str] = &["informational", "low", "medium", "high", "critical"];
@@ -168,8 +289,9 @@ pub(crate) fn ioc_object(
     }))
 }
 
-/// Expired IOCs keep existing but their action becomes `no_action`.
-fn expire(w: &mut World, now: i64) {
+/// Expired IOCs keep existing but their action becomes `no_action` (run by
+/// [`World::tick`] before every request).
+pub(crate) fn expire(w: &mut World, now: i64) {
     for i in w.iocs.items.iter_mut() {
         if i["expired"] == false
             && let Some(t) = i["expiration"].as_str().and_then(parse_timestamp)
@@ -182,7 +304,6 @@ fn expire(w: &mut World, now: i64) {
 }
 
 fn search_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiError> {
-    expire(cx.w, cx.now);
     if req.q("offset").is_some_and(|s| !s.is_empty())
         && req.q("after").is_some_and(|s| !s.is_empty())
     {
@@ -222,7 +343,7 @@ fn search_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiEr
 }
 
 /// `indicator_search_v1`.
-pub(crate) fn search(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn search(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (items, p) = search_page(cx, req)?;
     let refs: Vec<&Value> = items.iter().collect();
     Ok(Envelope::new(200, PB)
@@ -232,7 +353,7 @@ pub(crate) fn search(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `indicator_combined_v1`.
-pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (items, p) = search_page(cx, req)?;
     Ok(Envelope::new(200, PB)
         .resources(items)
@@ -240,22 +361,8 @@ pub(crate) fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .into_resp())
 }
 
-/// `indicator_get_v1`.
-pub(crate) fn get(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    expire(cx.w, cx.now);
-    let ids = query_ids(req, "ids", 500)?;
-    let (found, missing) = cx.w.iocs.lookup(&ids);
-    Ok(crate::world::entities_response(
-        found,
-        missing,
-        PB,
-        "Indicator",
-    ))
-}
-
 /// `indicator_create_v1` → 201; any invalid or duplicate indicator refuses the whole request.
-pub(crate) fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    expire(cx.w, cx.now);
+fn create(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let list = body["indicators"]
         .as_array()
@@ -339,8 +446,7 @@ fn apply_update(cur: &Value, f: &Value, by: &str, now: i64) -> Result<Value, Str
 }
 
 /// `indicator_update_v1`: by `indicators[].id` or `bulk_update.filter`.
-pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    expire(cx.w, cx.now);
+fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let body = req.json_value()?;
     let mut targets: Vec<(String, Value)> = Vec::new();
     if let Some(bulk) = body.get("bulk_update").filter(|b| b.is_object()) {
@@ -397,7 +503,7 @@ pub(crate) fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `indicator_delete_v1`: by `filter` (wins) or `ids`.
-pub(crate) fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let ids: Vec<String> = if let Some(filter) = req.q("filter").filter(|s| !s.trim().is_empty()) {
         let e = fql::parse_checked(filter, &cx.w.iocs.known)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -451,7 +557,7 @@ fn observed_type(req: &Req) -> Result<(String, String), ApiError> {
 }
 
 /// `indicator_get_device_count_v1` (also legacy `DevicesCount`).
-pub(crate) fn device_count(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn device_count(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
     let n =
         cx.w.observed
@@ -462,7 +568,7 @@ pub(crate) fn device_count(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `indicator_get_devices_ran_on_v1` (also legacy `DevicesRanOn`).
-pub(crate) fn devices_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn devices_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
     let page = page_from_query(req, 100, 10_000, 1, Window::None)?;
     let aids: Vec<Value> =
@@ -484,7 +590,7 @@ pub(crate) fn devices_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
 }
 
 /// `indicator_get_processes_ran_on_v1` (also legacy `ProcessesRanOn`).
-pub(crate) fn processes_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
+fn processes_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
     let (kind, value) = observed_type(req)?;
     let aid = req
         .q("device_id")
@@ -507,35 +613,6 @@ pub(crate) fn processes_ran_on(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         .resources(items)
         .pagination(json!({"limit": page.limit, "offset": page.offset.to_string(), "total": total}))
         .into_resp())
-}
-
-fn list(values: &[&str]) -> ApiResult {
-    let r: Vec<Value> = values.iter().map(|v| json!(v)).collect();
-    let n = r.len();
-    Ok(Envelope::new(200, PB)
-        .resources(r)
-        .pagination(json!({"offset": 0, "limit": 100, "total": n}))
-        .into_resp())
-}
-
-/// `ioc_type_query_v1`.
-pub(crate) fn types(_: &mut Ctx<'_>, _: &Req) -> ApiResult {
-    list(TYPES)
-}
-
-/// `platform_query_v1`.
-pub(crate) fn platforms(_: &mut Ctx<'_>, _: &Req) -> ApiResult {
-    list(PLATFORMS)
-}
-
-/// `severity_query_v1`.
-pub(crate) fn severities(_: &mut Ctx<'_>, _: &Req) -> ApiResult {
-    list(SEVERITIES)
-}
-
-/// `action_query_v1`.
-pub(crate) fn actions(_: &mut Ctx<'_>, _: &Req) -> ApiResult {
-    list(ACTIONS)
 }
 
 #[cfg(test)]
