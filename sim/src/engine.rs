@@ -1,7 +1,7 @@
 //! The generic collection engine: most Falcon families are a collection of JSON objects behind
 //! the same few endpoint shapes — `queries/` (FQL filter, sort, free text, offset/limit or
-//! `after`), `entities/` (by ids, GET or POST, partial 404s), `combined/`, `aggregates/`, entity
-//! writes and deletes, members of a group or policy. A family declares its collection
+//! `after`), `entities/` (by ids, GET or POST, partial 404s; also records derived per id),
+//! `combined/`, `aggregates/`, entity writes and deletes, members of a group or policy. A family declares its collection
 //! ([`Family`]: id field, where its objects come from ([`Store`]), FQL extras) and its endpoints
 //! ([`Endpoint`]: operation, method, path, scope, [`Kind`]); the engine serves them. Special
 //! cases (GraphQL, NG-SIEM jobs, RTR, binary downloads, containment) stay hand-written, and a
@@ -85,6 +85,16 @@ pub(crate) enum Kind {
         ids: Ids,
         /// Most ids per request.
         max: usize,
+    },
+    /// Records derived per id (a state, a history kept beside the collection), answered like
+    /// [`Kind::Entities`]; an id `derive` finds nothing for is a 404 item.
+    Lookup {
+        /// Where the ids are.
+        ids: Ids,
+        /// Most ids per request.
+        max: usize,
+        /// The record for an id (now in epoch ms).
+        derive: fn(&World, i64, &str) -> Option<Value>,
     },
     /// `aggregates/`: a list of aggregation requests, each with its own `filter`/`q`, over the
     /// objects `only` lets through (all with `None`).
@@ -296,6 +306,17 @@ pub(crate) fn serve(
         Kind::Entities { ids, max } => {
             let ids = take_ids(req, *ids, *max)?;
             let (found, missing) = collection(cx.w, f).lookup(&ids);
+            Ok(entities_response(found, missing, f.powered_by, f.noun))
+        }
+        Kind::Lookup { ids, max, derive } => {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for id in take_ids(req, *ids, *max)? {
+                match derive(cx.w, cx.now, &id) {
+                    Some(v) => found.push(v),
+                    None => missing.push(id),
+                }
+            }
             Ok(entities_response(found, missing, f.powered_by, f.noun))
         }
         Kind::Aggregate(only) => {
@@ -567,14 +588,16 @@ pub(crate) fn page_where(
         sort: req.q("sort"),
         only: p.only,
     };
-    let all = select(f, cx, req, &sel)?;
     match p.style {
         Style::Offset(_) => {
+            // `offset`/`limit` are refused before the filter is read.
             let page = offset_page(req, p)?;
+            let all = select(f, cx, req, &sel)?;
             let items = take_page(&all, page).into_iter().cloned().collect();
             Ok((items, offset_pagination(page, all.len())))
         }
         Style::After => {
+            let all = select(f, cx, req, &sel)?;
             let limit = match req.q("limit") {
                 None | Some("") => p.default_limit,
                 Some(s) => s
@@ -799,6 +822,20 @@ mod tests {
                     belongs: |h, owner| owner == "t01" && h["platform_name"] == "Linux",
                     paging: Paging::offset(2, 5).window(Window::None),
                     combined: false,
+                },
+            },
+            Endpoint {
+                op: "l",
+                method: "POST",
+                path: "/l",
+                scope: "t:read",
+                kind: Kind::Lookup {
+                    ids: Ids::Body("ids"),
+                    max: 2,
+                    derive: |w, now, id| {
+                        let h = w.hosts.get(id)?;
+                        Some(json!({"id": id, "name": h["hostname"], "at": now}))
+                    },
                 },
             },
             Endpoint {
@@ -1043,7 +1080,7 @@ mod tests {
     }
 
     #[test]
-    fn members_values_and_views() {
+    fn members_lookups_values_and_views() {
         let mut w = world();
         let linux = w
             .hosts
@@ -1061,6 +1098,16 @@ mod tests {
         assert_eq!((e.status, e.message.as_str()), (404, "Thing zz not found"));
         let e = call(&mut w, "m", req("GET", &[], Value::Null)).unwrap_err();
         assert_eq!(e.message, "id is required");
+
+        let aid = w.hosts.items[0]["device_id"].clone();
+        let r = call(&mut w, "l", req("POST", &[], json!({"ids": [aid, "zz"]}))).unwrap();
+        assert_eq!(
+            r["body"]["resources"][0]["name"],
+            w.hosts.items[0]["hostname"]
+        );
+        assert_eq!(r["body"]["errors"][0]["message"], "Thing zz not found");
+        let r = call(&mut w, "l", req("POST", &[], json!({"ids": ["zz"]}))).unwrap();
+        assert_eq!(r["status"], 404);
 
         let r = call(&mut w, "v", req("GET", &[], Value::Null)).unwrap();
         assert_eq!(r["body"]["resources"], json!(["x", "y"]));

@@ -2,7 +2,6 @@
 
 use crate::engine::{Endpoint, Family};
 use crate::envelope::{ApiResult, Req};
-use crate::families::hosts;
 use crate::world::Ctx;
 use crate::{ngsiem, rtr, rtr_batch};
 
@@ -63,15 +62,6 @@ const SIEM: &str = "ngsiem-api";
 
 /// Every operation the simulator serves.
 pub(crate) static ROUTES: &[Route] = &[
-    // Hosts: online state is its own service (`cs.agentonline`), beside the hosts family.
-    r!(
-        "GetOnlineState_V1",
-        "GET",
-        "/devices/entities/online-state/v1",
-        "hosts:read",
-        "cs.agentonline",
-        hosts::online_state
-    ),
     // RTR
     r!(
         "RTR_InitSession",

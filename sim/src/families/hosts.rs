@@ -1,17 +1,14 @@
 //! Hosts (devices; declared on the engine over the tenant's own collection, which much of the
-//! simulator reads): queries, details, scroll/combined cursors, containment, tags, login and
-//! network address history. Cursors are server-side state, actions run containment's state
-//! machine and the histories live beside the collection: those stay hand-written. Online state
-//! is another service (`cs.agentonline`) and sits in the route table.
+//! simulator reads): queries, details, online state, login and network address history,
+//! scroll/combined cursors, containment and tags. Cursors are server-side state and actions run
+//! containment's state machine: those stay hand-written.
 
 use serde_json::{Value, json};
 
 use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::timeutil::{parse_timestamp, rfc3339_s};
-use crate::world::{
-    Ctx, Cursor, Transition, Window, World, body_ids, entities_response, query_ids,
-};
+use crate::world::{Ctx, Cursor, Transition, Window, World, body_ids};
 
 const PB: &str = "device-api";
 const READ: &str = "hosts:read";
@@ -21,94 +18,142 @@ const SCROLL_TTL_MS: i64 = 120_000;
 const QUERY: Paging = Paging::offset(100, 5000).window(Window::Hosts).no_text();
 
 /// The hosts and their endpoints.
-pub(crate) static FAMILIES: &[Family] = &[Family {
-    name: "hosts",
-    id_field: "device_id",
-    noun: "Device",
-    powered_by: PB,
-    default_sort: "",
-    extra_fields: &[],
-    text_fields: &[],
-    store: Store::Tenant(|w| &w.hosts, |w| &mut w.hosts),
-    endpoints: &[
-        Endpoint {
-            op: "QueryDevicesByFilter",
-            method: "GET",
-            path: "/devices/queries/devices/v1",
-            scope: READ,
-            kind: Kind::Query(QUERY.only(|w, _, h| Ok(!is_hidden(w, h)))),
-        },
-        Endpoint {
-            op: "QueryDevicesByFilterScroll",
-            method: "GET",
-            path: "/devices/queries/devices-scroll/v1",
-            scope: READ,
-            kind: Kind::Custom(query_scroll),
-        },
-        Endpoint {
-            op: "QueryHiddenDevices",
-            method: "GET",
-            path: "/devices/queries/devices-hidden/v1",
-            scope: READ,
-            kind: Kind::Query(QUERY.only(|w, _, h| Ok(is_hidden(w, h)))),
-        },
-        Endpoint {
-            op: "CombinedDevicesByFilter",
-            method: "GET",
-            path: "/devices/combined/devices/v1",
-            scope: READ,
-            kind: Kind::Custom(combined),
-        },
-        Endpoint {
-            op: "PostDeviceDetailsV2",
-            method: "POST",
-            path: "/devices/entities/devices/v2",
-            scope: READ,
-            kind: Kind::Entities {
-                ids: Ids::Body("ids"),
-                max: 5000,
+pub(crate) static FAMILIES: &[Family] = &[
+    Family {
+        name: "hosts",
+        id_field: "device_id",
+        noun: "Device",
+        powered_by: PB,
+        default_sort: "",
+        extra_fields: &[],
+        text_fields: &[],
+        store: Store::Tenant(|w| &w.hosts, |w| &mut w.hosts),
+        endpoints: &[
+            Endpoint {
+                op: "QueryDevicesByFilter",
+                method: "GET",
+                path: "/devices/queries/devices/v1",
+                scope: READ,
+                kind: Kind::Query(QUERY.only(|w, _, h| Ok(!is_hidden(w, h)))),
             },
-        },
-        Endpoint {
-            op: "GetDeviceDetailsV2",
+            Endpoint {
+                op: "QueryDevicesByFilterScroll",
+                method: "GET",
+                path: "/devices/queries/devices-scroll/v1",
+                scope: READ,
+                kind: Kind::Custom(query_scroll),
+            },
+            Endpoint {
+                op: "QueryHiddenDevices",
+                method: "GET",
+                path: "/devices/queries/devices-hidden/v1",
+                scope: READ,
+                kind: Kind::Query(QUERY.only(|w, _, h| Ok(is_hidden(w, h)))),
+            },
+            Endpoint {
+                op: "CombinedDevicesByFilter",
+                method: "GET",
+                path: "/devices/combined/devices/v1",
+                scope: READ,
+                kind: Kind::Custom(combined),
+            },
+            Endpoint {
+                op: "PostDeviceDetailsV2",
+                method: "POST",
+                path: "/devices/entities/devices/v2",
+                scope: READ,
+                kind: Kind::Entities {
+                    ids: Ids::Body("ids"),
+                    max: 5000,
+                },
+            },
+            Endpoint {
+                op: "GetDeviceDetailsV2",
+                method: "GET",
+                path: "/devices/entities/devices/v2",
+                scope: READ,
+                kind: Kind::Entities {
+                    ids: Ids::Query("ids"),
+                    max: 100,
+                },
+            },
+            Endpoint {
+                op: "PerformActionV2",
+                method: "POST",
+                path: "/devices/entities/devices-actions/v2",
+                scope: WRITE,
+                kind: Kind::Custom(perform_action),
+            },
+            Endpoint {
+                op: "UpdateDeviceTags",
+                method: "PATCH",
+                path: "/devices/entities/devices/tags/v1",
+                scope: WRITE,
+                kind: Kind::Custom(update_tags),
+            },
+            Endpoint {
+                op: "QueryDeviceLoginHistory",
+                method: "POST",
+                path: "/devices/combined/devices/login-history/v1",
+                scope: READ,
+                kind: Kind::Lookup {
+                    ids: Ids::Body("ids"),
+                    max: 500,
+                    derive: |w, _, id| {
+                        let l = w.logins.get(id)?;
+                        Some(json!({"device_id": id, "cid": w.cid, "recent_logins": l}))
+                    },
+                },
+            },
+            Endpoint {
+                op: "QueryGetNetworkAddressHistoryV1",
+                method: "POST",
+                path: "/devices/combined/devices/network-address-history/v1",
+                scope: READ,
+                kind: Kind::Lookup {
+                    ids: Ids::Body("ids"),
+                    max: 500,
+                    derive: |w, _, id| {
+                        let l = w.addresses.get(id)?;
+                        Some(json!({"device_id": id, "cid": w.cid, "history": l}))
+                    },
+                },
+            },
+        ],
+    },
+    // Online state is another service over the same hosts.
+    Family {
+        name: "online_state",
+        id_field: "device_id",
+        noun: "Device",
+        powered_by: "cs.agentonline",
+        default_sort: "",
+        extra_fields: &[],
+        text_fields: &[],
+        store: Store::Tenant(|w| &w.hosts, |w| &mut w.hosts),
+        endpoints: &[Endpoint {
+            op: "GetOnlineState_V1",
             method: "GET",
-            path: "/devices/entities/devices/v2",
+            path: "/devices/entities/online-state/v1",
             scope: READ,
-            kind: Kind::Entities {
+            kind: Kind::Lookup {
                 ids: Ids::Query("ids"),
                 max: 100,
+                derive: |w, now, id| {
+                    let h = w.hosts.get(id)?;
+                    let state = if is_online(h, now) {
+                        "online"
+                    } else {
+                        "offline"
+                    };
+                    Some(
+                        json!({"id": id, "cid": w.cid, "last_seen": h["last_seen"], "state": state}),
+                    )
+                },
             },
-        },
-        Endpoint {
-            op: "PerformActionV2",
-            method: "POST",
-            path: "/devices/entities/devices-actions/v2",
-            scope: WRITE,
-            kind: Kind::Custom(perform_action),
-        },
-        Endpoint {
-            op: "UpdateDeviceTags",
-            method: "PATCH",
-            path: "/devices/entities/devices/tags/v1",
-            scope: WRITE,
-            kind: Kind::Custom(update_tags),
-        },
-        Endpoint {
-            op: "QueryDeviceLoginHistory",
-            method: "POST",
-            path: "/devices/combined/devices/login-history/v1",
-            scope: READ,
-            kind: Kind::Custom(login_history),
-        },
-        Endpoint {
-            op: "QueryGetNetworkAddressHistoryV1",
-            method: "POST",
-            path: "/devices/combined/devices/network-address-history/v1",
-            scope: READ,
-            kind: Kind::Custom(network_history),
-        },
-    ],
-}];
+        }],
+    },
+];
 
 fn is_hidden(w: &World, h: &Value) -> bool {
     w.hidden.contains(h["device_id"].as_str().unwrap_or(""))
@@ -356,51 +401,4 @@ fn update_tags(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         out.push(json!({"device_id": id, "updated": updated, "code": 200, "error": ""}));
     }
     Ok(Envelope::new(202, PB).resources(out).into_resp())
-}
-
-/// `GetOnlineState_V1`.
-pub(crate) fn online_state(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = query_ids(req, "ids", 100)?;
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        match cx.w.hosts.get(&id) {
-            Some(h) => found.push(json!({"id": id, "cid": cx.w.cid, "last_seen": h["last_seen"], "state": if is_online(h, cx.now) { "online" } else { "offline" }})),
-            None => missing.push(id),
-        }
-    }
-    Ok(entities_response(
-        found,
-        missing,
-        "cs.agentonline",
-        "Device",
-    ))
-}
-
-/// `QueryDeviceLoginHistory`.
-fn login_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = body_ids(req, "ids", 500)?;
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        match cx.w.logins.get(&id) {
-            Some(l) => found.push(json!({"device_id": id, "cid": cx.w.cid, "recent_logins": l})),
-            None => missing.push(id),
-        }
-    }
-    Ok(entities_response(found, missing, PB, "Device"))
-}
-
-/// `QueryGetNetworkAddressHistoryV1`.
-fn network_history(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let ids = body_ids(req, "ids", 500)?;
-    let mut found = Vec::new();
-    let mut missing = Vec::new();
-    for id in ids {
-        match cx.w.addresses.get(&id) {
-            Some(l) => found.push(json!({"device_id": id, "cid": cx.w.cid, "history": l})),
-            None => missing.push(id),
-        }
-    }
-    Ok(entities_response(found, missing, PB, "Device"))
 }
