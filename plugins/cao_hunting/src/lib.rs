@@ -49,15 +49,10 @@ const SEARCH_GUIDES: Search = Search::new("SearchHuntingGuides", "guides")
     ])
     .sortable(&["last_updated_at", "name"]);
 
-const GET_QUERIES: Get = Get::new(QUERIES, "hunting query id", "queries", hunting_id)
-    .max(50)
-    .ids_doc("Query ids");
-const GET_QUERIES_SPL: Get = Get::new(QUERIES_SPL, "hunting query id", "queries", hunting_id)
-    .max(50)
-    .ids_doc("Query ids");
-const GET_GUIDES: Get = Get::new(GUIDES, "hunting guide id", "guides", hunting_id)
-    .max(50)
-    .ids_doc("Guide ids");
+const GET_QUERIES: Get = Get::new(QUERIES, "hunting query id", "queries", hunting_id).max(50);
+const GET_QUERIES_SPL: Get =
+    Get::new(QUERIES_SPL, "hunting query id", "queries", hunting_id).max(50);
+const GET_GUIDES: Get = Get::new(GUIDES, "hunting guide id", "guides", hunting_id).max(50);
 
 /// CAO hunting ids: letters, digits, `-` and `_` (the API documents no format).
 fn hunting_id(s: &str) -> Result<String, ToolError> {
@@ -122,7 +117,6 @@ struct QueryArgs {
     adversary: Option<String>,
     /// T1003 or T1003.001
     technique: Option<String>,
-    /// Free text
     text: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
@@ -169,7 +163,6 @@ struct GuideArgs {
     adversary: Option<String>,
     /// T1003 or T1003.001
     technique: Option<String>,
-    /// Free text
     text: Option<String>,
     /// FQL, ANDed
     filter: Option<String>,
@@ -202,7 +195,6 @@ impl SearchArgs for GuideArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct GetQueryArgs {
-    /// Query ids
     #[schemars(length(min = 1, max = 50))]
     ids: Vec<String>,
     /// Add the SPL translation
@@ -351,7 +343,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cao_hunting_search_queries",
             "Search hunting queries",
-            "CrowdStrike CQL hunting queries by actor, technique, text or FQL (falcon://fql/cao-hunting).",
+            "Hunting queries by actor, technique, text or FQL (falcon://fql/cao-hunting)",
         )
         .ops(&["SearchIntelligenceQueries", "GetIntelligenceQueries"])
         .guide(GUIDE),
@@ -361,7 +353,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cao_hunting_get_queries",
             "Get hunting queries",
-            "Full hunting queries: CQL, MITRE, actors, reports.",
+            "Full queries: CQL, MITRE, actors, reports",
         )
         .ops(&["GetIntelligenceQueries"])
         .output(Shape::List("queries")),
@@ -371,7 +363,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cao_hunting_search_guides",
             "Search hunting guides",
-            "Hunting guides by tactic, actor, technique, text or FQL.",
+            "Guides by tactic, actor, technique, text or FQL",
         )
         .ops(&["SearchHuntingGuides", "GetHuntingGuides"])
         .guide(GUIDE),
@@ -381,7 +373,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cao_hunting_get_guides",
             "Get hunting guides",
-            "Full hunting guides with their queries.",
+            "Full guides with their queries",
         )
         .ops(&["GetHuntingGuides"]),
         &GET_GUIDES,
@@ -390,7 +382,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cao_hunting_aggregate",
             "Count hunting content",
-            "Count hunting queries or guides by a field.",
+            "Count queries or guides by a field",
         )
         .ops(&["AggregateIntelligenceQueries", "AggregateHuntingGuides"])
         .output(Shape::Fields("field:string buckets:array"))

@@ -90,8 +90,7 @@ const SEARCH_TAGS: Search = Search::new("queries_access_tags_get_v1", "access ta
 
 const GET_TAGS: Get = Get::new(TAGS, "access tag id", "access_tags", |s| {
     opaque(s, "access tag id")
-})
-.ids_doc("Access tag ids");
+});
 
 // Fields access tags can be counted by.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
@@ -154,7 +153,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::read(
             "cases_list_fields",
             "List case fields",
-            "The tenant's custom case fields with their types and options.",
+            "Custom case fields with types and options",
         )
         .ops(&["queries_fields_get_v1", "entities_fields_get_v1"]),
         &LIST_FIELDS,
@@ -163,7 +162,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::read(
             "cases_search_access_tags",
             "Search access tags",
-            "Case access tags by key or FQL, with their templates.",
+            "Access tags by key or FQL, with their templates",
         )
         .ops(&["queries_access_tags_get_v1", "entities_access_tags_get_v1"]),
         &SEARCH_TAGS,
@@ -172,7 +171,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::read(
             "cases_get_access_tags",
             "Get access tags",
-            "Access tags by id.",
+            "Access tags by id",
         )
         .ops(&["entities_access_tags_get_v1"]),
         &GET_TAGS,
@@ -181,7 +180,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::read(
             "cases_aggregate_access_tags",
             "Count access tags",
-            "Access tag counts by key, access or template.",
+            "Access tag counts by key, access or template",
         )
         .ops(&["aggregates_access_tags_post_v1"])
         .output(Shape::Fields("buckets:array")),

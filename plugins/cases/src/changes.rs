@@ -102,7 +102,7 @@ fn alert_records(alerts: &[Value]) -> Vec<Value> {
 #[serde(deny_unknown_fields)]
 struct CreateArgs {
     name: String,
-    /// 1-100; 60+ high
+    /// 60+ high
     #[schemars(range(min = 1, max = 100))]
     severity: u8,
     description: Option<String>,
@@ -361,7 +361,6 @@ struct RemoveTagsArgs {
     case_id: String,
     #[schemars(length(min = 1, max = 20))]
     tags: Vec<String>,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -450,7 +449,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_create",
             "Create case",
-            "Open a case, with existing alerts and events as evidence.",
+            "Open a case, with alerts and events as evidence",
         )
         .ops(&["entities_cases_put_v2", "PostEntitiesAlertsV2"])
         .output(Shape::Fields("case:object alerts:array")),
@@ -460,7 +459,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_update",
             "Update case",
-            "Change status, severity, assignee, name or description; a stale version is refused.",
+            "Change status, severity, assignee, name or description; a stale version is refused",
         )
         .ops(&["entities_cases_post_v2", "entities_cases_patch_v2"])
         .output(Shape::Fields("case:object changed:object")),
@@ -470,7 +469,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_add_alert_evidence",
             "Add alert evidence",
-            "Attach existing alerts to a case as evidence.",
+            "Attach alerts to a case as evidence",
         )
         .ops(&["entities_alert_evidence_post_v1", "PostEntitiesAlertsV2"])
         .output(Shape::Fields("case:object alerts:array"))
@@ -481,7 +480,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_add_event_evidence",
             "Add event evidence",
-            "Attach NG-SIEM events (by @id) to a case as evidence.",
+            "Attach NG-SIEM events to a case as evidence",
         )
         .ops(&["entities_event_evidence_post_v1"])
         .output(Shape::Fields("case:object events:array"))
@@ -489,7 +488,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         add_event_evidence,
     )
     .tool(
-        ToolSpec::write("cases_add_tags", "Add case tags", "Add tags to a case.")
+        ToolSpec::write("cases_add_tags", "Add case tags", "Add tags to a case")
             .ops(&["entities_case_tags_post_v1"])
             .output(Shape::Fields("case:object"))
             .idempotent(),
@@ -499,7 +498,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_remove_tags",
             "Remove case tags",
-            "Remove tags from a case; previews unless confirm.",
+            "Remove tags from a case; previews unless confirm",
         )
         .ops(&["entities_cases_post_v2", "entities_case_tags_delete_v1"])
         .output(Shape::Fields("applied:boolean case:object"))

@@ -92,7 +92,6 @@ fn upload(ctx: &Ctx<'_>, a: UploadArgs) -> Result<Output, ToolError> {
 struct MetadataArgs {
     /// AID
     host_id: String,
-    /// Path on the host
     path: String,
 }
 
@@ -130,7 +129,6 @@ fn metadata(ctx: &Ctx<'_>, a: MetadataArgs) -> Result<Output, ToolError> {
 struct RtrFileArgs {
     case_id: String,
     session_id: String,
-    /// Of the pulled file
     sha256: String,
     /// AID
     host_id: Option<String>,
@@ -168,7 +166,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_upload_file",
             "Upload case file",
-            "Attach a file from the files directory to a case.",
+            "Attach a file from the files dir to a case",
         )
         .ops(&["entities_files_upload_post_v1"])
         .output(Shape::Fields("file:object")),
@@ -178,7 +176,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::read(
             "cases_rtr_file_metadata",
             "RTR file metadata",
-            "Name and size of a file on a host, read through RTR without fetching it.",
+            "Name and size of a host file, via RTR without fetching it",
         )
         .ops(&["entities_get_rtr_file_metadata_post_v1"])
         .output(Shape::Fields("metadata:object"))
@@ -189,7 +187,7 @@ pub(crate) fn register(p: Plugin) -> Plugin {
         ToolSpec::write(
             "cases_add_rtr_file",
             "Attach RTR file",
-            "Attach a file an RTR session pulled (get) to a case, by SHA-256.",
+            "Attach a file an RTR session pulled (get) to a case, by SHA-256",
         )
         .ops(&["entities_retrieve_rtr_recent_file_post_v1"])
         .output(Shape::Fields("file:object")),

@@ -178,9 +178,7 @@ const SEARCH: Search = Search::new("queries_cases_get_v1", "cases")
     .default_sort("created_timestamp|desc")
     .pipe_sort();
 
-const GET: Get = Get::new(CASES, "case id", "cases", case_id)
-    .max(20)
-    .ids_doc("Case ids");
+const GET: Get = Get::new(CASES, "case id", "cases", case_id).max(20);
 
 /// The plugin.
 pub fn plugin() -> Plugin {
@@ -193,7 +191,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cases_search",
             "Search cases",
-            "Cases by status, severity, assignee, host, alert, text or FQL (falcon://fql/cases).",
+            "Cases by status, severity, assignee, host, alert, text or FQL (falcon://fql/cases)",
         )
         .ops(&["queries_cases_get_v1", "entities_cases_post_v2"])
         .guide(GUIDE),
@@ -203,7 +201,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cases_get",
             "Get cases",
-            "Full cases by id: evidence, hosts, users, files, version.",
+            "Full cases by id: evidence, hosts, users, files, version",
         )
         .ops(&["entities_cases_post_v2"]),
         &GET,

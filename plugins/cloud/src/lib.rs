@@ -558,7 +558,7 @@ fn asset_id(s: &str) -> Result<String, ToolError> {
     }
 }
 
-const GET_ASSETS: Get = Get::new(ASSETS, "cloud asset id", "assets", asset_id).ids_doc("Asset ids");
+const GET_ASSETS: Get = Get::new(ASSETS, "cloud asset id", "assets", asset_id);
 
 // ---------------------------------------------------------------------------------------------
 // Compliance.
@@ -684,7 +684,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_list_accounts",
             "List cloud accounts",
-            "Registered AWS, Azure and GCP accounts: status, regions, problems.",
+            "Registered accounts: status, regions, problems",
         )
         .ops(&[
             "GetCSPMAwsAccount",
@@ -698,7 +698,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_policy_settings",
             "CSPM policy settings",
-            "CSPM policies: severity, benchmarks, accounts where disabled.",
+            "CSPM policies: severity, benchmarks, accounts where disabled",
         )
         .ops(&["GetCSPMPolicySettings"])
         .output(Shape::List("policies")),
@@ -708,7 +708,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_search_risks",
             "Search cloud risks",
-            "Cloud risks ranked by score, by provider, account, severity, status or FQL.",
+            "Risks ranked by score, by provider, account, severity, status or FQL",
         )
         .ops(&["combined_cloud_risks"])
         .output(Shape::Fields("results:array total:integer ranked:integer"))
@@ -719,7 +719,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_search_ioms",
             "Search IOMs",
-            "Misconfigurations (IOMs) with remediation, by account, region, severity or FQL.",
+            "Misconfigurations (IOMs) with remediation, by account, region, severity or FQL",
         )
         .ops(&[
             "cspm_evaluations_iom_queries",
@@ -732,7 +732,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_search_assets",
             "Search cloud assets",
-            "Cloud resources by account, region, type, exposure or FQL (falcon://fql/cloud).",
+            "Cloud resources by account, region, type, exposure or FQL (falcon://fql/cloud)",
         )
         .ops(&[
             "cloud_security_assets_queries",
@@ -745,7 +745,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_get_assets",
             "Get cloud assets",
-            "Full cloud resource records: configuration, detections, risks, host.",
+            "Full resource records: configuration, detections, risks, host",
         )
         .ops(&["cloud_security_assets_entities_get"]),
         &GET_ASSETS,
@@ -754,7 +754,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "cloud_compliance_by_account",
             "Cloud compliance",
-            "Pass rate and failing controls per account and region.",
+            "Pass rate and failing controls per account and region",
         )
         .ops(&["cloud_security_assets_combined_compliance_by_account"])
         .output(Shape::Fields(

@@ -61,10 +61,10 @@ const SEARCH_TEMPLATES: Search = Search::new("queries_templates_get_v1Mixin0", "
 
 const GET_RULES: Get = Get::new(RULES, "rule id", "rules", rule_id)
     .max(50)
-    .ids_doc("Rule ids (32 hex)");
+    .ids_doc("32 hex");
 const GET_TEMPLATES: Get = Get::new(TEMPLATES, "template id", "templates", template_id)
     .max(50)
-    .ids_doc("Template ids (32 hex)");
+    .ids_doc("32 hex");
 
 fn rule_id(s: &str) -> Result<String, ToolError> {
     ids::hex32(s, "rule id")
@@ -163,7 +163,7 @@ impl SearchArgs for RuleArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TemplateArgs {
-    /// Text in the name
+    /// Name contains
     name: Option<String>,
     /// aws, microsoft, okta, crowdstrike…
     vendor: Option<String>,
@@ -205,14 +205,11 @@ fn fetch_rule(ctx: &Ctx<'_>, id: &str) -> Result<Value, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StatusArgs {
-    /// Rule id
     id: String,
-    /// false disables
     enabled: bool,
     /// Audit comment: why
     #[schemars(length(min = 1, max = 1000))]
     comment: String,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -268,7 +265,6 @@ fn set_status(ctx: &Ctx<'_>, a: StatusArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RuleIdArgs {
-    /// Rule id
     id: String,
 }
 
@@ -331,7 +327,6 @@ fn d50() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct IacArgs {
-    /// Rule ids
     #[schemars(length(min = 1, max = 100))]
     ids: Option<Vec<String>>,
     /// Or FQL selecting rules
@@ -422,7 +417,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_search_rules",
             "Search correlation rules",
-            "Rules by status, severity, technique, text or FQL (falcon://fql/correlation-rules).",
+            "Rules by status, severity, technique, text or FQL (falcon://fql/correlation-rules)",
         )
         .ops(&["queries_rules_get_v1", "entities_rules_get_v1"])
         .guide(GUIDE),
@@ -432,7 +427,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_get_rules",
             "Get correlation rules",
-            "Full rules: CQL, schedule, severity, MITRE, last run.",
+            "Full rules: CQL, schedule, severity, MITRE, last run",
         )
         .ops(&["entities_rules_get_v1"]),
         &GET_RULES,
@@ -441,7 +436,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "correlation_set_rule_status",
             "Enable or disable rule",
-            "Switch a rule on or off with an audit comment. Previews unless confirm=true.",
+            "Switch a rule on or off with an audit comment. Previews unless confirm",
         )
         .ops(&["entities_rules_get_v1", "entities_rules_patch_v1"])
         .output(Shape::Fields(
@@ -455,7 +450,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_export_rule",
             "Export correlation rule",
-            "A rule as provenance plus a create-request definition.",
+            "A rule as provenance plus a create-request definition",
         )
         .ops(&["entities_rules_get_v1"])
         .output(Shape::Fields("rule:object definition:object")),
@@ -465,7 +460,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_export_iac",
             "Export rules as IaC YAML",
-            "Write rules as detections-repo YAML templates into the files directory.",
+            "Write rules as detections-repo YAML templates into the files dir",
         )
         .ops(&["entities_rules_get_v1", "combined_rules_get_v1"])
         .output(Shape::Fields("files:array total:integer"))
@@ -477,7 +472,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_search_templates",
             "Search rule templates",
-            "CrowdStrike rule templates by name, vendor, technique or FQL.",
+            "Rule templates by name, vendor, technique or FQL",
         )
         .ops(&[
             "queries_templates_get_v1Mixin0",
@@ -490,7 +485,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "correlation_get_templates",
             "Get rule templates",
-            "Full templates: CQL, schedule, vendors, MITRE.",
+            "Full templates: CQL, schedule, vendors, MITRE",
         )
         .ops(&["entities_templates_get_v1Mixin0"]),
         &GET_TEMPLATES,

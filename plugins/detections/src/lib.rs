@@ -509,7 +509,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_search",
             "Search detections",
-            "Alerts by severity, status, product, time, host or FQL (falcon://fql/alerts).",
+            "Alerts by severity, status, product, time, host or FQL (falcon://fql/alerts)",
         )
         .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
         .output(Shape::Search)
@@ -520,7 +520,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_get",
             "Get detection details",
-            "Full alerts by composite id.",
+            "Full alerts by composite id",
         )
         .ops(&["PostEntitiesAlertsV2"])
         .output(Shape::List("alerts")),
@@ -530,7 +530,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "detections_update_status",
             "Update detection status",
-            "Set alert status, resolution tag, comment and tags.",
+            "Set alert status, resolution tag, comment and tags",
         )
         .ops(&["PatchEntitiesAlertsV3"])
         .output(Shape::Fields("updated:array changes:array errors:array")),
@@ -540,7 +540,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_list_incidents",
             "List incidents",
-            "Incidents by state, score, start or FQL (falcon://fql/alerts).",
+            "Incidents by state, score, start or FQL (falcon://fql/alerts)",
         )
         .ops(&["QueryIncidents", "GetIncidents"])
         .output(Shape::Search)
@@ -551,7 +551,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_get_incident",
             "Get incident details",
-            "An incident with its behavior timeline (oldest first).",
+            "Incident with its behavior timeline (oldest first)",
         )
         .ops(&["GetIncidents", "QueryBehaviors", "GetBehaviors"])
         .output(Shape::Fields(
@@ -563,7 +563,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "detections_analyze_alert",
             "Analyze alert",
-            "An alert with host, related alerts and enrichment by type: NG-SIEM events, endpoint behaviors and process tree, cloud/identity/third-party payload.",
+            "Alert with host, related alerts and enrichment by type: NG-SIEM events, endpoint behaviors and process tree, cloud/identity/third-party payload",
         )
         .ops(&[
             "PostEntitiesAlertsV2",

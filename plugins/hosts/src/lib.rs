@@ -85,11 +85,10 @@ impl HostStatus {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchArgs {
-    /// WEB* wildcards ok
+    /// WEB* ok
     hostname: Option<String>,
     platform: Option<Platform>,
     status: Option<HostStatus>,
-    /// Host group id.
     group_id: Option<String>,
     /// 30m, 24h, 7d
     seen_within: Option<String>,
@@ -195,7 +194,6 @@ struct ContainArgs {
     ids: Vec<String>,
     /// Audit note
     note: Option<String>,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -407,7 +405,7 @@ fn create_group(ctx: &Ctx<'_>, a: CreateGroupArgs) -> Result<Output, ToolError> 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ListGroupsArgs {
-    /// Name contains (text match).
+    /// Name contains
     name: Option<String>,
     #[schemars(range(min = 1, max = 500))]
     #[serde(default = "d20")]
@@ -494,7 +492,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hosts_search",
             "Search hosts",
-            "Hosts by name, OS, status, group, last seen or FQL (falcon://fql/hosts).",
+            "Hosts by name, OS, status, group, last seen or FQL (falcon://fql/hosts)",
         )
         .ops(&["QueryDevicesByFilter", "PostDeviceDetailsV2"])
         .output(Shape::Search)
@@ -505,7 +503,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hosts_get",
             "Get host details",
-            "Full host records: OS, sensor, policies, containment, online state.",
+            "Full host records: OS, sensor, policies, containment, online state",
         )
         .ops(&["PostDeviceDetailsV2", "GetOnlineState_V1"])
         .output(Shape::List("hosts")),
@@ -515,7 +513,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "hosts_contain",
             "Contain hosts",
-            "Network-isolate hosts. Previews unless confirm=true.",
+            "Network-isolate hosts. Previews unless confirm",
         )
         .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
         .output(Shape::Fields("applied:boolean action:string"))
@@ -527,7 +525,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "hosts_lift_containment",
             "Lift containment",
-            "Restore network access. Previews unless confirm=true.",
+            "Restore network access. Previews unless confirm",
         )
         .ops(&["PostDeviceDetailsV2", "PerformActionV2"])
         .output(Shape::Fields("applied:boolean action:string"))
@@ -539,7 +537,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "hosts_create_group",
             "Create host group",
-            "Create a static or dynamic (FQL rule) host group.",
+            "Static or dynamic (FQL rule) host group",
         )
         .ops(&["createHostGroups", "performGroupAction"])
         .output(Shape::Fields("group:object hosts_added:integer"))
@@ -550,7 +548,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hosts_list_groups",
             "List host groups",
-            "Host groups: id, name, type, rule.",
+            "Host groups: id, name, type, rule",
         )
         .ops(&["queryCombinedHostGroups"])
         .output(Shape::Search),
@@ -560,7 +558,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hosts_get_login_history",
             "Host login history",
-            "Recent logins (time, user) per host.",
+            "Recent logins (time, user) per host",
         )
         .ops(&["QueryDeviceLoginHistory"])
         .output(Shape::List("hosts")),
@@ -578,7 +576,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hosts_get_network_history",
             "Host network history",
-            "IP/MAC address history per host.",
+            "IP/MAC address history per host",
         )
         .ops(&["QueryGetNetworkAddressHistoryV1"])
         .output(Shape::List("hosts")),

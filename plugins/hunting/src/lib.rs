@@ -127,7 +127,6 @@ fn search_detections(ctx: &Ctx<'_>, a: SearchArgs) -> Result<Output, ToolError> 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct HashArgs {
-    /// SHA-256 or MD5
     hash: String,
     /// Hosts/alerts shown
     #[schemars(range(min = 1, max = 100))]
@@ -603,7 +602,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hunting_search_detections",
             "Search detections by query",
-            "Alerts by free text and/or FQL (falcon://fql/alerts).",
+            "Alerts by free text and/or FQL (falcon://fql/alerts)",
         )
         .ops(&["GetQueriesAlertsV2", "PostEntitiesAlertsV2"])
         .output(Shape::Search)
@@ -614,7 +613,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hunting_query_hash",
             "Query file hash",
-            "Was a SHA-256/MD5 seen: hosts it ran on, matching alerts.",
+            "Was a SHA-256/MD5 seen: hosts it ran on, matching alerts",
         )
         .ops(&[
             "indicator_get_device_count_v1",
@@ -632,7 +631,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hunting_query_ip",
             "Query IP address",
-            "Hosts with or contacting an IP, its alerts, a CQL for network events.",
+            "Hosts with or contacting an IP, its alerts, a CQL for network events",
         )
         .ops(&[
             "QueryDevicesByFilter",
@@ -651,7 +650,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "hunting_list_iocs",
             "List IOCs",
-            "Custom IOCs by type, value, action or FQL (falcon://fql/iocs).",
+            "Custom IOCs by type, value, action or FQL (falcon://fql/iocs)",
         )
         .ops(&["indicator_combined_v1"])
         .output(Shape::Search)
@@ -662,7 +661,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "hunting_create_ioc",
             "Create custom IOC",
-            "Add a hash, domain or IP IOC.",
+            "Add a hash, domain or IP IOC",
         )
         // The combined query checks an IOC create whose answer was lost.
         .ops(&["indicator_create_v1", "indicator_combined_v1"])

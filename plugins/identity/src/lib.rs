@@ -436,7 +436,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "identity_investigate",
             "Investigate an identity",
-            "Risk and why, accounts, related entities, incidents and timeline of a user, host or IP.",
+            "Risk and why, accounts, related entities, incidents and timeline of a user, host or IP",
         )
         .ops(&[OP])
         .output(Shape::Fields("entities:array more:boolean timeline:array")),
@@ -446,7 +446,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "identity_search_entities",
             "Search identities by risk",
-            "Users and endpoints ranked by risk, by type, minimum risk, name or domain.",
+            "Users and endpoints ranked by risk, by type, risk, name or domain",
         )
         .ops(&[OP])
         .output(Shape::Search),

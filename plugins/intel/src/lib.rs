@@ -92,11 +92,11 @@ const SEARCH_REPORTS: Search = Search::new("QueryIntelReportEntities", "reports"
     ]);
 
 const GET_ACTOR: Get =
-    Get::new(ACTORS, "actor id", "actors", |s| numeric(s, "actor id")).ids_doc("Numeric actor ids");
-const GET_REPORT: Get = Get::new(REPORTS, "report id", "reports", |s| numeric(s, "report id"))
-    .ids_doc("Numeric report ids");
-const GET_INDICATOR: Get = Get::new(INDICATORS, "indicator id", "indicators", indicator_id)
-    .ids_doc("Ids as <type>_<value>");
+    Get::new(ACTORS, "actor id", "actors", |s| numeric(s, "actor id")).ids_doc("Numeric");
+const GET_REPORT: Get =
+    Get::new(REPORTS, "report id", "reports", |s| numeric(s, "report id")).ids_doc("Numeric");
+const GET_INDICATOR: Get =
+    Get::new(INDICATORS, "indicator id", "indicators", indicator_id).ids_doc("<type>_<value>");
 
 fn d10() -> u32 {
     10
@@ -507,7 +507,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_search_actors",
             "Search actors",
-            "Adversaries by name, animal, targeted industry, FQL or free text.",
+            "Adversaries by name, animal, targeted industry, FQL or free text",
         )
         .ops(&["QueryIntelActorEntities"])
         .guide(ACTOR_GUIDE)
@@ -518,7 +518,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_search_indicators",
             "Search indicators",
-            "Indicators (hash, IP, domain, URL) with actors, malware, reports.",
+            "Indicators (hash, IP, domain, URL) with actors, malware, reports",
         )
         .ops(&["QueryIntelIndicatorEntities"])
         .guide(INDICATOR_GUIDE),
@@ -528,7 +528,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_search_reports",
             "Search reports",
-            "Finished intelligence reports by actor, FQL or free text.",
+            "Finished intelligence reports by actor, FQL or free text",
         )
         .ops(&["QueryIntelReportEntities"])
         .guide(REPORT_GUIDE)
@@ -539,7 +539,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_get_actor",
             "Get actors",
-            "Full actor profiles by id: aliases, origins, targets, kill chain.",
+            "Full actor profiles by id: aliases, origins, targets, kill chain",
         )
         .ops(&["GetIntelActorEntities"]),
         &GET_ACTOR,
@@ -548,7 +548,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_get_indicator",
             "Get indicators",
-            "Full indicators by id, with labels and related indicators.",
+            "Full indicators by id, with labels and related indicators",
         )
         .ops(&["GetIntelIndicatorEntities"]),
         &GET_INDICATOR,
@@ -557,7 +557,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_get_report",
             "Get reports",
-            "Full reports by id: description, actors, ATT&CK mapping.",
+            "Full reports by id: description, actors, ATT&CK mapping",
         )
         .ops(&["GetIntelReportEntities"]),
         &GET_REPORT,
@@ -566,7 +566,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_get_techniques",
             "Actor ATT&CK techniques",
-            "MITRE ATT&CK tactics and techniques of an actor, with reports and observables.",
+            "ATT&CK tactics and techniques of an actor, with reports and observables",
         )
         .ops(&[
             "GetIntelActorEntities",
@@ -580,7 +580,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "intel_download_report",
             "Download report PDF",
-            "Save a report's PDF into the operator's files directory.",
+            "Save a report's PDF into the files dir",
         )
         .ops(&[
             "GetIntelReportEntities",

@@ -141,7 +141,6 @@ struct ParserListArgs {
     name: Option<String>,
     /// ootb, custom, extension
     parser_type: Option<String>,
-    /// Newer version exists
     update_available: Option<bool>,
     #[schemars(range(min = 1, max = 1000))]
     #[serde(default = "d20")]
@@ -279,7 +278,7 @@ struct LookupArgs {
     filename: String,
     /// Default all
     search_domain: Option<String>,
-    /// Default: filename
+    /// Default filename
     save_as: Option<String>,
 }
 
@@ -418,7 +417,6 @@ fn data_list(
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConnectionArgs {
-    /// Connection ids
     #[schemars(length(min = 1, max = 20))]
     ids: Vec<String>,
 }
@@ -473,7 +471,6 @@ fn get_connections(ctx: &Ctx<'_>, a: ConnectionArgs) -> Result<Output, ToolError
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ConnectorArgs {
-    /// Connector id
     id: String,
 }
 
@@ -534,7 +531,7 @@ fn list_content(ctx: &Ctx<'_>, kind: &Kind, a: ListArgs) -> Result<Output, ToolE
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ParserGetArgs {
-    /// Parser ids from the list
+    /// Ids from the list
     #[schemars(length(min = 1, max = 20))]
     ids: Vec<String>,
 }
@@ -545,7 +542,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_saved_queries",
             "List saved queries",
-            "Saved NG-SIEM queries by name.",
+            "Saved queries by name",
         )
         .ops(&["ListSavedQueries"])
         .output(Shape::Search),
@@ -555,7 +552,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_saved_queries",
             "Get saved queries",
-            "Saved queries as LogScale YAML (CQL, time range).",
+            "Saved queries as LogScale YAML (CQL, time range)",
         )
         .ops(&["GetSavedQueryTemplate"])
         .output(Shape::List("saved_queries")),
@@ -565,7 +562,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_dashboards",
             "List dashboards",
-            "NG-SIEM dashboards by name.",
+            "Dashboards by name",
         )
         .ops(&["ListDashboards"])
         .output(Shape::Search),
@@ -575,7 +572,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_dashboards",
             "Get dashboards",
-            "Dashboards as LogScale YAML (widgets and their queries).",
+            "Dashboards as LogScale YAML (widgets and their queries)",
         )
         .ops(&["GetDashboardTemplate"])
         .output(Shape::List("dashboards")),
@@ -585,7 +582,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_lookup_files",
             "List lookup files",
-            "Names of NG-SIEM lookup files (CSV/JSON for match()).",
+            "Lookup file names (CSV/JSON for match())",
         )
         .ops(&["ListLookupFiles"])
         .output(Shape::Search),
@@ -595,7 +592,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_lookup_file",
             "Get lookup file",
-            "A lookup file's first lines; its content goes to the files directory.",
+            "A lookup file's first lines; its content goes to the files dir",
         )
         .ops(&["GetLookupFile"])
         .output(Shape::Fields(
@@ -608,7 +605,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_parsers",
             "List parsers",
-            "Parsers by name, type or available update.",
+            "Parsers by name, type or available update",
         )
         .ops(&["ListParsers"])
         .output(Shape::Search),
@@ -618,7 +615,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_parsers",
             "Get parsers",
-            "Parsers as LogScale YAML (script, tagged fields).",
+            "Parsers as LogScale YAML (script, tagged fields)",
         )
         .ops(&["GetParserTemplate"])
         .output(Shape::List("parsers")),
@@ -637,7 +634,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_data_connections",
             "List data connections",
-            "Third-party data connections: status, vendor, parser, last ingest.",
+            "Third-party data connections: status, vendor, parser, last ingest",
         )
         .ops(&["ExternalListDataConnections"])
         .output(Shape::Search),
@@ -655,7 +652,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_data_connections",
             "Get data connections",
-            "Full data connections with their provisioning status.",
+            "Full data connections with their provisioning status",
         )
         .ops(&[
             "ExternalGetDataConnectionByID",
@@ -669,7 +666,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_list_connectors",
             "List data connectors",
-            "Connectors a data connection can be made from.",
+            "Connectors a data connection can be made from",
         )
         .ops(&["ExternalListDataConnectors"])
         .output(Shape::Search),
@@ -687,7 +684,7 @@ pub(crate) fn add(p: Plugin) -> Plugin {
         ToolSpec::read(
             "ngsiem_get_connector_configs",
             "Get connector configs",
-            "Configurations of one data connector.",
+            "Configurations of one data connector",
         )
         .ops(&["ExternalListConnectorConfigs"])
         .output(Shape::Fields("connector:string configs:array")),

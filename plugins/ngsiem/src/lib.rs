@@ -489,7 +489,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "ngsiem_query",
             "Run NG-SIEM query",
-            "Run a CQL query (falcon://cql/syntax) and return its events.",
+            "Run a CQL query (falcon://cql/syntax) and return its events",
         )
         .ops(&["StartSearchV1", "GetSearchStatusV1", "StopSearchV1"])
         .output(Shape::Search),

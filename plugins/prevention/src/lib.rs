@@ -124,7 +124,7 @@ fn get(ctx: &Ctx<'_>, a: GetArgs) -> Result<Output, ToolError> {
     ))
 }
 
-/// One setting to change.
+// One setting to change. No doc comment: schemars would repeat it in every tools/list.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Setting {
@@ -220,12 +220,10 @@ fn create(ctx: &Ctx<'_>, a: CreateArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateArgs {
-    /// Policy id
     id: String,
     name: Option<String>,
     description: Option<String>,
     settings: Option<Vec<Setting>>,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -383,12 +381,10 @@ enum Assign {
 #[serde(deny_unknown_fields)]
 struct AssignArgs {
     policy_id: String,
-    /// Host group id
     group_id: String,
     /// Default add
     #[serde(default)]
     action: Assign,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -470,7 +466,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "prevention_list_policies",
             "List prevention policies",
-            "Policies with platform, state, groups (FQL: falcon://fql/policies).",
+            "Policies with platform, state, groups (FQL: falcon://fql/policies)",
         )
         .ops(&["queryCombinedPreventionPolicies"])
         .output(Shape::Search)
@@ -481,7 +477,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "prevention_get_policy",
             "Get policy details",
-            "Policies by id with all settings and groups.",
+            "Policies by id with all settings and groups",
         )
         .ops(&["getPreventionPolicies"])
         .output(Shape::List("policies")),
@@ -491,7 +487,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "prevention_create_policy",
             "Create prevention policy",
-            "New policy (disabled, no groups).",
+            "New policy (disabled, no groups)",
         )
         .ops(&["createPreventionPolicies"])
         .output(Shape::Fields("policy:object")),
@@ -501,7 +497,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "prevention_update_policy",
             "Update policy settings",
-            "Change name, description or settings. Previews unless confirm=true.",
+            "Change name, description or settings. Previews unless confirm",
         )
         .ops(&["getPreventionPolicies", "updatePreventionPolicies"])
         .output(Shape::Fields("applied:boolean"))
@@ -513,7 +509,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "prevention_assign_policy",
             "Assign policy to group",
-            "Add or remove a host group on a policy. Previews unless confirm=true.",
+            "Add or remove a host group on a policy. Previews unless confirm",
         )
         .ops(&[
             "getPreventionPolicies",

@@ -66,10 +66,10 @@ fn subset(host_ids: &Option<Vec<String>>) -> Result<Option<Vec<String>>, ToolErr
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InitArgs {
-    /// Host ids (AIDs)
+    /// AIDs
     #[schemars(length(min = 1, max = 100))]
     host_ids: Vec<String>,
-    /// Queue commands if offline
+    /// Queue if offline
     #[serde(default)]
     queue_offline: bool,
 }
@@ -124,7 +124,7 @@ pub(crate) struct RunArgs {
     batch_id: String,
     /// Read-only, e.g. ps
     command: String,
-    /// Only these hosts of the batch
+    /// Subset of the batch
     host_ids: Option<Vec<String>>,
 }
 
@@ -192,9 +192,8 @@ pub(crate) fn run_command(ctx: &Ctx<'_>, a: RunArgs) -> Result<Output, ToolError
 #[serde(deny_unknown_fields)]
 pub(crate) struct GetArgs {
     batch_id: String,
-    /// Path on the hosts
     path: String,
-    /// Only these hosts of the batch
+    /// Subset of the batch
     host_ids: Option<Vec<String>>,
 }
 

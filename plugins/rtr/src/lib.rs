@@ -236,9 +236,9 @@ fn render_result(r: Value) -> Output {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct InitArgs {
-    /// Host id (AID)
+    /// AID
     host_id: String,
-    /// Queue commands if offline
+    /// Queue if offline
     #[serde(default)]
     queue_offline: bool,
 }
@@ -310,7 +310,6 @@ struct RespondArgs {
     session_id: String,
     /// e.g. kill 4242
     command: String,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }
@@ -703,7 +702,6 @@ fn save_archive(
 #[serde(deny_unknown_fields)]
 struct DownloadArgs {
     session_id: String,
-    /// Path on the host
     path: String,
     /// Default <name>.7z
     save_as: Option<String>,
@@ -805,7 +803,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_init_session",
             "Initiate RTR session",
-            "Open (or reuse) an RTR session on a host.",
+            "Open (or reuse) an RTR session on a host",
         )
         .ops(&["RTR_InitSession"])
         .output(Shape::Fields("session_id:string device_id:string"))
@@ -816,7 +814,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_run_command",
             "Run command",
-            "Run a read-only command (ls, ps, netstat, reg query…); waits for output.",
+            "Run a read-only command (ls, ps, netstat, reg query…); waits for output",
         )
         .ops(&["RTR_ExecuteCommand", "RTR_CheckCommandStatus"])
         .output(Shape::Fields(RESULT))
@@ -827,7 +825,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_run_response_command",
             "Run response command",
-            "Run a response/admin command (kill, rm, runscript…). Previews unless confirm=true.",
+            "Run a response/admin command (kill, rm, runscript…). Previews unless confirm",
         )
         .ops(&[
             "RTR_ListSessions",
@@ -846,7 +844,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_get_session",
             "Get session status",
-            "RTR sessions: host, state, recent commands.",
+            "RTR sessions: host, state, recent commands",
         )
         .ops(&["RTR_ListSessions"])
         .output(Shape::List("sessions"))
@@ -857,7 +855,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_get_command_result",
             "Get command result",
-            "Output of an RTR command by cloud_request_id.",
+            "Output of an RTR command by cloud_request_id",
         )
         .ops(&[
             "RTR_CheckCommandStatus",
@@ -872,7 +870,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_pulse_session",
             "Keep session alive",
-            "Refresh an RTR session so it does not expire (10 idle minutes).",
+            "Refresh a session so it does not expire (10 idle minutes)",
         )
         .ops(&["RTR_ListSessions", "RTR_PulseSession"])
         .output(Shape::Fields("session_id:string device_id:string"))
@@ -883,7 +881,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_list_files",
             "List extracted files",
-            "Files pulled with get in a session: name, SHA-256, size.",
+            "Files pulled with get in a session: name, SHA-256, size",
         )
         .ops(&["RTR_ListFilesV2"])
         .output(Shape::Fields("session_id:string files:array"))
@@ -894,7 +892,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_list_scripts",
             "List RTR scripts",
-            "Scripts in the RTR script library by name or platform.",
+            "Library scripts by name or platform",
         )
         .ops(&["RTR_ListScripts", "RTR_GetScriptsV2"])
         .output(Shape::Search)
@@ -905,7 +903,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_run_script",
             "Run library script",
-            "Run a library script on a session's host (runscript). Previews unless confirm=true.",
+            "Run a library script on a session's host (runscript). Previews unless confirm",
         )
         .ops(&[
             "RTR_ListScripts",
@@ -924,7 +922,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_batch_init",
             "Open batch sessions",
-            "Open RTR sessions on several hosts at once; returns a batch_id.",
+            "Open RTR sessions on several hosts; returns a batch_id",
         )
         .ops(&["BatchInitSessions"])
         .output(Shape::Fields("batch_id:string hosts:array failed:array"))
@@ -935,7 +933,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_batch_run_command",
             "Run batch command",
-            "Run a read-only command on every host of a batch; output per host.",
+            "Run a read-only command on a batch's hosts; output per host",
         )
         .ops(&["BatchCmd"])
         .output(Shape::Fields("batch_id:string command:string results:array"))
@@ -946,7 +944,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_batch_get_file",
             "Batch download file",
-            "Fetch a path from each batch host into the files dir (7z, password infected).",
+            "Fetch a path from each batch host into the files dir (7z, password infected)",
         )
         .ops(&[
             "BatchGetCmd",
@@ -962,7 +960,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "rtr_close_session",
             "Close RTR session",
-            "Close an RTR session.",
+            "Close an RTR session",
         )
         .ops(&["RTR_DeleteSession"])
         .output(Shape::Fields("closed:string"))
@@ -973,7 +971,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_upload_file",
             "Upload file",
-            "Put a file from the operator's files dir into the session's directory.",
+            "Put a file from the files dir into the session's directory",
         )
         .ops(&[
             "RTR_ListPut_Files",
@@ -989,7 +987,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::write(
             "rtr_download_file",
             "Download file",
-            "Fetch a host file into the operator's files dir (7z, password infected).",
+            "Fetch a host file into the files dir (7z, password infected)",
         )
         .ops(&[
             "RTR_ExecuteActiveResponderCommand",

@@ -116,11 +116,8 @@ fn quotable<'a>(v: &'a str, what: &str, max: usize) -> Result<&'a str, ToolError
 #[serde(deny_unknown_fields)]
 pub(crate) struct RunArgs {
     session_id: String,
-    /// Library script name
     script: String,
-    /// Arguments
     args: Option<String>,
-    /// Apply (else preview)
     #[serde(default)]
     confirm: bool,
 }

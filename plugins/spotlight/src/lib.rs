@@ -54,12 +54,12 @@ const SUPPORTED: Search = Search::new("combinedSupportedEvaluationExt", "evaluat
     ])
     .filter_required("give cve, platform or filter");
 
-const GET: Get = Get::new(VULNS, "vulnerability id", "vulnerabilities", vuln_id)
-    .ids_doc("Finding ids (<aid>_<hash>)");
+const GET: Get =
+    Get::new(VULNS, "vulnerability id", "vulnerabilities", vuln_id).ids_doc("<aid>_<hash>");
 const GET_REMEDIATIONS: Get = Get::new(REMEDIATIONS, "remediation id", "remediations", |s| {
     ids::hex32(s, "remediation id")
 })
-.ids_doc("Remediation ids (32 hex)");
+.ids_doc("32 hex");
 
 fn d100() -> u32 {
     100
@@ -419,7 +419,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_search",
             "Search vulnerabilities",
-            "Vulnerability findings by host, CVE, severity, status or exploit status, summarised.",
+            "Findings by host, CVE, severity, status or exploit status, summarised",
         )
         .ops(&["combinedQueryVulnerabilities", "QueryDevicesByFilter"])
         .guide(GUIDE)
@@ -430,7 +430,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_query",
             "Query vulnerability ids",
-            "Ids of matching findings (same filters as spotlight_search), for bulk work.",
+            "Finding ids (filters as spotlight_search), for bulk work",
         )
         .ops(&["queryVulnerabilities", "QueryDevicesByFilter"])
         .guide(GUIDE)
@@ -441,7 +441,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_get",
             "Get vulnerabilities",
-            "Full findings by id: CVE details, host, apps, remediation.",
+            "Full findings by id: CVE details, host, apps, remediation",
         )
         .ops(&["getVulnerabilities"]),
         &GET,
@@ -450,7 +450,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_get_remediations",
             "Get remediations",
-            "Remediations by id: title, action, vendor link.",
+            "Remediations by id: title, action, vendor link",
         )
         .ops(&["getRemediationsV2"]),
         &GET_REMEDIATIONS,
@@ -459,7 +459,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_host_vulns",
             "Host vulnerabilities",
-            "All open findings of one host, worst first, with counts by severity.",
+            "Open findings of one host, worst first, with counts by severity",
         )
         .ops(&["combinedQueryVulnerabilities", "QueryDevicesByFilter"])
         .output(Shape::Fields(
@@ -471,7 +471,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "spotlight_supported_evaluations",
             "Supported evaluations",
-            "Which CVEs Falcon can evaluate, per platform and provider.",
+            "Which CVEs can be evaluated, per platform and provider",
         )
         .ops(&["combinedSupportedEvaluationExt"])
         .guide(GUIDE),

@@ -125,7 +125,6 @@ fn next_page(env: &aerie_sdk::Envelope, returned: usize, limit: u32) -> Next {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RanOnArgs {
-    /// Hash, domain or IP
     value: String,
     /// Detected if omitted
     #[serde(rename = "type")]
@@ -235,7 +234,6 @@ fn vertex_id(s: &str) -> Result<String, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerticesArgs {
-    /// Vertex ids
     #[schemars(length(min = 1, max = 100))]
     ids: Vec<String>,
     #[serde(default)]
@@ -288,7 +286,6 @@ fn vertices(ctx: &Ctx<'_>, a: VerticesArgs) -> Result<Output, ToolError> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SummaryArgs {
-    /// Vertex ids
     #[schemars(length(min = 1, max = 20))]
     ids: Vec<String>,
     #[serde(default)]
@@ -373,7 +370,6 @@ enum Direction {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EdgesArgs {
-    /// Vertex id
     id: String,
     /// See falcon://threat-graph/edge-types
     edge_type: String,
@@ -459,7 +455,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "threat_graph_ran_on",
             "Where an indicator ran",
-            "Hosts and processes where a hash, domain or IP was seen.",
+            "Hosts and processes where a hash, domain or IP was seen",
         )
         .ops(&["combined_ran_on_get"])
         .output(Shape::Fields(
@@ -471,7 +467,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "threat_graph_get_vertices",
             "Get graph vertices",
-            "Vertex details (process, module, domain, alert…) by id.",
+            "Vertex details (process, module, domain, alert…) by id",
         )
         .ops(&["entities_vertices_getv2"])
         .output(Shape::List("vertices")),
@@ -481,7 +477,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "threat_graph_get_summary",
             "Summarise graph vertices",
-            "Vertices with their edges counted by type and direction.",
+            "Vertices with their edges counted by type and direction",
         )
         .ops(&["combined_summary_get"])
         .output(Shape::List("vertices")),
@@ -491,7 +487,7 @@ pub fn plugin() -> Plugin {
         ToolSpec::read(
             "threat_graph_get_edges",
             "Get graph edges",
-            "One vertex's edges of a type, outgoing, incoming or both.",
+            "One vertex's edges of a type, outgoing, incoming or both",
         )
         .ops(&["combined_edges_get"])
         .output(Shape::Fields(
