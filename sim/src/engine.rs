@@ -171,6 +171,17 @@ pub(crate) struct Paging {
     pub text: bool,
     /// Which objects the endpoint sees; all with `None`.
     pub only: Option<Only>,
+    /// A field filters and sorts may name that the answer does not carry.
+    pub derived: Option<Derived>,
+}
+
+/// A field computed for filtering and sorting only (a policy's `precedence`).
+#[derive(Clone, Copy)]
+pub(crate) struct Derived {
+    /// Its FQL name.
+    pub field: &'static str,
+    /// Its value for an object.
+    pub value: fn(&World, &Value) -> Value,
 }
 
 /// Offset or cursor paging.
@@ -202,6 +213,7 @@ impl Paging {
             filter_required: false,
             text: true,
             only: None,
+            derived: None,
         }
     }
 
@@ -226,6 +238,16 @@ impl Paging {
     /// The endpoint ignores `q`.
     pub const fn no_text(mut self) -> Paging {
         self.text = false;
+        self
+    }
+
+    /// Filters and sorts may name `field`, computed by `value` and left out of the answer.
+    pub const fn derived(
+        mut self,
+        field: &'static str,
+        value: fn(&World, &Value) -> Value,
+    ) -> Paging {
+        self.derived = Some(Derived { field, value });
         self
     }
 
@@ -528,13 +550,24 @@ fn select<'a>(
     req: &Req,
     sel: &Select<'_>,
 ) -> Result<Vec<&'a Value>, ApiError> {
+    select_in(f, collection(cx.w, f), cx, req, sel)
+}
+
+/// The objects of `c` (the family's collection or an annotated copy) as `sel` selects them.
+fn select_in<'a>(
+    f: &Family,
+    c: &'a Collection,
+    cx: &Ctx<'_>,
+    req: &Req,
+    sel: &Select<'_>,
+) -> Result<Vec<&'a Value>, ApiError> {
     let q = sel
         .q
         .map(str::to_lowercase)
         .filter(|s| !s.trim().is_empty());
     // `only` may refuse the request's parameters; the first refusal is the answer.
     let refused = std::cell::RefCell::new(None);
-    let out = collection(cx.w, f).select(sel.filter, sel.sort, f.default_sort, cx.now, |v| {
+    let out = c.select(sel.filter, sel.sort, f.default_sort, cx.now, |v| {
         let seen = sel.only.is_none_or(|only| {
             only(cx.w, req, v).unwrap_or_else(|e| {
                 refused.borrow_mut().get_or_insert(e);
@@ -588,16 +621,33 @@ pub(crate) fn page_where(
         sort: req.q("sort"),
         only: p.only,
     };
-    match p.style {
+    // A derived field is ranked on an annotated copy and left out of the answer.
+    let annotated;
+    let c = match p.derived {
+        None => collection(cx.w, f),
+        Some(d) => {
+            let mut c = collection(cx.w, f).clone();
+            for v in &mut c.items {
+                let x = (d.value)(cx.w, v);
+                if let Some(o) = v.as_object_mut() {
+                    o.insert(d.field.into(), x);
+                }
+            }
+            c.known.insert(d.field.into());
+            annotated = c;
+            &annotated
+        }
+    };
+    let (mut items, pagination) = match p.style {
         Style::Offset(_) => {
             // `offset`/`limit` are refused before the filter is read.
             let page = offset_page(req, p)?;
-            let all = select(f, cx, req, &sel)?;
+            let all = select_in(f, c, cx, req, &sel)?;
             let items = take_page(&all, page).into_iter().cloned().collect();
-            Ok((items, offset_pagination(page, all.len())))
+            (items, offset_pagination(page, all.len()))
         }
         Style::After => {
-            let all = select(f, cx, req, &sel)?;
+            let all = select_in(f, c, cx, req, &sel)?;
             let limit = match req.q("limit") {
                 None | Some("") => p.default_limit,
                 Some(s) => s
@@ -621,9 +671,17 @@ pub(crate) fn page_where(
             if next < all.len() {
                 pagination["after"] = json!(encode_after(f, next));
             }
-            Ok((items, pagination))
+            (items, pagination)
+        }
+    };
+    if let Some(d) = p.derived {
+        for v in &mut items {
+            if let Some(o) = v.as_object_mut() {
+                o.remove(d.field);
+            }
         }
     }
+    Ok((items, pagination))
 }
 
 fn encode_after(f: &Family, next: usize) -> String {
@@ -837,6 +895,16 @@ mod tests {
                         Some(json!({"id": id, "name": h["hostname"], "at": now}))
                     },
                 },
+            },
+            Endpoint {
+                op: "r",
+                method: "GET",
+                path: "/r",
+                scope: "t:read",
+                kind: Kind::Combined(
+                    Paging::offset(3, 50)
+                        .derived("rank", |_, v| json!(v["n"].as_i64().map(|n| n % 7))),
+                ),
             },
             Endpoint {
                 op: "v",
@@ -1080,7 +1148,7 @@ mod tests {
     }
 
     #[test]
-    fn members_lookups_values_and_views() {
+    fn members_lookups_values_views_and_derived_fields() {
         let mut w = world();
         let linux = w
             .hosts
@@ -1108,6 +1176,35 @@ mod tests {
         assert_eq!(r["body"]["errors"][0]["message"], "Thing zz not found");
         let r = call(&mut w, "l", req("POST", &[], json!({"ids": ["zz"]}))).unwrap();
         assert_eq!(r["status"], 404);
+
+        // A derived field filters and sorts but is not in the answer.
+        let r = call(
+            &mut w,
+            "r",
+            req(
+                "GET",
+                &[("filter", "rank:6"), ("sort", "n.asc")],
+                Value::Null,
+            ),
+        )
+        .unwrap();
+        let got = &r["body"]["resources"];
+        assert_eq!(
+            got.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["n"].as_i64().unwrap())
+                .collect::<Vec<_>>(),
+            [6, 13, 20]
+        );
+        assert!(got[0].get("rank").is_none(), "{got}");
+        assert!(
+            collection(&w, &TEST)
+                .get("t06")
+                .unwrap()
+                .get("rank")
+                .is_none()
+        );
 
         let r = call(&mut w, "v", req("GET", &[], Value::Null)).unwrap();
         assert_eq!(r["body"]["resources"], json!(["x", "y"]));

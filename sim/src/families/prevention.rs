@@ -1,7 +1,7 @@
 //! Prevention policies (declared on the engine over the tenant's own collection): settings per
 //! platform, CRUD, enable/disable, host-group assignment, precedence and members. Hosts'
-//! `device_policies.prevention` follows assignments. Queries rank by `precedence`, which the
-//! returned objects do not carry, and the writes re-assign hosts, so those stay hand-written.
+//! `device_policies.prevention` follows assignments; the writes, which re-assign hosts, stay
+//! hand-written.
 
 use serde_json::{Value, json};
 
@@ -9,10 +9,7 @@ use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item_id};
 use crate::tenant::assign_policies;
 use crate::timeutil::rfc3339_ms;
-use crate::world::{
-    Ctx, Window, World, action_parameters, body_ids, ids_of, offset_pagination, page_from_query,
-    take_page,
-};
+use crate::world::{Ctx, Window, World, action_parameters, body_ids};
 
 const PB: &str = "policy-api";
 const READ: &str = "prevention-policies:read";
@@ -34,14 +31,14 @@ pub(crate) static FAMILIES: &[Family] = &[Family {
             method: "GET",
             path: "/policy/queries/prevention/v1",
             scope: READ,
-            kind: Kind::Custom(query),
+            kind: Kind::Query(QUERY),
         },
         Endpoint {
             op: "queryCombinedPreventionPolicies",
             method: "GET",
             path: "/policy/combined/prevention/v1",
             scope: READ,
-            kind: Kind::Custom(combined),
+            kind: Kind::Combined(QUERY),
         },
         Endpoint {
             op: "getPreventionPolicies",
@@ -121,6 +118,8 @@ pub(crate) static FAMILIES: &[Family] = &[Family {
 }];
 
 const MEMBERS: Paging = Paging::offset(100, 5000).window(Window::None).no_text();
+/// `precedence` is sortable but not part of the returned object (reference §4.8).
+const QUERY: Paging = MEMBERS.derived("precedence", precedence_of);
 
 fn applies_to(host: &Value, pid: &str) -> bool {
     host["device_policies"]["prevention"]["policy_id"] == pid
@@ -400,65 +399,15 @@ pub(crate) fn refresh_group_refs(w: &mut World) {
     }
 }
 
-fn with_precedence(w: &World) -> Vec<Value> {
-    w.policies
-        .items
-        .iter()
-        .map(|p| {
-            let mut p = p.clone();
-            let plat = p["platform_name"].as_str().unwrap_or("").to_string();
-            let id = p["id"].as_str().unwrap_or("").to_string();
-            let pos = w
-                .precedence
-                .get(&plat)
-                .and_then(|l| l.iter().position(|x| *x == id))
-                .map(|i| i + 1)
-                .unwrap_or(0);
-            if let Some(o) = p.as_object_mut() {
-                o.insert("precedence".into(), json!(pos));
-            }
-            p
-        })
-        .collect()
-}
-
-fn select(cx: &Ctx<'_>, req: &Req) -> Result<Vec<Value>, ApiError> {
-    // `precedence` is sortable but not part of the returned object (reference §4.8), so rank on
-    // an annotated copy and strip it again.
-    let mut coll = cx.w.policies.clone();
-    coll.items = with_precedence(cx.w);
-    let out = coll.select(req.q("filter"), req.q("sort"), "", cx.now, |_| true)?;
-    Ok(out
-        .into_iter()
-        .map(|p| {
-            let mut p = p.clone();
-            if let Some(o) = p.as_object_mut() {
-                o.remove("precedence");
-            }
-            p
-        })
-        .collect())
-}
-
-/// `queryPreventionPolicies`.
-fn query(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = select(cx, req)?;
-    let refs: Vec<&Value> = all.iter().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&take_page(&refs, page), "id"))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
-}
-
-/// `queryCombinedPreventionPolicies`.
-fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let page = page_from_query(req, 100, 5000, 1, Window::None)?;
-    let all = select(cx, req)?;
-    Ok(Envelope::new(200, PB)
-        .resources(take_page(&all, page))
-        .pagination(offset_pagination(page, all.len()))
-        .into_resp())
+/// A policy's rank in its platform's precedence (1 is highest; 0 if unranked).
+fn precedence_of(w: &World, p: &Value) -> Value {
+    let plat = p["platform_name"].as_str().unwrap_or("");
+    let pos = w
+        .precedence
+        .get(plat)
+        .and_then(|l| l.iter().position(|x| p["id"] == x.as_str()))
+        .map_or(0, |i| i + 1);
+    json!(pos)
 }
 
 /// `createPreventionPolicies` → 201 (new policies start disabled, lowest precedence above default).
