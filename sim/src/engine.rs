@@ -157,7 +157,7 @@ pub(crate) enum Ids {
 /// How a query endpoint pages.
 #[derive(Clone, Copy)]
 pub(crate) struct Paging {
-    /// Offset/limit (with the family's 10,000 window message) or `after` cursors.
+    /// Offset/limit (with the family's 10,000 window message), `after` cursors, or either.
     pub style: Style,
     /// `limit` when none is given.
     pub default_limit: usize,
@@ -191,12 +191,24 @@ pub(crate) enum Style {
     Offset(Window),
     /// `after`/`limit`; `meta.pagination.after` is the next cursor.
     After,
+    /// `offset`/`limit` (with this window), or instead of `offset` an `after` holding the next
+    /// offset as a number (IOC search); `meta.pagination` has both.
+    OffsetOrAfter(Window),
 }
 
 impl Paging {
     /// Offset paging with the standard window.
     pub const fn offset(default_limit: usize, max_limit: usize) -> Paging {
         Paging::new(Style::Offset(Window::Standard), default_limit, max_limit)
+    }
+
+    /// Offset paging with the standard window, or a numeric `after`.
+    pub const fn offset_or_after(default_limit: usize, max_limit: usize) -> Paging {
+        Paging::new(
+            Style::OffsetOrAfter(Window::Standard),
+            default_limit,
+            max_limit,
+        )
     }
 
     /// Cursor paging.
@@ -448,7 +460,7 @@ pub(crate) fn serve(
 /// `offset`/`limit` of an offset-paged endpoint.
 fn offset_page(req: &Req, p: &Paging) -> Result<Page, ApiError> {
     let window = match p.style {
-        Style::Offset(w) => w,
+        Style::Offset(w) | Style::OffsetOrAfter(w) => w,
         Style::After => Window::None,
     };
     page_from_query(req, p.default_limit, p.max_limit, p.min_limit, window)
@@ -645,6 +657,34 @@ pub(crate) fn page_where(
             let all = select_in(f, c, cx, req, &sel)?;
             let items = take_page(&all, page).into_iter().cloned().collect();
             (items, offset_pagination(page, all.len()))
+        }
+        Style::OffsetOrAfter(_) => {
+            let after = req.q("after").filter(|s| !s.is_empty());
+            if after.is_some() && req.q("offset").is_some_and(|s| !s.is_empty()) {
+                return Err(ApiError::bad_request(
+                    "offset and after are mutually exclusive",
+                ));
+            }
+            // An `after` is not held to the offset window.
+            let mut page = match after {
+                None => offset_page(req, p)?,
+                Some(_) => {
+                    page_from_query(req, p.default_limit, p.max_limit, p.min_limit, Window::None)?
+                }
+            };
+            if let Some(a) = after {
+                page.offset = a
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("invalid after token"))?;
+            }
+            let all = select_in(f, c, cx, req, &sel)?;
+            let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
+            let next = page.offset + items.len();
+            let mut pagination = offset_pagination(page, all.len());
+            if next < all.len() {
+                pagination["after"] = json!(next.to_string());
+            }
+            (items, pagination)
         }
         Style::After => {
             let all = select_in(f, c, cx, req, &sel)?;
@@ -907,6 +947,13 @@ mod tests {
                 ),
             },
             Endpoint {
+                op: "oa",
+                method: "GET",
+                path: "/oa",
+                scope: "t:read",
+                kind: Kind::Query(Paging::offset_or_after(10, 50)),
+            },
+            Endpoint {
                 op: "v",
                 method: "GET",
                 path: "/v",
@@ -1117,6 +1164,50 @@ mod tests {
             .unwrap_err()
             .status,
             404
+        );
+    }
+
+    #[test]
+    fn offset_or_numeric_after() {
+        let mut w = world();
+        let r = call(&mut w, "oa", req("GET", &[], Value::Null)).unwrap();
+        assert_eq!(
+            r["body"]["meta"]["pagination"],
+            json!({"offset": 0, "limit": 10, "total": 30, "after": "10"})
+        );
+        let r = call(&mut w, "oa", req("GET", &[("after", "25")], Value::Null)).unwrap();
+        assert_eq!(
+            r["body"]["resources"],
+            json!(["t04", "t03", "t02", "t01", "t00"])
+        );
+        assert!(r["body"]["meta"]["pagination"].get("after").is_none());
+        let e = call(
+            &mut w,
+            "oa",
+            req("GET", &[("after", "5"), ("offset", "1")], Value::Null),
+        );
+        assert_eq!(
+            e.unwrap_err().message,
+            "offset and after are mutually exclusive"
+        );
+        let e = call(&mut w, "oa", req("GET", &[("after", "x")], Value::Null));
+        assert_eq!(e.unwrap_err().message, "invalid after token");
+        // The offset window holds for offsets only.
+        assert!(
+            call(
+                &mut w,
+                "oa",
+                req("GET", &[("offset", "9990"), ("limit", "20")], Value::Null)
+            )
+            .is_err()
+        );
+        assert!(
+            call(
+                &mut w,
+                "oa",
+                req("GET", &[("after", "9990"), ("limit", "20")], Value::Null)
+            )
+            .is_ok()
         );
     }
 

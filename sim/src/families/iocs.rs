@@ -1,25 +1,30 @@
 //! IOC management (declared on the engine over the tenant's own collection): validated custom
 //! indicators (duplicates refused), search/get/update/delete, expiry, the values each field
 //! takes, and the "has this been seen" device-count / devices-ran-on / processes-ran-on lookups.
-//! Search pages by offset or by a numeric `after`, writes validate whole indicators and the
-//! lookups read observations, not the collection: those stay hand-written.
+//! Writes validate whole indicators and the lookups read observations, not the collection: those
+//! stay hand-written.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Endpoint, Family, Ids, Kind, Store};
+use crate::engine::{Endpoint, Family, Ids, Kind, Paging, Store};
 use crate::envelope::{ApiError, ApiResult, Envelope, Req, error_item, error_item_id};
 use crate::fql;
 use crate::timeutil::{parse_timestamp, rfc3339_ms};
-use crate::world::{Ctx, Window, World, ids_of, page_from_query, query_ids, take_page};
+use crate::world::{Ctx, Window, World, page_from_query, query_ids, take_page};
 
 const PB: &str = "ioc-manager";
 const READ: &str = "ioc:read";
 const WRITE: &str = "ioc:write";
 
-/// A read endpoint answered by a hand-written handler.
+/// Search pages by offset or by a numeric `after`, over the indicators not deleted.
+const SEARCH: Paging = Paging::offset_or_after(100, 2000)
+    .no_text()
+    .only(|_, _, i| Ok(i["deleted"] != true));
+
+/// A read endpoint.
 const fn read(op: &'static str, path: &'static str, kind: Kind) -> Endpoint {
     Endpoint {
         op,
@@ -44,12 +49,12 @@ pub(crate) static FAMILIES: &[Family] = &[Family {
         read(
             "indicator_search_v1",
             "/iocs/queries/indicators/v1",
-            Kind::Custom(search),
+            Kind::Query(SEARCH),
         ),
         read(
             "indicator_combined_v1",
             "/iocs/combined/indicator/v1",
-            Kind::Custom(combined),
+            Kind::Combined(SEARCH),
         ),
         read(
             "indicator_get_v1",
@@ -301,64 +306,6 @@ pub(crate) fn expire(w: &mut World, now: i64) {
             i["action"] = json!("no_action");
         }
     }
-}
-
-fn search_page(cx: &mut Ctx<'_>, req: &Req) -> Result<(Vec<Value>, Value), ApiError> {
-    if req.q("offset").is_some_and(|s| !s.is_empty())
-        && req.q("after").is_some_and(|s| !s.is_empty())
-    {
-        return Err(ApiError::bad_request(
-            "offset and after are mutually exclusive",
-        ));
-    }
-    let after = req.q("after").filter(|s| !s.is_empty());
-    let mut page = page_from_query(
-        req,
-        100,
-        2000,
-        1,
-        if after.is_some() {
-            Window::None
-        } else {
-            Window::Standard
-        },
-    )?;
-    if let Some(a) = after {
-        page.offset = a
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid after token"))?;
-    }
-    let all =
-        cx.w.iocs
-            .select(req.q("filter"), req.q("sort"), "", cx.now, |i| {
-                i["deleted"] != true
-            })?;
-    let items: Vec<Value> = take_page(&all, page).into_iter().cloned().collect();
-    let next = page.offset + items.len();
-    let mut p = json!({"offset": page.offset, "limit": page.limit, "total": all.len()});
-    if next < all.len() {
-        p["after"] = json!(next.to_string());
-    }
-    Ok((items, p))
-}
-
-/// `indicator_search_v1`.
-fn search(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let (items, p) = search_page(cx, req)?;
-    let refs: Vec<&Value> = items.iter().collect();
-    Ok(Envelope::new(200, PB)
-        .resources(ids_of(&refs, "id"))
-        .pagination(p)
-        .into_resp())
-}
-
-/// `indicator_combined_v1`.
-fn combined(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
-    let (items, p) = search_page(cx, req)?;
-    Ok(Envelope::new(200, PB)
-        .resources(items)
-        .pagination(p)
-        .into_resp())
 }
 
 /// `indicator_create_v1` → 201; any invalid or duplicate indicator refuses the whole request.
