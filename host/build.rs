@@ -13,11 +13,15 @@ fn main() {
     let plugins = built.next().unwrap_or_default();
     let fixtures = built.next().unwrap_or_default();
     let mut code = String::from(
-        "/// (package name, component bytes) of every embedded plugin.\npub static PLUGINS: &[(&str, &[u8])] = &[\n",
+        "/// (package name, component bytes, their SHA-256) of every embedded plugin. The digest\n\
+         /// is taken here so that start-up need not read the bytes to find the cached artefact.\n\
+         pub static PLUGINS: &[(&str, &[u8], &str)] = &[\n",
     );
     for (name, path) in plugins {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         code.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, include_bytes!({:?}), {digest:?}),\n",
             path.display().to_string()
         ));
     }

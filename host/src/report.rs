@@ -245,12 +245,7 @@ pub async fn check_loaded(
             return Ok(Err(refused(why).to_string()));
         }
     };
-    let source = Source {
-        origin: Origin::File(path.to_path_buf()),
-        bytes,
-        signature,
-        name_hint: None,
-    };
+    let source = Source::file(path.to_path_buf(), bytes, signature);
     let runtime = Runtime::new(opts.cache_dir.as_deref())?;
     let registry = Arc::new(Registry::new(Default::default()));
     let services = Arc::new(HostServices {

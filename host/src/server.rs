@@ -58,13 +58,11 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn sources(opts: &SourceConfig) -> anyhow::Result<(Vec<Source>, Vec<registry::Refusal>)> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
-        for (package, bytes) in crate::embedded::PLUGINS {
-            let copy = Arc::from(*bytes);
-            // The copy is what loading reads; the binary's pages are not needed again.
-            crate::runtime::release_pages(bytes.as_ptr(), bytes.len());
+        for (package, bytes, digest) in crate::embedded::PLUGINS {
             out.push(Source {
                 origin: Origin::Embedded,
-                bytes: copy,
+                bytes: bytes::Bytes::from_static(bytes),
+                digest: digest.to_string(),
                 signature: None,
                 // First-party packages are named aerie-plugin-<plugin name>.
                 name_hint: package.strip_prefix("aerie-plugin-").map(str::to_string),

@@ -433,24 +433,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The compiled artefact of the fixture `name` in `cache` (its sidecar is `<artefact>.meta`).
-fn entry_of(cache: &Path, name: &str) -> PathBuf {
+/// The cache file of fixture `name` whose name ends with `suffix` (`.cwasm`, `.describe.json`).
+fn entry_of(cache: &Path, name: &str, suffix: &str) -> PathBuf {
     let digest = sha256_hex(&std::fs::read(fixture(name)).unwrap());
     std::fs::read_dir(cache)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| {
             let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with(&digest) && n.ends_with(".cwasm")
+            n.starts_with(&digest) && n.ends_with(suffix)
         })
-        .unwrap_or_else(|| panic!("no cache entry for {name}"))
+        .unwrap_or_else(|| panic!("no {suffix} cache entry for {name}"))
 }
 
 fn meta_of(entry: &Path) -> PathBuf {
     PathBuf::from(format!("{}.meta", entry.display()))
 }
 
-#[test]
-fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
+/// Both kinds of cache entry, the compiled code and the recorded description (which decides
+/// the tools and grants a plugin gets), are bound to their component: one planted under
+/// another plugin's name is rejected and the plugin's own bytes are used again. A description
+/// is read at start-up; the code is loaded at the first call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
     use std::os::unix::fs::PermissionsExt;
     let work = tempfile::tempdir().unwrap();
     let cache = work.path().join("cache");
@@ -460,16 +465,57 @@ fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
     assert!(stdout.contains("hello 0.1.0") && stdout.contains("adversary"));
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&cache), 0o700);
-    let hello = entry_of(&cache, "hello");
-    let adversary = entry_of(&cache, "adversary");
-    for f in [&hello, &adversary, &meta_of(&hello), &meta_of(&adversary)] {
+    let entries = |name| {
+        [
+            entry_of(&cache, name, ".cwasm"),
+            entry_of(&cache, name, ".describe.json"),
+        ]
+    };
+    let [hello, hello_desc] = entries("hello");
+    let [adversary, adversary_desc] = entries("adversary");
+    for f in [&hello, &hello_desc, &adversary, &adversary_desc] {
         assert_eq!(mode(f), 0o600, "{}", f.display());
+        assert_eq!(mode(&meta_of(f)), 0o600, "{}", f.display());
     }
     let only_hello = plugins_dir(&["hello"]);
-    let serves_hello = |why: &str| {
-        let (stdout, stderr) = list(
-            only_hello.path(),
-            &["--no-embedded", "--cache-dir", &cache_arg],
+    let hello_args = [
+        "--no-embedded",
+        "--plugins-dir",
+        only_hello.path().to_str().unwrap(),
+        "--cache-dir",
+        &cache_arg,
+    ];
+    let plant = |from: &Path, to: &Path, sidecar: bool| {
+        std::fs::copy(from, to).unwrap();
+        if sidecar {
+            std::fs::copy(meta_of(from), meta_of(to)).unwrap();
+        }
+    };
+    // Code: served from hello's own bytes at the first call, never the planted code.
+    let calls_hello = async |why: &str| {
+        let log = work.path().join("serve.log");
+        let mut args = vec!["serve"];
+        args.extend_from_slice(&hello_args);
+        let (client, _) = serve(&args, &log).await;
+        greet(&client).await;
+        client.cancel().await.unwrap();
+        let stderr = std::fs::read_to_string(&log).unwrap();
+        let line = line_of(&stderr, "compile-cache entry rejected");
+        assert!(line.contains(why), "{line}");
+    };
+    plant(&adversary, &hello, true);
+    calls_hello("belongs to another component").await;
+    plant(&adversary, &hello, false);
+    calls_hello("does not match the SHA-256 recorded for it").await;
+
+    // Description: hello is listed as itself, never with the planted tools.
+    let lists_hello = |why: &str| {
+        let mut args = vec!["plugins", "list"];
+        args.extend_from_slice(&hello_args[..]);
+        let out = run(&args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
         );
         assert!(
             stdout.contains("hello 0.1.0") && stdout.contains("hello_greet"),
@@ -477,27 +523,32 @@ fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
         );
         assert!(
             !stdout.contains("adversary"),
-            "ran the planted code: {stdout}"
+            "used the planted description: {stdout}"
         );
-        let line = line_of(&stderr, "compile-cache entry rejected");
+        let line = line_of(&stderr, "cached description rejected");
         assert!(line.contains(why), "{line}");
     };
+    plant(&adversary_desc, &hello_desc, true);
+    lists_hello("belongs to another component");
+    plant(&adversary_desc, &hello_desc, false);
+    lists_hello("does not match the SHA-256 recorded for it");
 
-    // Plant adversary's whole entry (artefact and sidecar) under hello's name.
-    std::fs::copy(&adversary, &hello).unwrap();
-    std::fs::copy(meta_of(&adversary), meta_of(&hello)).unwrap();
-    serves_hello("compiled from another component");
-    // Plant only adversary's compiled code, keeping hello's sidecar.
-    std::fs::copy(&adversary, &hello).unwrap();
-    serves_hello("does not match the SHA-256 recorded for it");
+    // Both were stored again from hello's own bytes, owner-only, and are used without complaint.
+    calls_hello_clean(&hello_args, work.path()).await;
+    assert_eq!(mode(&entry_of(&cache, "hello", ".cwasm")), 0o600);
+    assert_eq!(mode(&entry_of(&cache, "hello", ".describe.json")), 0o600);
+}
 
-    // It was recompiled from hello's own bytes and stored again, owner-only.
-    let (_, stderr) = list(
-        only_hello.path(),
-        &["--no-embedded", "--cache-dir", &cache_arg],
-    );
+/// Serve `args`, call hello, and check nothing in the cache was rejected.
+async fn calls_hello_clean(args: &[&str], work: &Path) {
+    let log = work.join("clean.log");
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let (client, _) = serve(&all, &log).await;
+    greet(&client).await;
+    client.cancel().await.unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!stderr.contains("rejected"), "{stderr}");
-    assert_eq!(mode(&entry_of(&cache, "hello")), 0o600);
 }
 
 /// `aerie plugin check <path>` with a 20 s deadline: (finished, success, stderr). A run past

@@ -49,12 +49,27 @@ pub struct Source {
     /// Where they came from.
     pub origin: Origin,
     /// The component.
-    pub bytes: Arc<[u8]>,
+    pub bytes: bytes::Bytes,
+    /// Its SHA-256 (hex); for embedded plugins taken at build time.
+    pub digest: String,
     /// Its detached signature file, if one sits beside it.
     pub signature: Option<Vec<u8>>,
     /// The plugin name, when known before loading (embedded plugins), so `--modules` can skip
     /// a plugin without compiling it.
     pub name_hint: Option<String>,
+}
+
+impl Source {
+    /// A component read from `path`.
+    pub fn file(path: PathBuf, bytes: Arc<[u8]>, signature: Option<Vec<u8>>) -> Source {
+        Source {
+            origin: Origin::File(path),
+            digest: crate::runtime::sha256_hex(&bytes),
+            bytes: bytes::Bytes::from_owner(bytes),
+            signature,
+            name_hint: None,
+        }
+    }
 }
 
 /// A tool ready to serve.
@@ -297,13 +312,11 @@ pub async fn load_one(
         name,
         reason,
     };
-    let compiled = runtime
-        .compile(&source.bytes)
-        .map_err(|e: LoadError| refuse(None, e.to_string()))?;
-    let (d, f) = runtime
-        .describe(&compiled, services)
+    let (description, code) = runtime
+        .load(source.bytes.clone(), &source.digest, services)
         .await
-        .map_err(|e| refuse(None, e.to_string()))?;
+        .map_err(|e: LoadError| refuse(None, e.to_string()))?;
+    let (d, f) = (description.descriptor, description.features);
     let named = |r: String| {
         refuse(
             Some(crate::runtime::truncate_str(&d.name, 80).to_string()),
@@ -318,11 +331,11 @@ pub async fn load_one(
         version: d.version,
         description: d.description,
         origin: source.origin.clone(),
-        digest: compiled.digest.clone(),
+        digest: source.digest.clone(),
         tools,
         resources: d.resources,
         features,
-        instance: runtime.instance(compiled, limits),
+        instance: runtime.instance(code, limits),
     })
 }
 
@@ -373,7 +386,7 @@ pub async fn load_all(
         {
             continue;
         }
-        let digest = crate::runtime::sha256_hex(&source.bytes);
+        let digest = source.digest.clone();
         let earlier = previous.and_then(|s| s.refused.get(&digest));
         let loaded = match verify(policy, source) {
             Err(r) => Err(r),

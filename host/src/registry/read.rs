@@ -153,12 +153,7 @@ pub fn read_dir(
                 continue;
             }
         };
-        out.push(Source {
-            origin: Origin::File(p),
-            bytes,
-            signature,
-            name_hint: None,
-        });
+        out.push(Source::file(p, bytes, signature));
     }
     Ok((out, refused))
 }

@@ -20,6 +20,8 @@ wasmtime::component::bindgen!({
         default: trappable,
     },
     exports: { default: async },
+    // Descriptions are cached as JSON beside compiled artefacts (see `Runtime::describe_cached`).
+    additional_derives: [serde::Serialize, serde::Deserialize],
 });
 
 pub use self::aerie::plugin::{falcon, files, host};

@@ -154,28 +154,8 @@ impl CompileCache {
         path: &Path,
         meta: &Path,
     ) -> Result<Option<Component>, Rejected> {
-        let Some(mut artefact) = open_owned(path)? else {
+        if !verified(digest, path, meta, None)? {
             return Ok(None);
-        };
-        let Some(mut sidecar) = open_owned(meta)? else {
-            return Err(Rejected::Untrusted("its .meta sidecar is missing".into()));
-        };
-        let mut text = String::new();
-        (&mut sidecar)
-            .take(META_LEN as u64 + 1)
-            .read_to_string(&mut text)
-            .map_err(|_| Rejected::Untrusted("bad .meta sidecar".into()))?;
-        let recorded = verify_meta(&text, digest).map_err(Rejected::Untrusted)?;
-        let mut h = Sha256::new();
-        std::io::copy(
-            &mut (&mut artefact).take(MAX_ENTRY_BYTES),
-            &mut ShaWriter(&mut h),
-        )?;
-        if hex::encode(h.finalize()) != recorded {
-            return Err(Rejected::Untrusted(
-                "the compiled code does not match the SHA-256 recorded for it (swapped, corrupt or altered)"
-                    .into(),
-            ));
         }
         // SAFETY: the artefact at `path` is what `store` wrote for exactly this component
         // digest: its sidecar binds the digest, its bytes match the recorded SHA-256, and both
@@ -186,6 +166,52 @@ impl CompileCache {
             Ok(c) => Ok(Some(c)),
             Err(e) => Err(Rejected::Untrusted(format!("{e:#}"))),
         }
+    }
+
+    /// The description recorded for the component with SHA-256 `digest` (see
+    /// [`CompileCache::store_description`]), if there is one that belongs to it. One that does
+    /// not is deleted, so the component is described again.
+    pub fn load_description(&self, digest: &str) -> Option<Vec<u8>> {
+        let path = self.description_entry(digest);
+        let meta = meta_path(&path);
+        let mut bytes = Vec::new();
+        match verified(digest, &path, &meta, Some(&mut bytes)) {
+            Ok(true) => Some(bytes),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "cached description rejected: {e}; describing the component again");
+                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&meta);
+                None
+            }
+        }
+    }
+
+    /// Record what `describe()` returned for the component with SHA-256 `digest`, so a warm
+    /// start lists its tools without compiling or running it. Written like an artefact (owner
+    /// only, atomically, bound to the digest by a sidecar with its SHA-256): the grants a plugin
+    /// gets follow from it.
+    pub fn store_description(&self, digest: &str, description: &[u8]) {
+        let path = self.description_entry(digest);
+        let meta = meta_path(&path);
+        let written = write_private(&path, description)
+            .and_then(|()| write_private(&meta, meta_text(digest, description).as_bytes()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the description cache");
+        }
+    }
+
+    /// A description also depends on the plugin contract and on this build's reading of it, so
+    /// its name carries both besides the engine's key.
+    fn description_entry(&self, digest: &str) -> PathBuf {
+        static CONTRACT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let wit = include_str!("../../../wit/aerie.wit");
+            sha256_hex(format!("{}\n{wit}", env!("CARGO_PKG_VERSION")).as_bytes())[..16].to_string()
+        });
+        self.dir.join(format!(
+            "{digest}-{}-{}.describe.json",
+            self.engine_key, *CONTRACT
+        ))
     }
 
     fn store(
@@ -272,6 +298,47 @@ fn open_owned(path: &Path) -> Result<Option<std::fs::File>, Rejected> {
     Ok(Some(file))
 }
 
+/// Whether the entry at `path` is present and belongs to `digest`: its sidecar `meta` was written
+/// for `digest` and its content matches the SHA-256 the sidecar records. With `keep`, the
+/// content read is kept there (descriptions); artefacts are only hashed (wasmtime maps them).
+fn verified(
+    digest: &str,
+    path: &Path,
+    meta: &Path,
+    keep: Option<&mut Vec<u8>>,
+) -> Result<bool, Rejected> {
+    let Some(mut entry) = open_owned(path)? else {
+        return Ok(false);
+    };
+    let Some(mut sidecar) = open_owned(meta)? else {
+        return Err(Rejected::Untrusted("its .meta sidecar is missing".into()));
+    };
+    let mut text = String::new();
+    (&mut sidecar)
+        .take(META_LEN as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|_| Rejected::Untrusted("bad .meta sidecar".into()))?;
+    let recorded = verify_meta(&text, digest).map_err(Rejected::Untrusted)?;
+    let mut h = Sha256::new();
+    let mut entry = (&mut entry).take(MAX_ENTRY_BYTES);
+    match keep {
+        Some(buf) => {
+            entry.read_to_end(buf)?;
+            h.update(&buf[..]);
+        }
+        None => {
+            std::io::copy(&mut entry, &mut ShaWriter(&mut h))?;
+        }
+    }
+    if hex::encode(h.finalize()) != recorded {
+        return Err(Rejected::Untrusted(
+            "the cached file does not match the SHA-256 recorded for it (swapped, corrupt or altered)"
+                .into(),
+        ));
+    }
+    Ok(true)
+}
+
 fn meta_path(entry: &Path) -> PathBuf {
     let mut p = entry.as_os_str().to_owned();
     p.push(".meta");
@@ -307,7 +374,7 @@ fn verify_meta<'a>(text: &'a str, digest: &str) -> Result<&'a str, String> {
     };
     if for_digest != digest {
         return Err(format!(
-            "it was compiled from another component (sha256:{}), not sha256:{digest}",
+            "it belongs to another component (sha256:{}), not sha256:{digest}",
             crate::runtime::truncate_str(for_digest, 64)
         ));
     }

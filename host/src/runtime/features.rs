@@ -7,13 +7,6 @@ use std::time::{Duration, Instant};
 
 use super::{CallFailure, CallInfo, Caller, Instance, Runtime, Services, tools};
 
-impl Instance {
-    /// Whether the plugin exports the `mcp` interface.
-    pub fn has_features(&self) -> bool {
-        self.compiled.mcp.is_some()
-    }
-}
-
 /// The `mcp` export of a plugin that declared no features cannot be reached: the host only
 /// routes templates and completers a plugin declared, and declaring needs the export.
 fn missing(who: &CallInfo) -> CallFailure {

@@ -126,9 +126,36 @@ pub struct Compiled {
     pub from_cache: bool,
 }
 
-/// A plugin that can be called: compiled code, its limits, its call slots and its CPU lanes.
+/// What a plugin's `describe()` and `describe-features()` returned. Cached as JSON beside the
+/// compiled artefact, so a warm start lists tools without compiling or running anything.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Description {
+    /// `describe()`.
+    pub descriptor: tools::Descriptor,
+    /// `describe-features()`, when the plugin exports `mcp`.
+    pub features: Option<mcp::Features>,
+}
+
+/// A plugin's code: compiled and linked at load, or, when its description came from the cache,
+/// on its first call (usually a load of the cached artefact).
+pub struct Code {
+    compiled: tokio::sync::OnceCell<Compiled>,
+    bytes: bytes::Bytes,
+    digest: String,
+}
+
+impl Code {
+    async fn get(&self, runtime: &Runtime) -> Result<&Compiled, CallFailure> {
+        self.compiled
+            .get_or_try_init(|| async { runtime.compile(&self.bytes, &self.digest) })
+            .await
+            .map_err(|e| CallFailure::Internal(format!("the plugin could not be compiled: {e}")))
+    }
+}
+
+/// A plugin that can be called: its code, its limits, its call slots and its CPU lanes.
 pub struct Instance {
-    compiled: Compiled,
+    code: Code,
     limits: Limits,
     slots: Arc<Semaphore>,
     lanes: Arc<Semaphore>,
@@ -174,7 +201,7 @@ impl Runtime {
 
     /// Compile (or load from cache) and link a component. Checks that it is a component and
     /// that it matches the `tool-group` world.
-    pub fn compile(&self, bytes: &[u8]) -> Result<Compiled, LoadError> {
+    pub fn compile(&self, bytes: &[u8], digest: &str) -> Result<Compiled, LoadError> {
         if !has_component_header(bytes) {
             return Err(LoadError::NotAComponent(
                 "missing the component header (a core module, or a truncated or foreign file)"
@@ -182,9 +209,8 @@ impl Runtime {
             ));
         }
         imports::check(bytes).map_err(LoadError::WrongWorld)?;
-        let digest = sha256_hex(bytes);
         let (component, from_cache) = match &self.cache {
-            Some(cache) => cache.load_or_compile(&self.engine, &digest, bytes),
+            Some(cache) => cache.load_or_compile(&self.engine, digest, bytes),
             None => Component::new(&self.engine, bytes).map(|c| (c, false)),
         }
         .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
@@ -200,9 +226,48 @@ impl Runtime {
             pre,
             tools,
             mcp,
-            digest,
+            digest: digest.to_string(),
             from_cache,
         })
+    }
+
+    /// The description of the component `bytes` (SHA-256 `digest`) and its code. When the
+    /// compile cache has a description recorded for these bytes, nothing is compiled or run now:
+    /// the code is loaded on the first call. Otherwise the component is compiled, described and
+    /// its description recorded.
+    pub async fn load(
+        &self,
+        bytes: bytes::Bytes,
+        digest: &str,
+        services: Arc<dyn Services>,
+    ) -> Result<(Description, Code), LoadError> {
+        let compiled = tokio::sync::OnceCell::new();
+        let code = |compiled| Code {
+            compiled,
+            bytes: bytes.clone(),
+            digest: digest.to_string(),
+        };
+        let cached = self.cache.as_ref().and_then(|c| {
+            let json = c.load_description(digest)?;
+            serde_json::from_slice(&json)
+                .inspect_err(|e| tracing::warn!(error = %e, "cached description unreadable; describing the plugin again"))
+                .ok()
+        });
+        if let Some(d) = cached {
+            return Ok((d, code(compiled)));
+        }
+        let c = self.compile(&bytes, digest)?;
+        let d = self.describe(&c, services).await?;
+        // Compiled now; the bytes are read again only if the artefact must be rebuilt.
+        release_pages(bytes.as_ptr(), bytes.len());
+        if let Some(cache) = &self.cache {
+            match serde_json::to_vec(&d) {
+                Ok(json) => cache.store_description(digest, &json),
+                Err(e) => tracing::warn!(error = %e, "description not cached"),
+            }
+        }
+        let _ = compiled.set(c);
+        Ok((d, code(compiled)))
     }
 
     /// Call `describe()` on a compiled plugin, and `describe-features()` when it exports `mcp`
@@ -211,7 +276,7 @@ impl Runtime {
         &self,
         compiled: &Compiled,
         services: Arc<dyn Services>,
-    ) -> Result<(tools::Descriptor, Option<mcp::Features>), LoadError> {
+    ) -> Result<Description, LoadError> {
         let who = CallInfo {
             plugin: "(loading)".into(),
             tool: "".into(),
@@ -233,7 +298,10 @@ impl Runtime {
                     Some(m) => Some(m.call_describe_features(&mut *store).await?),
                     None => None,
                 };
-                Ok((descriptor, features))
+                Ok(Description {
+                    descriptor,
+                    features,
+                })
             })
         });
         let described = run.await.map_err(|e| LoadError::Describe(e.to_string()));
@@ -242,12 +310,12 @@ impl Runtime {
         described
     }
 
-    /// Make a compiled plugin callable under `limits`.
-    pub fn instance(&self, compiled: Compiled, limits: Limits) -> Instance {
+    /// Make a plugin callable under `limits`.
+    pub fn instance(&self, code: Code, limits: Limits) -> Instance {
         let slots = Arc::new(Semaphore::new(limits.concurrency as usize));
         let lanes = Arc::new(Semaphore::new(limits.lanes()));
         Instance {
-            compiled,
+            code,
             limits,
             slots,
             lanes,
@@ -299,8 +367,9 @@ impl Runtime {
                 .await
                 .map_err(|_| CallFailure::Busy(plugin, instance.limits.concurrency))?
                 .map_err(|e| CallFailure::Internal(e.to_string()))?;
+        let compiled = instance.code.get(self).await?;
         self.run(
-            &instance.compiled,
+            compiled,
             &instance.limits,
             Some(instance.lanes.clone()),
             deadline,
