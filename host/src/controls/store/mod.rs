@@ -645,7 +645,7 @@ pub fn builtins(_app: &App, _caller: &Caller) -> Vec<Builtin> {
         Builtin {
             name: PAGE_TOOL,
             title: "Page through a stored result",
-            description: "Read more of a large result that was stored instead of sent whole: items offset..offset+limit of its main array, optionally keeping only some keys of each item (fields, dotted paths allowed). The handle (r-…) is in the stored result's text.",
+            description: "Items offset..offset+limit of a large result stored instead of sent whole (its text gives the handle, r-…), optionally only some keys of each item (dotted paths ok).",
             schema: json!({
                 "type": "object",
                 "properties": {
