@@ -1,11 +1,11 @@
 //! The generic collection engine: most Falcon families are a collection of JSON objects behind
 //! the same few endpoint shapes — `queries/` (FQL filter, sort, free text, offset/limit or
 //! `after`), `entities/` (by ids, GET or POST, partial 404s; also records derived per id),
-//! `combined/`, `aggregates/`, entity writes and deletes, members of a group or policy. A family declares its collection
-//! ([`Family`]: id field, where its objects come from ([`Store`]), FQL extras) and its endpoints
-//! ([`Endpoint`]: operation, method, path, scope, [`Kind`]); the engine serves them. Special
-//! cases (GraphQL, NG-SIEM jobs, RTR, binary downloads, containment) stay hand-written, and a
-//! family can mix in a hand-written endpoint with [`Kind::Custom`].
+//! `combined/`, `aggregates/`, entity writes and deletes, members of a group or policy. A family
+//! declares its collection ([`Family`]: id field, where its objects come from ([`Store`]), FQL
+//! extras) and its endpoints ([`Endpoint`]: operation, method, path, scope, [`Kind`]); the
+//! engine serves them. Special cases (GraphQL, NG-SIEM jobs, RTR, binary downloads, containment)
+//! stay hand-written, and a family can mix in a hand-written endpoint with [`Kind::Custom`].
 //!
 //! Families live in `crate::families`, one module per Falcon family; [`crate::routes::find`]
 //! serves their endpoints beside the hand-written route table.
@@ -231,7 +231,10 @@ impl Paging {
 
     /// Offset paging with another 10,000-window message (or none).
     pub const fn window(mut self, window: Window) -> Paging {
-        self.style = Style::Offset(window);
+        self.style = match self.style {
+            Style::OffsetOrAfter(_) => Style::OffsetOrAfter(window),
+            _ => Style::Offset(window),
+        };
         self
     }
 

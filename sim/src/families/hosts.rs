@@ -139,21 +139,22 @@ pub(crate) static FAMILIES: &[Family] = &[
             kind: Kind::Lookup {
                 ids: Ids::Query("ids"),
                 max: 100,
-                derive: |w, now, id| {
-                    let h = w.hosts.get(id)?;
-                    let state = if is_online(h, now) {
-                        "online"
-                    } else {
-                        "offline"
-                    };
-                    Some(
-                        json!({"id": id, "cid": w.cid, "last_seen": h["last_seen"], "state": state}),
-                    )
-                },
+                derive: online_state,
             },
         }],
     },
 ];
+
+/// `GetOnlineState_V1`'s record of a host.
+fn online_state(w: &World, now: i64, id: &str) -> Option<Value> {
+    let h = w.hosts.get(id)?;
+    let state = if is_online(h, now) {
+        "online"
+    } else {
+        "offline"
+    };
+    Some(json!({"id": id, "cid": w.cid, "last_seen": h["last_seen"], "state": state}))
+}
 
 fn is_hidden(w: &World, h: &Value) -> bool {
     w.hidden.contains(h["device_id"].as_str().unwrap_or(""))
