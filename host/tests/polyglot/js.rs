@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -275,23 +274,6 @@ async fn undeclared_operation_is_denied_by_the_host_and_audited() {
         text(&r)
     );
     client.cancel().await.unwrap();
-}
-
-/// Wait until the server's tool list satisfies `ok`.
-async fn until_tools(
-    client: &rmcp::service::RunningService<rmcp::RoleClient, ()>,
-    what: &str,
-    ok: impl Fn(&[String]) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let names = tool_names(client).await;
-        if ok(&names) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: tools are {names:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use falcon_sim::{KNOWN_BAD_SHA256, KNOWN_HOSTNAME};
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::NotificationContext;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -273,28 +273,6 @@ impl ClientHandler for ListChanged {
     }
 }
 
-async fn wait_for_tools(
-    client: &RunningService<RoleClient, ListChanged>,
-    notified: &ListChanged,
-    count: usize,
-    present: bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let names = names_of(client).await;
-        let listed = names.iter().any(|n| n == "verdict_alert");
-        if notified.0.load(Ordering::SeqCst) >= count && listed == present {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "verdict_alert listed={listed}, wanted {present}, after {} notifications: {names:?}",
-            notified.0.load(Ordering::SeqCst)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_plugin_hot_swaps_in_and_out() {
     let component = verdict();
@@ -324,7 +302,7 @@ async fn a_python_plugin_hot_swaps_in_and_out() {
         .unwrap();
     let client = notified.clone().serve(transport).await.unwrap();
     assert!(
-        !names_of(&client)
+        !tool_names(&client)
             .await
             .iter()
             .any(|n| n.starts_with("verdict"))
@@ -334,8 +312,15 @@ async fn a_python_plugin_hot_swaps_in_and_out() {
     let tmp = dir.path().join("verdict.wasm.tmp");
     std::fs::copy(&component, &tmp).unwrap();
     std::fs::rename(&tmp, dir.path().join("verdict.wasm")).unwrap();
-    wait_for_tools(&client, &notified, 1, true).await;
-    let r = call_any(&client, "verdict_host", json!({"aid": "0".repeat(32)})).await;
+    let listed = |present: bool, count: usize| {
+        let notified = notified.clone();
+        move |names: &[String]| {
+            notified.0.load(Ordering::SeqCst) >= count
+                && names.iter().any(|n| n == "verdict_alert") == present
+        }
+    };
+    until_tools(&client, "swapped in, after a list_changed", listed(true, 1)).await;
+    let r = call(&client, "verdict_host", json!({"aid": "0".repeat(32)})).await;
     assert!(
         text(&r).to_lowercase().contains("not found"),
         "the swapped-in plugin runs: {}",
@@ -344,29 +329,13 @@ async fn a_python_plugin_hot_swaps_in_and_out() {
 
     // Out.
     std::fs::remove_file(dir.path().join("verdict.wasm")).unwrap();
-    wait_for_tools(&client, &notified, 2, false).await;
+    until_tools(
+        &client,
+        "swapped out, after a second list_changed",
+        listed(false, 2),
+    )
+    .await;
     client.cancel().await.unwrap();
-}
-
-/// [`tool_names`] for a client with a handler of its own.
-async fn names_of(client: &RunningService<RoleClient, ListChanged>) -> Vec<String> {
-    let tools = client.list_all_tools().await.unwrap();
-    tools.into_iter().map(|t| t.name.to_string()).collect()
-}
-
-/// [`call`] for a client with a handler of its own.
-async fn call_any(
-    client: &RunningService<RoleClient, ListChanged>,
-    tool: &str,
-    args: Value,
-) -> rmcp::model::CallToolResult {
-    let Value::Object(map) = args else {
-        unreachable!()
-    };
-    client
-        .call_tool(rmcp::model::CallToolRequestParams::new(tool.to_string()).with_arguments(map))
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

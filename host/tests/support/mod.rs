@@ -64,8 +64,8 @@ pub async fn stdio_client(
 }
 
 /// Call `tool` with JSON `args`.
-pub async fn call(
-    client: &RunningService<RoleClient, ()>,
+pub async fn call<H: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, H>,
     tool: &str,
     args: Value,
 ) -> CallToolResult {
@@ -184,7 +184,9 @@ pub fn count_op(sim: &falcon_sim::Simulator, operation: &str) -> usize {
 }
 
 /// Names of the tools the server lists.
-pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+pub async fn tool_names<H: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, H>,
+) -> Vec<String> {
     client
         .list_all_tools()
         .await
@@ -192,6 +194,31 @@ pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> 
         .into_iter()
         .map(|t| t.name.to_string())
         .collect()
+}
+
+/// Poll the tool list until `ok` holds for its names (two minutes at most: a hot swap may
+/// compile a component first); a failure says `what` was awaited and what was listed.
+#[allow(
+    dead_code,
+    reason = "used by some of the test binaries sharing this module"
+)]
+pub async fn until_tools<H: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, H>,
+    what: &str,
+    ok: impl Fn(&[String]) -> bool,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let names = tool_names(client).await;
+        if ok(&names) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: tools are {names:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// The device id of the host named `hostname`, through `hosts_search`.
