@@ -150,90 +150,7 @@ impl Replica {
     pub fn logged(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// `haproxy -f deploy/haproxy.cfg` in front of three replicas.
-pub struct Haproxy {
-    pub port: u16,
-    child: Child,
-}
-
-impl Haproxy {
-    /// `http://127.0.0.1:<port>/mcp`.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-}
-
-impl Drop for Haproxy {
-    fn drop(&mut self) {
-        kill(&mut self.child);
-    }
-}
-
-/// The deployment: Redis, three replicas, haproxy, against `sim`.
-pub struct Deployment {
-    pub redis: Redis,
-    pub replicas: Vec<Replica>,
-    pub lb: Haproxy,
-    pub work: tempfile::TempDir,
-}
-
-/// `deploy/haproxy.cfg` in the repository.
-fn haproxy_cfg() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/haproxy.cfg")
-}
-
-impl Deployment {
-    /// Start everything: each replica runs the hosts plugin with writes on, `toml` as its
-    /// config plus `[state] backend` on the Redis, and `extra` flags.
-    pub async fn start(sim: &falcon_sim::Simulator, toml: &str, extra: &[&str]) -> Deployment {
-        let work = tempfile::tempdir().unwrap();
-        let redis = Redis::start(work.path());
-        let mut replicas = Vec::new();
-        for i in 0..3 {
-            replicas
-                .push(Replica::spawn_healthy(sim, work.path(), i, &redis.url(), toml, extra).await);
-        }
-        let port = free_port();
-        let child = Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(haproxy_cfg())
-            .env("AERIE_LB_BIND", format!("127.0.0.1:{port}"))
-            .env("AERIE_1", format!("127.0.0.1:{}", replicas[0].port))
-            .env("AERIE_2", format!("127.0.0.1:{}", replicas[1].port))
-            .env("AERIE_3", format!("127.0.0.1:{}", replicas[2].port))
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(work.path().join("haproxy.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("haproxy runs (apt-get install haproxy; .ci/run installs it)");
-        let lb = Haproxy { port, child };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !listening(port) {
-            assert!(Instant::now() < deadline, "haproxy did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // Health checks pass (rise 2 × 300 ms) before the first request is balanced.
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        Deployment {
-            redis,
-            replicas,
-            lb,
-            work,
-        }
-    }
-}
-
-impl Replica {
     /// One replica serving the hosts plugin with writes on, with `toml` as its config plus
     /// `[state] backend = <backend>` and `extra` flags, ready to call.
     pub async fn start(
@@ -349,6 +266,87 @@ impl Replica {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("replica did not come up: {}", self.logged());
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `haproxy -f deploy/haproxy.cfg` in front of three replicas.
+pub struct Haproxy {
+    pub port: u16,
+    child: Child,
+}
+
+impl Haproxy {
+    /// `http://127.0.0.1:<port>/mcp`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        kill(&mut self.child);
+    }
+}
+
+/// The deployment: Redis, three replicas, haproxy, against `sim`.
+pub struct Deployment {
+    pub redis: Redis,
+    pub replicas: Vec<Replica>,
+    pub lb: Haproxy,
+    pub work: tempfile::TempDir,
+}
+
+/// `deploy/haproxy.cfg` in the repository.
+fn haproxy_cfg() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/haproxy.cfg")
+}
+
+impl Deployment {
+    /// Start everything: each replica runs the hosts plugin with writes on, `toml` as its
+    /// config plus `[state] backend` on the Redis, and `extra` flags.
+    pub async fn start(sim: &falcon_sim::Simulator, toml: &str, extra: &[&str]) -> Deployment {
+        let work = tempfile::tempdir().unwrap();
+        let redis = Redis::start(work.path());
+        let mut replicas = Vec::new();
+        for i in 0..3 {
+            replicas
+                .push(Replica::spawn_healthy(sim, work.path(), i, &redis.url(), toml, extra).await);
+        }
+        let port = free_port();
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(haproxy_cfg())
+            .env("AERIE_LB_BIND", format!("127.0.0.1:{port}"))
+            .env("AERIE_1", format!("127.0.0.1:{}", replicas[0].port))
+            .env("AERIE_2", format!("127.0.0.1:{}", replicas[1].port))
+            .env("AERIE_3", format!("127.0.0.1:{}", replicas[2].port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(work.path().join("haproxy.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("haproxy runs (apt-get install haproxy; .ci/run installs it)");
+        let lb = Haproxy { port, child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !listening(port) {
+            assert!(Instant::now() < deadline, "haproxy did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Health checks pass (rise 2 × 300 ms) before the first request is balanced.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        Deployment {
+            redis,
+            replicas,
+            lb,
+            work,
+        }
     }
 }
 
