@@ -84,6 +84,10 @@ pub struct Args {
     /// Cap on each measuring phase as a whole, in seconds.
     #[arg(long, default_value_t = 300)]
     pub phase_timeout: u64,
+    /// Also time the search's two upstream requests sent straight from this tool, with no MCP
+    /// server: the floor the simulator and this machine allow.
+    #[arg(long)]
+    pub baseline: bool,
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -64,7 +64,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         Some(url) => Sim::external(url).await?,
         None => Sim::start(&args.sim, &work.join("falcon-sim.log"), SIM_START_CAP).await?,
     };
-    let region = sim.region_header().await?;
+    let (_, region) = sim.token().await?;
     if let (Some(r), false) = (&region, args.compare.is_empty()) {
         bail!(
             "the simulator sends X-CS-Region: {r}; FalconPy-based servers follow it to the real \
@@ -81,6 +81,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             targets.len()
         );
         results.push(workload::measure(t, &sim, args, &work).await?);
+    }
+    if args.baseline {
+        eprintln!("aerie-load: measuring the same requests with no MCP server");
+        results.push(workload::direct(&sim, args).await?);
     }
     let report = json!({
         "network": network,

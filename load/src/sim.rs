@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -15,9 +16,10 @@ pub const CLIENT_ID: &str = "falconsimdemo0000000000000000000";
 /// Its secret.
 pub const CLIENT_SECRET: &str = "falcon-sim-demo-secret-not-a-real-secret0";
 
-/// A simulator in use; a started one is killed on drop.
+/// A simulator in use; a started one is killed when the last clone is dropped.
+#[derive(Clone)]
 pub struct Sim {
-    _child: Option<Child>,
+    _child: Option<Arc<Child>>,
     /// `http://127.0.0.1:PORT`.
     pub base_url: String,
     http: reqwest::Client,
@@ -82,7 +84,7 @@ impl Sim {
             .timeout(Duration::from_secs(10))
             .build()?;
         let sim = Sim {
-            _child: child,
+            _child: child.map(Arc::new),
             base_url,
             http,
         };
@@ -132,17 +134,49 @@ impl Sim {
             .count())
     }
 
-    /// The `X-CS-Region` header of a token response, if the simulator sends one.
-    pub async fn region_header(&self) -> anyhow::Result<Option<String>> {
+    /// A bearer token for the demo client, and the response's `X-CS-Region` header if any.
+    pub async fn token(&self) -> anyhow::Result<(String, Option<String>)> {
         let r = self
             .http
             .post(format!("{}/oauth2/token", self.base_url))
             .form(&[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)])
             .send()
             .await
-            .context("asking the simulator for a token")?;
-        Ok(r.headers()
+            .context("asking the simulator for a token")?
+            .error_for_status()?;
+        let region = r
+            .headers()
             .get("x-cs-region")
-            .map(|v| v.to_str().unwrap_or("?").to_string()))
+            .map(|v| v.to_str().unwrap_or("?").to_string());
+        let body: Value = r.json().await?;
+        let token = body["access_token"]
+            .as_str()
+            .context("no access_token in the simulator's token response")?;
+        Ok((token.to_string(), region))
+    }
+
+    /// The search every server makes, straight from here with no MCP server in between:
+    /// `QueryDevicesByFilter` for `limit` ids, then `PostDeviceDetailsV2` for them.
+    pub async fn search_direct(&self, token: &str, limit: u64) -> anyhow::Result<()> {
+        let ids: Value = self
+            .http
+            .get(format!("{}/devices/queries/devices/v1", self.base_url))
+            .query(&[("limit", limit)])
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        self.http
+            .post(format!("{}/devices/entities/devices/v2", self.base_url))
+            .bearer_auth(token)
+            .json(&json!({ "ids": ids["resources"] }))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        Ok(())
     }
 }

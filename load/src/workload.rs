@@ -94,11 +94,23 @@ async fn phases(
         "processes": after.processes,
     });
 
+    let (latency, throughput) = latency_and_throughput(&caller, sim, a, caps).await?;
+    Ok((idle.rss_kib, cpu, latency, throughput))
+}
+
+/// The latency phase (sequential calls) and the throughput phase (`--in-flight` at once), both
+/// at `--latency-ms` upstream.
+async fn latency_and_throughput(
+    search: &impl Search,
+    sim: &Sim,
+    a: &Args,
+    caps: Caps,
+) -> anyhow::Result<(Value, Value)> {
     sim.set_latency(a.latency_ms).await?;
     let mut samples = within(caps.phase, "latency", async {
         let mut s = Vec::with_capacity(a.latency_calls);
         for _ in 0..a.latency_calls {
-            s.push(caller.call().await?);
+            s.push(search.call().await?);
         }
         Ok(s)
     })
@@ -113,12 +125,8 @@ async fn phases(
 
     sim.clear_requests().await?;
     let start = Instant::now();
-    within(
-        caps.phase,
-        "throughput",
-        caller.in_flight(a.in_flight, a.throughput_calls),
-    )
-    .await?;
+    let run = in_flight(search, a.in_flight, a.throughput_calls);
+    within(caps.phase, "throughput", run).await?;
     let wall = start.elapsed().as_secs_f64();
     let upstream = sim.api_requests().await? as f64 / a.throughput_calls as f64;
     sim.set_latency(0).await?;
@@ -134,7 +142,35 @@ async fn phases(
         "percent_of_ideal": 100.0 * rate / ideal,
         "upstream_requests_per_call": upstream,
     });
-    Ok((idle.rss_kib, cpu, latency, throughput))
+    Ok((latency, throughput))
+}
+
+/// The search's upstream requests sent from here, with no MCP server: latency and throughput
+/// only (there is no server process to measure).
+pub async fn direct(sim: &Sim, a: &Args) -> anyhow::Result<Value> {
+    let (token, _) = sim.token().await?;
+    let args = crate::cli::json_object("--args", &a.args)?;
+    let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(10);
+    let direct = Direct {
+        sim: sim.clone(),
+        token: Arc::from(token),
+        limit,
+        cap: a.caps().call,
+    };
+    for _ in 0..a.warmup_calls {
+        direct.call().await?;
+    }
+    let (latency, throughput) = latency_and_throughput(&direct, sim, a, a.caps()).await?;
+    Ok(json!({
+        "name": "no server",
+        "command": "this tool: QueryDevicesByFilter + PostDeviceDetailsV2 over one reqwest client",
+        "transport": "http",
+        "tool": "-",
+        "tool_args": {"limit": limit},
+        "compared": false,
+        "latency": latency,
+        "throughput": throughput,
+    }))
 }
 
 /// Timed start-ups (spawn → first `tools/list` answered) after one untimed warm-up start, and
@@ -217,8 +253,12 @@ struct Caller {
     cap: Duration,
 }
 
-impl Caller {
-    /// One call; its latency in milliseconds.
+/// One search call, however it is made; its latency in milliseconds.
+trait Search: Clone + Send + Sync + 'static {
+    fn call(&self) -> impl Future<Output = anyhow::Result<f64>> + Send;
+}
+
+impl Search for Caller {
     async fn call(&self) -> anyhow::Result<f64> {
         let start = Instant::now();
         let params =
@@ -238,25 +278,44 @@ impl Caller {
         }
         Ok(ms(start.elapsed()))
     }
+}
 
-    /// `total` calls, `width` at a time.
-    async fn in_flight(&self, width: usize, total: usize) -> anyhow::Result<()> {
-        let next = Arc::new(AtomicUsize::new(0));
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..width {
-            let (me, next) = (self.clone(), next.clone());
-            tasks.spawn(async move {
-                while next.fetch_add(1, Ordering::Relaxed) < total {
-                    me.call().await?;
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(r) = tasks.join_next().await {
-            r.context("a load task panicked")??;
-        }
-        Ok(())
+/// The search's requests sent straight to the simulator.
+#[derive(Clone)]
+struct Direct {
+    sim: Sim,
+    token: Arc<str>,
+    limit: u64,
+    cap: Duration,
+}
+
+impl Search for Direct {
+    async fn call(&self) -> anyhow::Result<f64> {
+        let start = Instant::now();
+        tokio::time::timeout(self.cap, self.sim.search_direct(&self.token, self.limit))
+            .await
+            .with_context(|| format!("the simulator did not answer within {:?}", self.cap))??;
+        Ok(ms(start.elapsed()))
     }
+}
+
+/// `total` calls, `width` at a time.
+async fn in_flight(search: &impl Search, width: usize, total: usize) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..width {
+        let (me, next) = (search.clone(), next.clone());
+        tasks.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                me.call().await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.context("a load task panicked")??;
+    }
+    Ok(())
 }
 
 /// `fut` within `cap`, or an error naming the phase.

@@ -105,14 +105,26 @@ fn assert_sane(t: &Value) {
 
 #[test]
 fn figures_over_stdio_and_http() {
-    let r = report(&run(&["--transport", "stdio,http", "--json"]));
+    let r = report(&run(&["--transport", "stdio,http", "--baseline", "--json"]));
     let targets = r["targets"].as_array().unwrap();
     let names: Vec<&str> = targets
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["aerie (stdio)", "aerie (http)"]);
-    targets.iter().for_each(assert_sane);
+    assert_eq!(names, ["aerie (stdio)", "aerie (http)", "no server"]);
+    targets[..2].iter().for_each(assert_sane);
+    // The baseline sends the same two requests itself: the same physical bounds hold.
+    let floor = &targets[2];
+    assert!(
+        floor["latency"]["p50_ms"].as_f64().unwrap() >= 10.0,
+        "{floor}"
+    );
+    let rate = floor["throughput"]["calls_per_s"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= 200.0, "{floor}");
+    assert_eq!(
+        floor["throughput"]["upstream_requests_per_call"], 2.0,
+        "{floor}"
+    );
     assert_eq!(r["isolated"], false);
     assert_eq!(r["config"]["region_header"], false, "{r}");
 }
