@@ -167,6 +167,19 @@ impl Args {
         {
             bail!("--compare needs a command, e.g. --compare 'falcon-mcp --modules hosts'");
         }
+        if let Some(url) = &self.sim_url {
+            let host = url
+                .strip_prefix("http://")
+                .and_then(|r| r.split(['/', ':']).next())
+                .unwrap_or_default();
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                bail!("--sim-url must be http:// on a loopback address, got {url}");
+            }
+        }
         if self.sim_url.is_some() && self.isolated() {
             bail!(
                 "--sim-url cannot be reached from an isolated run (its network namespace holds \

@@ -40,26 +40,33 @@ fn main() -> ExitCode {
             }
         };
     }
+    // Logs and aerie's config live here; removed after a successful run, kept after a failure.
+    let work = std::env::temp_dir().join(format!("aerie-load-{}", std::process::id()));
     let result = tokio::runtime::Runtime::new()
         .context("starting the tokio runtime")
-        .and_then(|rt| rt.block_on(run(&args)));
+        .and_then(|rt| rt.block_on(run(&args, &work)));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            let _ = std::fs::remove_dir_all(&work);
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("aerie-load: {e:#}");
+            if work.exists() {
+                eprintln!("aerie-load: logs kept in {}", work.display());
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: &Args) -> anyhow::Result<()> {
+async fn run(args: &Args, work: &Path) -> anyhow::Result<()> {
     let network = if args.isolated() {
         isolate::prepare()?
     } else {
         "not isolated: the servers share this machine's network".to_string()
     };
-    let work = std::env::temp_dir().join(format!("aerie-load-{}", std::process::id()));
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    std::fs::create_dir_all(work).with_context(|| format!("creating {}", work.display()))?;
     let sim = match &args.sim_url {
         Some(url) => Sim::external(url).await?,
         None => Sim::start(&args.sim, &work.join("falcon-sim.log"), SIM_START_CAP).await?,
@@ -71,7 +78,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
              cloud. Start it with `falcon-sim --no-region-header`, or drop --sim-url"
         );
     }
-    let targets = targets(args, &work)?;
+    let targets = targets(args, work)?;
     let mut results = Vec::with_capacity(targets.len());
     for (i, t) in targets.iter().enumerate() {
         eprintln!(
@@ -80,7 +87,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             i + 1,
             targets.len()
         );
-        results.push(workload::measure(t, &sim, args, &work).await?);
+        results.push(workload::measure(t, &sim, args, work).await?);
     }
     if args.baseline {
         eprintln!("aerie-load: measuring the same requests with no MCP server");
@@ -104,8 +111,6 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     } else {
         print!("{}", report::table(&report));
     }
-    drop(sim);
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 
