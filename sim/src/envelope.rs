@@ -151,6 +151,19 @@ impl Envelope {
         self
     }
 
+    /// The answer to a write over several items: 200 with what was done and an error item per
+    /// failure; when nothing was done, the status of the first failure (404 for unknown ids).
+    pub fn partial(powered_by: &'static str, done: Vec<Value>, errors: Vec<Value>) -> Resp {
+        let status = match errors.first() {
+            Some(e) if done.is_empty() => e["code"].as_u64().map_or(400, |c| c as u16),
+            _ => 200,
+        };
+        Envelope::new(status, powered_by)
+            .resources(done)
+            .errors(errors)
+            .into_resp()
+    }
+
     /// Finishes into a response.
     pub fn into_resp(self) -> Resp {
         let mut meta = Map::new();

@@ -495,19 +495,11 @@ pub(crate) fn entities_response(
     powered_by: &'static str,
     what: &str,
 ) -> crate::envelope::Resp {
-    let status = if found.is_empty() && !missing.is_empty() {
-        404
-    } else {
-        200
-    };
     let errors = missing
         .iter()
         .map(|id| crate::envelope::error_item_id(404, &format!("{what} {id} not found"), id))
         .collect();
-    crate::envelope::Envelope::new(status, powered_by)
-        .resources(found)
-        .errors(errors)
-        .into_resp()
+    crate::envelope::Envelope::partial(powered_by, found, errors)
 }
 
 /// `ids` from a JSON body `{"ids": [...]}` (or another key), required and non-empty.

@@ -246,15 +246,7 @@ fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             updated.push(v.clone());
         }
     }
-    let status = if updated.is_empty() && !errors.is_empty() {
-        404
-    } else {
-        200
-    };
-    Ok(Envelope::new(status, PB)
-        .resources(updated)
-        .errors(errors)
-        .into_resp())
+    Ok(Envelope::partial(PB, updated, errors))
 }
 
 /// `performGroupAction`: add-hosts / remove-hosts with an FQL `filter` parameter.

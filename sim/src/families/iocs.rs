@@ -438,15 +438,7 @@ fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             Err(m) => errors.push(error_item_id(400, &m, &id)),
         }
     }
-    let status = if out.is_empty() && !errors.is_empty() {
-        errors[0]["code"].as_u64().unwrap_or(400) as u16
-    } else {
-        200
-    };
-    Ok(Envelope::new(status, PB)
-        .resources(out)
-        .errors(errors)
-        .into_resp())
+    Ok(Envelope::partial(PB, out, errors))
 }
 
 /// `indicator_delete_v1`: by `filter` (wins) or `ids`.
@@ -476,15 +468,7 @@ fn delete(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
             ));
         }
     }
-    let status = if deleted.is_empty() && !errors.is_empty() {
-        404
-    } else {
-        200
-    };
-    Ok(Envelope::new(status, PB)
-        .resources(deleted)
-        .errors(errors)
-        .into_resp())
+    Ok(Envelope::partial(PB, deleted, errors))
 }
 
 fn observed_type(req: &Req) -> Result<(String, String), ApiError> {

@@ -504,15 +504,7 @@ fn update(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         }
         out.push(p);
     }
-    let status = if out.is_empty() && !errors.is_empty() {
-        404
-    } else {
-        200
-    };
-    Ok(Envelope::new(status, PB)
-        .resources(out)
-        .errors(errors)
-        .into_resp())
+    Ok(Envelope::partial(PB, out, errors))
 }
 
 /// `performPreventionPoliciesAction`.
@@ -597,15 +589,7 @@ fn action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         out.push(p);
     }
     assign(cx);
-    let status = if out.is_empty() && !errors.is_empty() {
-        404
-    } else {
-        200
-    };
-    Ok(Envelope::new(status, PB)
-        .resources(out)
-        .errors(errors)
-        .into_resp())
+    Ok(Envelope::partial(PB, out, errors))
 }
 
 /// `setPreventionPoliciesPrecedence`: the full list of non-default policies, highest first.
