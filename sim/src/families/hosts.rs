@@ -294,33 +294,29 @@ fn perform_action(cx: &mut Ctx<'_>, req: &Req) -> ApiResult {
         let online = is_online(h, now);
         let status = h["status"].as_str().unwrap_or("normal").to_string();
         match action {
-            "contain" => {
-                if status == "normal" || status == "lift_containment_pending" {
-                    set(h, "status", json!("containment_pending"));
+            "contain" | "lift_containment" => {
+                let (from, pending, to): (&[&str], _, _) = if action == "contain" {
+                    (
+                        &["normal", "lift_containment_pending"],
+                        "containment_pending",
+                        "contained",
+                    )
+                } else {
+                    (
+                        &["contained", "containment_pending"],
+                        "lift_containment_pending",
+                        "normal",
+                    )
+                };
+                if from.contains(&status.as_str()) {
+                    set(h, "status", json!(pending));
                     set(h, "modified_timestamp", json!(rfc3339_s(now)));
                     // An offline sensor cannot acknowledge: the host stays pending.
                     if online {
                         cx.w.transitions.insert(
                             id.clone(),
                             Transition {
-                                to: "contained",
-                                due: now + delay,
-                            },
-                        );
-                    } else {
-                        cx.w.transitions.remove(id);
-                    }
-                }
-            }
-            "lift_containment" => {
-                if status == "contained" || status == "containment_pending" {
-                    set(h, "status", json!("lift_containment_pending"));
-                    set(h, "modified_timestamp", json!(rfc3339_s(now)));
-                    if online {
-                        cx.w.transitions.insert(
-                            id.clone(),
-                            Transition {
-                                to: "normal",
+                                to,
                                 due: now + delay,
                             },
                         );
