@@ -1,5 +1,7 @@
 //! On-disk cache of compiled components, keyed by the component's SHA-256 and the engine's
-//! compatibility hash, so a warm start skips Cranelift entirely.
+//! compatibility hash, so a warm start skips Cranelift entirely; and of what each component's
+//! `describe()` returned (`….describe.json`, same sidecar scheme), so a warm start need not load
+//! or run a plugin's code before its first call.
 //!
 //! Entries are native code that wasmtime loads without validation, so what is loaded must be
 //! what this host compiled for those component bytes:

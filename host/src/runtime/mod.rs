@@ -569,7 +569,7 @@ impl Drop for CallEnd {
     }
 }
 
-/// Hand the pages of `bytes` (compiled code, embedded components) back to the kernel once
+/// Hand the pages of a range (compiled code, component bytes) back to the kernel once
 /// loading has read them.
 ///
 /// Loading and `describe()` fault in nearly all of a plugin's code and bytes (page-cache
@@ -577,7 +577,7 @@ impl Drop for CallEnd {
 /// `MADV_PAGEOUT` only reclaims: clean file pages are dropped and fault back in from the page
 /// cache when needed; written pages (relocations) are anonymous, and without swap they stay.
 /// Contents never change, so a neighbour sharing the first or last page is unaffected too.
-pub fn release_pages(start: *const u8, len: usize) {
+fn release_pages(start: *const u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: `sysconf` has no preconditions.
