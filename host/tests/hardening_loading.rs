@@ -493,13 +493,7 @@ async fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
     };
     // Code: served from hello's own bytes at the first call, never the planted code.
     let calls_hello = async |why: &str| {
-        let log = work.path().join("serve.log");
-        let mut args = vec!["serve"];
-        args.extend_from_slice(&hello_args);
-        let (client, _) = serve(&args, &log).await;
-        greet(&client).await;
-        client.cancel().await.unwrap();
-        let stderr = std::fs::read_to_string(&log).unwrap();
+        let stderr = greets(&hello_args, work.path()).await;
         let line = line_of(&stderr, "compile-cache entry rejected");
         assert!(line.contains(why), "{line}");
     };
@@ -534,21 +528,21 @@ async fn a_cache_entry_swapped_for_another_plugins_is_rejected() {
     lists_hello("does not match the SHA-256 recorded for it");
 
     // Both were stored again from hello's own bytes, owner-only, and are used without complaint.
-    calls_hello_clean(&hello_args, work.path()).await;
+    let stderr = greets(&hello_args, work.path()).await;
+    assert!(!stderr.contains("rejected"), "{stderr}");
     assert_eq!(mode(&entry_of(&cache, "hello", ".cwasm")), 0o600);
     assert_eq!(mode(&entry_of(&cache, "hello", ".describe.json")), 0o600);
 }
 
-/// Serve `args`, call hello, and check nothing in the cache was rejected.
-async fn calls_hello_clean(args: &[&str], work: &Path) {
-    let log = work.join("clean.log");
+/// `aerie serve ARGS`, one call of hello's tool, and the server's stderr.
+async fn greets(args: &[&str], work: &Path) -> String {
+    let log = work.join("serve.log");
     let mut all = vec!["serve"];
     all.extend_from_slice(args);
     let (client, _) = serve(&all, &log).await;
     greet(&client).await;
     client.cancel().await.unwrap();
-    let stderr = std::fs::read_to_string(&log).unwrap();
-    assert!(!stderr.contains("rejected"), "{stderr}");
+    std::fs::read_to_string(&log).unwrap()
 }
 
 /// `aerie plugin check <path>` with a 20 s deadline: (finished, success, stderr). A run past
