@@ -129,11 +129,11 @@ impl CompileCache {
         engine: &Engine,
         digest: &str,
         bytes: &[u8],
-    ) -> wasmtime::Result<(Component, bool)> {
+    ) -> wasmtime::Result<Component> {
         let path = self.entry(digest);
         let meta = meta_path(&path);
         match self.load(engine, digest, &path, &meta) {
-            Ok(Some(c)) => return Ok((c, true)),
+            Ok(Some(c)) => return Ok(c),
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(path = %path.display(), "compile-cache entry rejected: {e}; compiling the component again");
@@ -145,7 +145,7 @@ impl CompileCache {
         if let Err(e) = self.store(&path, &meta, digest, &component) {
             tracing::warn!(path = %path.display(), error = %e, "could not write compile cache");
         }
-        Ok((component, false))
+        Ok(component)
     }
 
     /// The entry at `path` if it is present and belongs to `digest`.

@@ -120,10 +120,6 @@ pub struct Compiled {
     tools: tools::GuestIndices,
     /// Where the optional `mcp` export's functions are.
     mcp: Option<mcp::GuestIndices>,
-    /// SHA-256 of the component bytes.
-    pub digest: String,
-    /// Whether the compiled code came from the on-disk cache.
-    pub from_cache: bool,
 }
 
 /// What a plugin's `describe()` and `describe-features()` returned. Cached as JSON beside the
@@ -209,9 +205,9 @@ impl Runtime {
             ));
         }
         imports::check(bytes).map_err(LoadError::WrongWorld)?;
-        let (component, from_cache) = match &self.cache {
+        let component = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, digest, bytes),
-            None => Component::new(&self.engine, bytes).map(|c| (c, false)),
+            None => Component::new(&self.engine, bytes),
         }
         .map_err(|e| LoadError::NotAComponent(format!("{e:#}")))?;
         let pre = self
@@ -222,13 +218,7 @@ impl Runtime {
             tools::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         // Without the `mcp` export the plugin is of the plain `tool-group` world.
         let mcp = mcp::GuestIndices::new(&pre).ok();
-        Ok(Compiled {
-            pre,
-            tools,
-            mcp,
-            digest: digest.to_string(),
-            from_cache,
-        })
+        Ok(Compiled { pre, tools, mcp })
     }
 
     /// The description of the component `bytes` (SHA-256 `digest`) and its code. When the
