@@ -58,7 +58,10 @@ async fn serve(args: &[&str], log: &Path) -> (RunningService<RoleClient, ()>, u3
     let client = tokio::time::timeout(Duration::from_secs(60), ().serve(transport))
         .await
         .expect("initialize is answered")
-        .expect("client connects");
+        .unwrap_or_else(|e| {
+            let stderr = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("client connects: {e}; the server's stderr:\n{stderr}")
+        });
     (client, pid)
 }
 
