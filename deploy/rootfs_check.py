@@ -44,7 +44,7 @@ def check(aerie: str, sim_bin: str, root: str) -> int:
         os.makedirs(f"{root}/{d}", mode=0o700)
     # The build stage's warm-up, then the hand-over to the runtime user.
     started = time.monotonic()
-    subprocess.run([f"{root}/aerie", "plugins", "list", "--cache-dir", f"{root}/var/cache/aerie"],
+    subprocess.run([f"{root}/aerie", "plugins", "compile", "--cache-dir", f"{root}/var/cache/aerie"],
                    check=True, capture_output=True, env={"HOME": f"{root}/home"})
     warm_up = time.monotonic() - started
     for d in ("var/cache/aerie", "run/aerie", "home"):

@@ -12,16 +12,24 @@ fn main() {
     let mut built = build_wasm_crates(&workspace, &dirs).into_iter();
     let plugins = built.next().unwrap_or_default();
     let fixtures = built.next().unwrap_or_default();
+    let mut descriptions = if plugins.is_empty() {
+        Default::default()
+    } else {
+        let packages: Vec<String> = plugins.iter().map(|(n, _)| n.clone()).collect();
+        describe_plugins(&workspace, &packages)
+    };
     let mut code = String::from(
-        "/// (package name, component bytes, their SHA-256) of every embedded plugin. The digest\n\
-         /// is taken here so that start-up need not read the bytes to find the cached artefact.\n\
-         pub static PLUGINS: &[(&str, &[u8], &str)] = &[\n",
+        "/// (package name, component bytes, their SHA-256, what its `describe()` returns) of every\n\
+         /// embedded plugin. The digest and the description are taken here so that start-up\n\
+         /// need neither read the bytes nor compile the component.\n\
+         pub static PLUGINS: &[(&str, &[u8], &str, &str)] = &[\n",
     );
     for (name, path) in plugins {
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let description = descriptions.remove(&name).unwrap_or_default();
         code.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?}), {digest:?}),\n",
+            "    ({name:?}, include_bytes!({:?}), {digest:?}, {description:?}),\n",
             path.display().to_string()
         ));
     }
@@ -80,6 +88,10 @@ fn build_wasm_crates(
         workspace.join("Cargo.lock").display()
     );
     println!("cargo:rerun-if-changed={}", workspace.join("sdk").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("host").join("describe").display()
+    );
     println!("cargo:rerun-if-env-changed=AERIE_SKIP_WASM");
     if names.is_empty() || std::env::var_os("AERIE_SKIP_WASM").is_some() {
         return groups.iter().map(|_| Vec::new()).collect();
@@ -130,6 +142,79 @@ fn crate_names(crates_dir: &std::path::Path) -> Vec<String> {
 
 fn run_cargo(workspace: &std::path::Path, names: &[String]) -> std::path::PathBuf {
     let target_dir = workspace.join("target").join("wasm");
+    let mut cmd = nested_cargo(workspace, &target_dir, "wasm32-wasip2");
+    for n in names {
+        cmd.args(["-p", n]);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo for the wasm plugins: {e}"));
+    if !status.success() {
+        panic!(
+            "building the WebAssembly plugins failed (see above). If the target is missing: `rustup target add wasm32-wasip2`"
+        );
+    }
+    target_dir.join("wasm32-wasip2").join("plugin")
+}
+
+/// What each first-party plugin's `describe()` returns, by package name: `host/describe` built
+/// for and run on the build machine, in the wasm build's target directory so the proc macros
+/// it shares with the plugins are built once. Unoptimised: it runs once, for milliseconds.
+fn describe_plugins(
+    workspace: &std::path::Path,
+    packages: &[String],
+) -> std::collections::BTreeMap<String, String> {
+    let target_dir = workspace.join("target").join("wasm");
+    let host = std::env::var("HOST").expect("cargo sets HOST for build scripts");
+    let mut cmd = nested_cargo(workspace, &target_dir, &host);
+    cmd.args(["-p", "aerie-describe"])
+        .env("CARGO_PROFILE_PLUGIN_OPT_LEVEL", "0")
+        .env("CARGO_PROFILE_PLUGIN_LTO", "false")
+        .env("CARGO_PROFILE_PLUGIN_CODEGEN_UNITS", "256");
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo for host/describe: {e}"));
+    if !status.success() {
+        panic!("building host/describe (the plugins' descriptions) failed (see above)");
+    }
+    let exe = target_dir.join(&host).join("plugin").join("aerie-describe");
+    let out = std::process::Command::new(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    if !out.status.success() {
+        panic!(
+            "{} failed: {}",
+            exe.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8(out.stdout).expect("descriptions are UTF-8 JSON");
+    let mut by_ident: std::collections::BTreeMap<String, String> = text
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    packages
+        .iter()
+        .map(|p| {
+            let description = by_ident.remove(&p.replace('-', "_")).unwrap_or_else(|| {
+                panic!(
+                    "host/describe does not describe {p}: add it to host/describe/Cargo.toml and \
+                     to the list in host/describe/src/main.rs"
+                )
+            });
+            (p.clone(), description)
+        })
+        .collect()
+}
+
+/// `cargo build --quiet --profile plugin --target <target> --target-dir <target_dir>` in the
+/// workspace, without the outer build's environment.
+fn nested_cargo(
+    workspace: &std::path::Path,
+    target_dir: &std::path::Path,
+    target: &str,
+) -> std::process::Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(workspace)
@@ -137,15 +222,12 @@ fn run_cargo(workspace: &std::path::Path, names: &[String]) -> std::path::PathBu
             "build",
             "--quiet",
             "--target",
-            "wasm32-wasip2",
+            target,
             "--profile",
             "plugin",
-            "--target-dir",
         ])
-        .arg(&target_dir);
-    for n in names {
-        cmd.args(["-p", n]);
-    }
+        .arg("--target-dir")
+        .arg(target_dir);
     // The outer build's settings are for the host target; don't leak them into the guest build.
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().to_string();
@@ -157,13 +239,5 @@ fn run_cargo(workspace: &std::path::Path, names: &[String]) -> std::path::PathBu
             cmd.env_remove(&k);
         }
     }
-    let status = cmd
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo for the wasm plugins: {e}"));
-    if !status.success() {
-        panic!(
-            "building the WebAssembly plugins failed (see above). If the target is missing: `rustup target add wasm32-wasip2`"
-        );
-    }
-    target_dir.join("wasm32-wasip2").join("plugin")
+    cmd
 }

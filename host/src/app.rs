@@ -96,6 +96,23 @@ impl ToolOutcome {
 }
 
 impl App {
+    /// Compile the served plugins' code into the compile cache: in the background at low
+    /// priority (`background`, what a server does once it serves) or now (`aerie plugins
+    /// compile`). `None` without a compile cache.
+    pub fn precompile(&self, background: bool) -> Option<crate::runtime::Precompiled> {
+        let snapshot = self.registry.snapshot();
+        let codes: Vec<_> = snapshot
+            .plugins
+            .values()
+            .map(|p| p.instance.code())
+            .collect();
+        if background {
+            self.runtime.precompile_in_background(&codes);
+            return None;
+        }
+        self.runtime.precompile(&codes)
+    }
+
     /// Run tool `name` with `args`: look it up in the current snapshot, validate the arguments
     /// against its schema, run it in the sandbox, cap the result, and audit the call. Every
     /// failure is a [`ToolOutcome`] with a message a model can act on. `client` names the caller

@@ -72,6 +72,13 @@ enum PluginsCmd {
         #[arg(long)]
         markdown: bool,
     },
+    /// Compile every plugin into the compile cache now, so that each one's first call loads
+    /// its code instead of compiling it (for images and fresh installs; a server also does
+    /// this in the background once it serves).
+    Compile {
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -590,6 +597,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", aerie::report::tools_markdown(&app));
             } else {
                 print!("{}", aerie::report::plugins(&app));
+            }
+            Ok(())
+        }
+        Command::Plugins(PluginsCmd::Compile { common }) => {
+            let opts = common.options(None)?;
+            let dir = opts.cache_dir.clone();
+            let app = server::build(opts).await?;
+            let (Some(done), Some(dir)) = (app.precompile(false), dir) else {
+                anyhow::bail!(
+                    "there is no compile cache to fill: drop --no-cache, or pass a writable --cache-dir"
+                );
+            };
+            println!(
+                "{} plugin(s) compiled into {}, {} already there",
+                done.compiled,
+                dir.display(),
+                done.present
+            );
+            if !done.failed.is_empty() {
+                let snapshot = app.registry.snapshot();
+                let name = |digest: &str| {
+                    snapshot
+                        .plugins
+                        .values()
+                        .find(|p| p.digest == digest)
+                        .map_or_else(|| format!("sha256:{}…", &digest[..16]), |p| p.name.clone())
+                };
+                let failed: Vec<_> = done
+                    .failed
+                    .iter()
+                    .map(|(digest, e)| format!("{}: {e}", name(digest)))
+                    .collect();
+                anyhow::bail!("could not compile:\n  {}", failed.join("\n  "));
             }
             Ok(())
         }

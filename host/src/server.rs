@@ -58,7 +58,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 pub fn sources(opts: &SourceConfig) -> anyhow::Result<(Vec<Source>, Vec<registry::Refusal>)> {
     let mut out: Vec<Source> = Vec::new();
     if opts.embedded {
-        for (package, bytes, digest) in crate::embedded::PLUGINS {
+        for (package, bytes, digest, description) in crate::embedded::PLUGINS {
             out.push(Source {
                 origin: Origin::Embedded,
                 bytes: bytes::Bytes::from_static(bytes),
@@ -66,6 +66,7 @@ pub fn sources(opts: &SourceConfig) -> anyhow::Result<(Vec<Source>, Vec<registry
                 signature: None,
                 // First-party packages are named aerie-plugin-<plugin name>.
                 name_hint: package.strip_prefix("aerie-plugin-").map(str::to_string),
+                description: Some(description),
             });
         }
     }
@@ -279,7 +280,13 @@ pub fn shutdown_signal() -> Shutdown {
 pub async fn build_or_stop(opts: Options, shutdown: &Shutdown) -> anyhow::Result<Option<Arc<App>>> {
     let building = tokio::spawn(build(opts));
     tokio::select! {
-        app = building => app.map_err(|e| anyhow::anyhow!("start-up failed: {e}"))?.map(Some),
+        app = building => {
+            let app = app.map_err(|e| anyhow::anyhow!("start-up failed: {e}"))??;
+            // Descriptions came from the build or the cache; compile the code off the start-up
+            // path, so first calls load it instead of compiling it.
+            app.precompile(true);
+            Ok(Some(app))
+        }
         _ = shutdown.requested.cancelled() => {
             tracing::info!("stopped while starting");
             Ok(None)

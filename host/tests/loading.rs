@@ -109,3 +109,151 @@ fn the_operator_picks_which_plugin_serves_a_shared_name() {
         "{stderr}"
     );
 }
+
+/// What the binary knows of its embedded plugins without compiling them (built by `host/build.rs`
+/// from `host/describe`, a native build of the same crates) is exactly what each component's
+/// own `describe()` and `describe-features()` return.
+#[tokio::test(flavor = "multi_thread")]
+async fn built_in_descriptions_are_what_the_components_return() {
+    let h = aerie::testing::Harness::builder().start().await.unwrap();
+    let services: std::sync::Arc<dyn aerie::runtime::Services> = h.app.services.clone();
+    assert!(aerie::embedded::PLUGINS.len() >= 14);
+    for (package, bytes, digest, built_in) in aerie::embedded::PLUGINS {
+        let compiled = h.app.runtime.compile(bytes, digest).unwrap();
+        let described = h
+            .app
+            .runtime
+            .describe(&compiled, services.clone())
+            .await
+            .unwrap();
+        let built_in: serde_json::Value = serde_json::from_str(built_in)
+            .unwrap_or_else(|e| panic!("{package}'s built-in description: {e}"));
+        assert_eq!(
+            serde_json::to_value(&described).unwrap(),
+            built_in,
+            "{package}: the built-in description differs from the component's"
+        );
+    }
+}
+
+/// A start from an empty compile cache compiles nothing before serving: the embedded plugins'
+/// tools are listed and callable at once (their code compiles at the first call), and the
+/// server then fills the cache in the background, which `aerie plugins compile` finds full.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_cache_is_filled_in_the_background_after_start() {
+    let sim = falcon_sim::Simulator::start(Default::default())
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let base = sim.base_url();
+    let envs = [
+        ("FALCON_CLIENT_ID", falcon_sim::DEMO_CLIENT_ID),
+        ("FALCON_CLIENT_SECRET", falcon_sim::DEMO_CLIENT_SECRET),
+        ("FALCON_BASE_URL", base.as_str()),
+    ];
+    let log = work.path().join("stderr.log");
+    let args = ["serve", "--cache-dir", cache.to_str().unwrap()];
+    let client = stdio_client(&args, &envs, &log).await;
+    let names = tool_names(&client).await;
+    assert!(names.len() >= 80, "{names:?}");
+    let r = call(&client, "hosts_search", serde_json::json!({"limit": 2})).await;
+    assert!(!is_error(&r), "{}", text(&r));
+
+    let artefacts = || {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let plugins = aerie::embedded::PLUGINS.len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while artefacts() < plugins {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {plugins} plugins compiled into the cache after 10 minutes; log:\n{}",
+            artefacts(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The cached code serves, loaded rather than compiled again.
+    let r = call(
+        &client,
+        "spotlight_search",
+        serde_json::json!({"severity": "critical", "limit": 1}),
+    )
+    .await;
+    assert!(!is_error(&r), "{}", text(&r));
+    client.cancel().await.unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !stderr.contains("rejected"),
+        "a background-compiled artefact was refused: {stderr}"
+    );
+
+    let out = std::process::Command::new(aerie())
+        .args(["plugins", "compile", "--cache-dir"])
+        .arg(&cache)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "0 plugin(s) compiled into {}, {plugins} already there",
+            cache.display()
+        )),
+        "{stdout}"
+    );
+}
+
+/// `aerie plugins compile` fills an empty cache, says so, and refuses `--no-cache`.
+#[test]
+fn plugins_compile_fills_the_cache_and_needs_one() {
+    let out = Command::new(aerie())
+        .args(["plugins", "compile", "--no-cache"])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("there is no compile cache to fill: drop --no-cache"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let compile = || {
+        let out = Command::new(aerie())
+            .args(["plugins", "compile", "--modules", "hosts", "--cache-dir"])
+            .arg(&cache)
+            .env("HOME", "/nonexistent")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let at = cache.display();
+    assert_eq!(
+        compile(),
+        format!("1 plugin(s) compiled into {at}, 0 already there\n")
+    );
+    assert_eq!(
+        compile(),
+        format!("0 plugin(s) compiled into {at}, 1 already there\n")
+    );
+}

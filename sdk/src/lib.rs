@@ -96,6 +96,9 @@ pub mod bindings {
         pub_export_macro: true,
         default_bindings_module: "aerie_sdk::bindings",
         export_macro_name: "export",
+        // A native build prints what `describe` returns as JSON (see `__private::description_json`),
+        // in the field and variant names the host's bindings read.
+        additional_derives: [serde::Serialize],
     });
 }
 
@@ -185,6 +188,17 @@ pub mod __private {
 
     pub use crate::features::glue::{complete, describe_features, read_resource};
 
+    /// What `describe` and `describe-features` return for `p`, as the JSON the host records for
+    /// a description: how the host knows a first-party plugin's tools at build time, before it
+    /// has compiled the component.
+    pub fn description_json(p: &Plugin) -> String {
+        serde_json::json!({
+            "descriptor": describe(p),
+            "features": describe_features(p),
+        })
+        .to_string()
+    }
+
     /// A handler's result in WIT types.
     pub fn to_wit(r: Result<crate::Output, ToolError>) -> Result<wit::Output, wit::CallError> {
         r.map(|o| wit::Output {
@@ -239,8 +253,17 @@ pub mod __private {
 #[macro_export]
 macro_rules! export_plugin {
     ($build:path) => {
+        /// This plugin's description as JSON, for the host's build (native builds only: the
+        /// WIT exports below exist only in the component).
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn __aerie_description_json() -> ::std::string::String {
+            $crate::__private::description_json(&$build())
+        }
+
+        #[cfg(target_arch = "wasm32")]
         struct __AeriePlugin;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::aerie::plugin::tools::Guest for __AeriePlugin {
             fn describe() -> $crate::bindings::exports::aerie::plugin::tools::Descriptor {
                 $crate::__private::describe(&$build())
@@ -257,6 +280,7 @@ macro_rules! export_plugin {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::aerie::plugin::mcp::Guest for __AeriePlugin {
             fn describe_features() -> $crate::bindings::exports::aerie::plugin::mcp::Features {
                 $crate::__private::describe_features(&$build())
@@ -284,6 +308,7 @@ macro_rules! export_plugin {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__AeriePlugin with_types_in $crate::bindings);
     };
 }

@@ -62,7 +62,7 @@ pub fn plugin_names(snap: &Snapshot, sources: &[Source], refusals: &[Refusal]) -
     names.extend(
         crate::embedded::PLUGINS
             .iter()
-            .filter_map(|(package, _, _)| package.strip_prefix("aerie-plugin-"))
+            .filter_map(|(package, ..)| package.strip_prefix("aerie-plugin-"))
             .map(str::to_string),
     );
     for s in sources {

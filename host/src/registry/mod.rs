@@ -57,6 +57,9 @@ pub struct Source {
     /// The plugin name, when known before loading (embedded plugins), so `--modules` can skip
     /// a plugin without compiling it.
     pub name_hint: Option<String>,
+    /// What its `describe()` returns, when known at build time (embedded plugins): loading
+    /// then compiles nothing, the code is compiled on the first call.
+    pub description: Option<&'static str>,
 }
 
 impl Source {
@@ -68,6 +71,7 @@ impl Source {
             bytes: bytes::Bytes::from_owner(bytes),
             signature,
             name_hint: None,
+            description: None,
         }
     }
 }
@@ -313,7 +317,12 @@ pub async fn load_one(
         reason,
     };
     let (description, code) = runtime
-        .load(source.bytes.clone(), &source.digest, services)
+        .load(
+            source.bytes.clone(),
+            &source.digest,
+            source.description,
+            services,
+        )
         .await
         .map_err(|e: LoadError| refuse(None, e.to_string()))?;
     let (d, f) = (description.descriptor, description.features);

@@ -148,6 +148,20 @@ impl CompileCache {
         Ok(component)
     }
 
+    /// Compile `bytes` (SHA-256 `digest`) and store the artefact, unless an entry for `digest`
+    /// is there already (it is verified when loaded, not here). The compiled code is dropped:
+    /// this fills the cache for a later load. Returns whether it compiled.
+    pub fn precompile(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> anyhow::Result<bool> {
+        let path = self.entry(digest);
+        let meta = meta_path(&path);
+        if path.exists() && meta.exists() {
+            return Ok(false);
+        }
+        let component = Component::new(engine, bytes)?;
+        self.store(&path, &meta, digest, &component)?;
+        Ok(true)
+    }
+
     /// The entry at `path` if it is present and belongs to `digest`.
     fn load(
         &self,
