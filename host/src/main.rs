@@ -79,6 +79,14 @@ enum PluginsCmd {
         #[command(flatten)]
         common: CommonArgs,
     },
+    /// Compile the embedded plugins with these SHA-256 digests into a compile cache and print
+    /// what was done as JSON: what a server runs in a child process once it serves.
+    #[command(hide = true)]
+    PrecompileEmbedded {
+        #[arg(long)]
+        cache_dir: PathBuf,
+        digests: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -631,6 +639,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect();
                 anyhow::bail!("could not compile:\n  {}", failed.join("\n  "));
             }
+            Ok(())
+        }
+        Command::Plugins(PluginsCmd::PrecompileEmbedded { cache_dir, digests }) => {
+            let runtime = aerie::runtime::Runtime::new(Some(&cache_dir))?;
+            let done = runtime.precompile_embedded(&digests)?;
+            println!("{}", serde_json::to_string(&done)?);
             Ok(())
         }
         Command::Plugin(PluginCmd::New {

@@ -194,6 +194,10 @@ async fn an_empty_cache_is_filled_in_the_background_after_start() {
         !stderr.contains("rejected"),
         "a background-compiled artefact was refused: {stderr}"
     );
+    assert!(
+        stderr.contains("embedded plugins compiled into the cache in the background"),
+        "{stderr}"
+    );
 
     let out = std::process::Command::new(aerie())
         .args(["plugins", "compile", "--cache-dir"])
@@ -256,4 +260,70 @@ fn plugins_compile_fills_the_cache_and_needs_one() {
         compile(),
         format!("0 plugin(s) compiled into {at}, 1 already there\n")
     );
+}
+
+/// The background compiler is a child of the server that dies with it: a server killed while
+/// it compiles leaves no compiler running.
+#[test]
+fn a_killed_server_leaves_no_compiler_behind() {
+    let work = tempfile::tempdir().unwrap();
+    let mut server = Command::new(aerie())
+        .args(["serve", "--cache-dir"])
+        .arg(work.path().join("cache"))
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server_pid = server.id().to_string();
+    let compiler = || {
+        std::fs::read_dir("/proc").unwrap().find_map(|e| {
+            let pid = e.ok()?.file_name().into_string().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .to_string();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            (ppid == server_pid
+                && String::from_utf8_lossy(&cmdline).contains("precompile-embedded"))
+            .then_some(pid)
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let child = loop {
+        if let Some(pid) = compiler() {
+            break pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background compiler started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Compiling the 14 plugins takes several seconds (tens in a debug build): one that
+    // outlived its server would still be here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    // Gone, or a zombie waiting for init to reap it.
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat")).is_ok_and(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    while alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the compiler (pid {child}) outlived its server"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -117,6 +117,18 @@ impl CompileCache {
         })
     }
 
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether an artefact and its sidecar for `digest` are present (not verified: loading
+    /// verifies them).
+    pub fn has(&self, digest: &str) -> bool {
+        let path = self.entry(digest);
+        path.exists() && meta_path(&path).exists()
+    }
+
     /// Where the compiled artefact for the component with SHA-256 `digest` lives.
     pub fn entry(&self, digest: &str) -> PathBuf {
         self.dir.join(format!("{digest}-{}.cwasm", self.engine_key))
@@ -152,11 +164,11 @@ impl CompileCache {
     /// is there already (it is verified when loaded, not here). The compiled code is dropped:
     /// this fills the cache for a later load. Returns whether it compiled.
     pub fn precompile(&self, engine: &Engine, digest: &str, bytes: &[u8]) -> anyhow::Result<bool> {
-        let path = self.entry(digest);
-        let meta = meta_path(&path);
-        if path.exists() && meta.exists() {
+        if self.has(digest) {
             return Ok(false);
         }
+        let path = self.entry(digest);
+        let meta = meta_path(&path);
         let component = Component::new(engine, bytes)?;
         self.store(&path, &meta, digest, &component)?;
         Ok(true)

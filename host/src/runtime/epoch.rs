@@ -61,11 +61,13 @@ impl Ticker {
                             return;
                         }
                     }
+                    // A full tick before the first increment: a store that starts the clock
+                    // gets its whole first tick, not an immediate yield.
+                    std::thread::sleep(tick);
                     let Some(engine) = weak.upgrade() else { return };
                     engine.increment_epoch();
                     drop(engine);
                     s.ticks.fetch_add(1, Ordering::Relaxed);
-                    std::thread::sleep(tick);
                 }
             })?;
         Ok(Ticker { shared })
@@ -73,8 +75,13 @@ impl Ticker {
 
     /// Keep the clock ticking until the returned guard is dropped.
     pub fn running(&self) -> Running {
-        self.shared.lock().running += 1;
-        self.shared.wake.notify_one();
+        let mut st = self.shared.lock();
+        st.running += 1;
+        // Only a parked clock needs waking (one that is ticking sees the count).
+        if st.running == 1 {
+            self.shared.wake.notify_one();
+        }
+        drop(st);
         Running {
             shared: self.shared.clone(),
         }
@@ -123,5 +130,19 @@ mod tests {
             t.ticks() <= parked + 1,
             "idle again after the last store ended"
         );
+    }
+
+    #[test]
+    fn a_store_that_wakes_the_clock_gets_a_whole_first_tick() {
+        let engine = Engine::default();
+        let t = Ticker::start(&engine, Duration::from_millis(200)).unwrap();
+        let running = t.running();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            t.ticks(),
+            0,
+            "the first tick came early: the store would yield at once"
+        );
+        drop(running);
     }
 }

@@ -13,6 +13,7 @@ mod features;
 mod imports;
 mod lanes;
 mod limits;
+mod precompile;
 mod sanitize;
 mod state;
 mod throttle;
@@ -30,6 +31,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 pub use bindings::{falcon, files, host, mcp, tools};
 pub use cache::{CompileCache, sha256_hex};
 pub use limits::Limits;
+pub use precompile::Precompiled;
 pub use sanitize::log_safe;
 pub use state::{CallInfo, FilesOp, FilesReply, ProgressSink, Services, truncate as truncate_str};
 pub use throttle::{Record, RecordBudget};
@@ -147,18 +149,6 @@ impl Code {
             .await
             .map_err(|e| CallFailure::Internal(format!("the plugin could not be compiled: {e}")))
     }
-}
-
-/// What [`Runtime::precompile`] did.
-#[derive(Debug, Default)]
-pub struct Precompiled {
-    /// Compiled now.
-    pub compiled: usize,
-    /// Already in the cache (or compiled when loaded: directory plugins described at load).
-    pub present: usize,
-    /// (digest, error) of those that failed to compile; they compile at their first call,
-    /// which reports the error.
-    pub failed: Vec<(String, String)>,
 }
 
 /// A plugin that can be called: its code, its limits, its call slots and its CPU lanes.
@@ -325,56 +315,6 @@ impl Runtime {
         let code = compiled.pre.component().image_range();
         release_pages(code.start, code.end as usize - code.start as usize);
         described
-    }
-
-    /// Compile into the compile cache every one of `codes` that is neither loaded nor cached,
-    /// without loading it, so its first call maps an artefact (milliseconds) instead of waiting
-    /// for Cranelift, and memory stays what loading on demand costs. `None` without a cache.
-    pub fn precompile(&self, codes: &[&Code]) -> Option<Precompiled> {
-        let work = self.precompile_work(codes);
-        let loaded = codes.len() - work.len();
-        let cache = self.cache.as_ref()?;
-        let mut done = precompile_into(cache, &self.engine, work);
-        done.present += loaded;
-        Some(done)
-    }
-
-    /// [`Runtime::precompile`] on a background thread at low priority: what a server does after
-    /// start-up, so that neither start-up nor the first calls wait for compilation.
-    pub fn precompile_in_background(&self, codes: &[&Code]) {
-        let work = self.precompile_work(codes);
-        let Some(cache) = self.cache.clone() else {
-            return;
-        };
-        if work.is_empty() {
-            return;
-        }
-        let engine = self.engine.clone();
-        let spawned = std::thread::Builder::new()
-            .name("aerie-precompile".into())
-            .spawn(move || {
-                lower_thread_priority();
-                let started = Instant::now();
-                let done = precompile_into(&cache, &engine, work);
-                if done.compiled > 0 {
-                    tracing::info!(
-                        compiled = done.compiled,
-                        ms = started.elapsed().as_millis() as u64,
-                        "plugins compiled into the cache in the background"
-                    );
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::warn!(error = %e, "no background compilation; plugins compile at their first call");
-        }
-    }
-
-    fn precompile_work(&self, codes: &[&Code]) -> Vec<(bytes::Bytes, String)> {
-        codes
-            .iter()
-            .filter(|c| !c.compiled.initialized())
-            .map(|c| (c.bytes.clone(), c.digest.clone()))
-            .collect()
     }
 
     /// Make a plugin callable under `limits`.
@@ -644,36 +584,6 @@ impl Drop for CallEnd {
 /// `MADV_PAGEOUT` only reclaims: clean file pages are dropped and fault back in from the page
 /// cache when needed; written pages (relocations) are anonymous, and without swap they stay.
 /// Contents never change, so a neighbour sharing the first or last page is unaffected too.
-/// Compile each (bytes, digest) of `work` into `cache`.
-fn precompile_into(
-    cache: &CompileCache,
-    engine: &Engine,
-    work: Vec<(bytes::Bytes, String)>,
-) -> Precompiled {
-    let mut done = Precompiled::default();
-    for (bytes, digest) in work {
-        match cache.precompile(engine, &digest, &bytes) {
-            Ok(true) => done.compiled += 1,
-            Ok(false) => done.present += 1,
-            Err(e) => {
-                tracing::warn!(digest = %&digest[..16], error = %format!("{e:#}"), "plugin not precompiled; it compiles at its first call");
-                done.failed.push((digest, format!("{e:#}")));
-            }
-        }
-    }
-    done
-}
-
-/// Nice the calling thread (Linux niceness is per thread), so background compilation yields
-/// the cores to calls.
-fn lower_thread_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `gettid` and `setpriority` have no preconditions; a failure leaves the priority.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-    }
-}
-
 fn release_pages(start: *const u8, len: usize) {
     #[cfg(target_os = "linux")]
     {
