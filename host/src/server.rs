@@ -303,7 +303,7 @@ pub async fn serve_stdio(app: Arc<App>, shutdown: Shutdown) -> anyhow::Result<()
     tracing::info!("serving MCP over stdio");
     // A signal must end the server even before a client has initialized.
     let service = tokio::select! {
-        s = Handler::new(app.clone()).serve(rmcp::transport::stdio()) => s?,
+        s = Handler::new(app.clone()).serve(crate::mcp::stdio::transport()) => s?,
         _ = shutdown.requested.cancelled() => {
             finish(&app).await;
             return Ok(());

@@ -330,12 +330,19 @@ async fn http_sigterm_answers_the_in_flight_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_while_plugins_compile_stops_at_once() {
-    // Compiling every embedded group without the cache takes seconds; the signal must not
-    // wait for it.
+    // Compiling every first-party group without the cache takes seconds; the signal must not
+    // wait for it. (Embedded, they would not be compiled at start: their descriptions are
+    // built in. From a plugins directory they are compiled to be described.)
     let work = tempfile::tempdir().unwrap();
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    for (package, bytes, ..) in aerie::embedded::PLUGINS {
+        std::fs::write(plugins.join(format!("{package}.wasm")), bytes).unwrap();
+    }
     let log = work.path().join("stderr.log");
     let mut child = std::process::Command::new(aerie())
-        .args(["serve", "--no-cache"])
+        .args(["serve", "--no-cache", "--no-embedded", "--plugins-dir"])
+        .arg(&plugins)
         .env("HOME", "/nonexistent")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())

@@ -8,6 +8,7 @@ pub mod http;
 pub mod logging;
 pub mod prompt_input;
 pub mod sessions;
+pub mod stdio;
 pub mod subscriptions;
 pub mod templates;
 
