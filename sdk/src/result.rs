@@ -21,6 +21,17 @@ pub enum Next {
     None,
 }
 
+impl Next {
+    /// As it serialises: a number, a string or `null`.
+    fn into_value(self) -> Value {
+        match self {
+            Next::Offset(o) => o.into(),
+            Next::Cursor(c) => c.into(),
+            Next::None => Value::Null,
+        }
+    }
+}
+
 /// Next offset after a page: `offset + returned` while that is below `total` and inside the
 /// 10,000-record offset window; otherwise no next page.
 pub fn next_offset(offset: u64, returned: usize, total: u64) -> Next {
@@ -73,7 +84,12 @@ impl SearchResult {
             };
             format!("{shown} of {} {noun}{more}.", self.total)
         };
-        Output::json(summary, &self)
+        // Moved into the structured value, not copied through `serde_json::to_value`.
+        let mut value = Map::with_capacity(3);
+        value.insert("results".into(), Value::Array(self.results));
+        value.insert("total".into(), self.total.into());
+        value.insert("next".into(), self.next.into_value());
+        Output::json_value(summary, Value::Object(value))
     }
 }
 
@@ -144,7 +160,11 @@ impl Output {
     /// A one-line summary followed by the value as compact JSON; the value is also the structured
     /// content. Non-object values are wrapped as `{"result": value}` (MCP wants an object).
     pub fn json(summary: impl Display, value: &impl Serialize) -> Self {
-        let value = serde_json::to_value(value).unwrap_or(Value::Null);
+        Self::json_value(summary, serde_json::to_value(value).unwrap_or(Value::Null))
+    }
+
+    /// [`Output::json`] of a value already built.
+    pub fn json_value(summary: impl Display, value: Value) -> Self {
         let value = if value.is_object() {
             value
         } else {
