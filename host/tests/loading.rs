@@ -31,6 +31,21 @@ fn plugins_list(dir: &std::path::Path) -> (String, String) {
     )
 }
 
+/// Run `aerie ARGS` (without a home directory), check that it succeeded, and return its stdout.
+fn aerie_stdout<'a>(args: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> String {
+    let out = Command::new(aerie())
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn bad_plugins_are_refused_and_good_ones_load() {
     let dir = plugins_dir(&[
@@ -199,18 +214,12 @@ async fn an_empty_cache_is_filled_in_the_background_after_start() {
         "{stderr}"
     );
 
-    let out = std::process::Command::new(aerie())
-        .args(["plugins", "compile", "--cache-dir"])
-        .arg(&cache)
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = aerie_stdout([
+        "plugins".as_ref(),
+        "compile".as_ref(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+    ]);
     assert!(
         stdout.contains(&format!(
             "0 plugin(s) compiled into {}, {plugins} already there",
@@ -238,18 +247,8 @@ fn plugins_compile_fills_the_cache_and_needs_one() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let compile = || {
-        let out = Command::new(aerie())
-            .args(["plugins", "compile", "--modules", "hosts", "--cache-dir"])
-            .arg(&cache)
-            .env("HOME", "/nonexistent")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let args = ["plugins", "compile", "--modules", "hosts", "--cache-dir"];
+        aerie_stdout(args.iter().map(|a| a.as_ref()).chain([cache.as_os_str()]))
     };
     let at = cache.display();
     assert_eq!(
