@@ -118,14 +118,23 @@ async fn run(args: &Args, work: &Path) -> anyhow::Result<()> {
 /// Fill aerie's compile cache before measuring (`aerie plugins compile`, same config and
 /// arguments): the figures are for a warm cache, and a server started on a cold one would
 /// compile in a background child process during the measurement (its CPU and memory counted
-/// in the server's process tree).
+/// in the server's process tree). Bounded by the start-up cap.
 async fn warm_compile_cache(args: &Args, work: &Path) -> anyhow::Result<()> {
     let config = path_str(&work.join("aerie.toml"));
-    let out = tokio::process::Command::new(&args.aerie)
+    let cap = args.caps().start;
+    let compile = tokio::process::Command::new(&args.aerie)
         .args(["plugins", "compile", "--config", &config])
         .args(&args.aerie_args)
-        .output()
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(cap, compile)
         .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "filling aerie's compile cache (`plugins compile`) did not finish within {cap:?}                  (--start-timeout); the server may be hung"
+            )
+        })?
         .with_context(|| format!("running {} plugins compile", args.aerie.display()))?;
     if !out.status.success() {
         bail!(
