@@ -96,21 +96,27 @@ impl ToolOutcome {
 }
 
 impl App {
-    /// Compile the served plugins' code into the compile cache: in the background at low
-    /// priority (`background`, what a server does once it serves) or now (`aerie plugins
-    /// compile`). `None` without a compile cache.
-    pub fn precompile(&self, background: bool) -> Option<crate::runtime::Precompiled> {
+    /// Compile the served plugins' code into the compile cache now (`aerie plugins compile`).
+    /// `None` without a compile cache.
+    pub fn precompile(&self) -> Option<crate::runtime::Precompiled> {
+        self.with_codes(|codes| self.runtime.precompile(codes))
+    }
+
+    /// Compile the served embedded plugins' code into the compile cache in a background child
+    /// process at low priority: what a server does once it serves.
+    pub fn precompile_in_background(&self) {
+        self.with_codes(|codes| self.runtime.precompile_in_background(codes));
+    }
+
+    /// `f` over the code of every plugin served now.
+    fn with_codes<R>(&self, f: impl FnOnce(&[&crate::runtime::Code]) -> R) -> R {
         let snapshot = self.registry.snapshot();
         let codes: Vec<_> = snapshot
             .plugins
             .values()
             .map(|p| p.instance.code())
             .collect();
-        if background {
-            self.runtime.precompile_in_background(&codes);
-            return None;
-        }
-        self.runtime.precompile(&codes)
+        f(&codes)
     }
 
     /// Run tool `name` with `args`: look it up in the current snapshot, validate the arguments

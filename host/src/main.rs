@@ -612,7 +612,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let opts = common.options(None)?;
             let dir = opts.cache_dir.clone();
             let app = server::build(opts).await?;
-            let (Some(done), Some(dir)) = (app.precompile(false), dir) else {
+            let (Some(done), Some(dir)) = (app.precompile(), dir) else {
                 anyhow::bail!(
                     "there is no compile cache to fill: drop --no-cache, or pass a writable --cache-dir"
                 );

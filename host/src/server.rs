@@ -284,7 +284,7 @@ pub async fn build_or_stop(opts: Options, shutdown: &Shutdown) -> anyhow::Result
             let app = app.map_err(|e| anyhow::anyhow!("start-up failed: {e}"))??;
             // Descriptions came from the build or the cache; compile the code off the start-up
             // path, so first calls load it instead of compiling it.
-            app.precompile(true);
+            app.precompile_in_background();
             Ok(Some(app))
         }
         _ = shutdown.requested.cancelled() => {

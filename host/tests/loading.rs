@@ -8,42 +8,19 @@ use std::process::Command;
 use support::*;
 
 fn plugins_list(dir: &std::path::Path) -> (String, String) {
-    let out = Command::new(aerie())
-        .args([
-            "plugins",
-            "list",
-            "--no-embedded",
-            "--no-cache",
-            "--plugins-dir",
-        ])
-        .arg(dir)
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "plugins list failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let args = [
+        "plugins",
+        "list",
+        "--no-embedded",
+        "--no-cache",
+        "--plugins-dir",
+    ];
+    aerie_ok(args.iter().map(|a| a.as_ref()).chain([dir.as_os_str()]))
 }
 
-/// Run `aerie ARGS` (without a home directory), check that it succeeded, and return its stdout.
+/// [`aerie_ok`]'s stdout.
 fn aerie_stdout<'a>(args: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> String {
-    let out = Command::new(aerie())
-        .args(args)
-        .env("HOME", "/nonexistent")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    aerie_ok(args).0
 }
 
 #[test]

@@ -16,6 +16,19 @@ pub fn aerie() -> &'static str {
     env!("CARGO_BIN_EXE_aerie")
 }
 
+/// Run `aerie ARGS` (without a home directory), check that it succeeded, and return its stdout
+/// and stderr.
+pub fn aerie_ok<'a>(args: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> (String, String) {
+    let out = std::process::Command::new(aerie())
+        .args(args)
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "aerie failed: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
 /// A compile cache shared by the tests that do not test caching itself.
 pub fn shared_cache() -> String {
     format!("{}/compile-cache", env!("CARGO_TARGET_TMPDIR"))
